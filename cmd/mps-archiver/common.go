@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mps-archiver/mps-archiver/internal/config"
+	"github.com/mps-archiver/mps-archiver/mpsclient"
+	"github.com/mps-archiver/mps-archiver/storage"
+	"github.com/mps-archiver/mps-archiver/syncer"
+)
+
+// newFlagSet returns a flag set that reports usage errors through errUsage.
+func newFlagSet(env *Env, name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(env.Stderr, "Usage: mps-archiver %s %s\n\nFlags:\n", name, synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args; -h is not an error.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return errUsage
+	}
+	return nil
+}
+
+var errHelp = errors.New("help shown")
+
+// handleParse turns errHelp into success.
+func handleParse(err error) (stop bool, ret error) {
+	if errors.Is(err, errHelp) {
+		return true, nil
+	}
+	return err != nil, err
+}
+
+// commonFlags are shared by every command that touches the archive.
+type commonFlags struct {
+	configPath string
+	logLevel   string
+	logFormat  string
+}
+
+func (c *commonFlags) register(fs *flag.FlagSet, env *Env) {
+	fs.StringVar(&c.configPath, "config", env.Getenv("MPS_ARCHIVER_CONFIG"), "YAML config `file` (env MPS_ARCHIVER_CONFIG)")
+	fs.StringVar(&c.logLevel, "log-level", "", "log level: debug, info, warn, error (env LOG_LEVEL)")
+	fs.StringVar(&c.logFormat, "log-format", "", "log format: auto, json, text (env LOG_FORMAT)")
+}
+
+// load builds the configuration: defaults, file, environment, flags.
+func (c *commonFlags) load(env *Env) (config.Config, error) {
+	cfg, err := config.Load(config.ExpandPath(c.configPath), env.Getenv)
+	if err != nil {
+		return cfg, err
+	}
+	if c.logLevel != "" {
+		cfg.Log.Level = c.logLevel
+	}
+	if c.logFormat != "" {
+		cfg.Log.Format = c.logFormat
+	}
+	return cfg, nil
+}
+
+// newLogger builds the process logger: JSON unless stderr is a terminal (or
+// the format is forced).
+func newLogger(w io.Writer, lc config.Log) *slog.Logger {
+	var level slog.Level
+	switch strings.ToLower(lc.Level) {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn", "warning":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	default:
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	format := strings.ToLower(lc.Format)
+	if format == "auto" || format == "" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// openStore connects and checks that the schema is the binary's.
+func openStore(ctx context.Context, cfg config.Config, checkSchema bool) (*storage.Store, error) {
+	st, err := storage.Open(ctx, cfg.DatabaseURL, storage.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if checkSchema {
+		if err := st.CheckSchema(ctx); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// newClient builds the MPS client from cfg.
+func newClient(cfg config.Config, observe func(mpsclient.Attempt), observeWait func(time.Duration)) (*mpsclient.Client, error) {
+	cred, err := mpsclient.ResolveCredential(mpsclient.CredentialConfig{
+		SecretID:     cfg.MPS.SecretID,
+		SecretKey:    cfg.MPS.SecretKey,
+		SessionToken: cfg.MPS.SessionToken,
+		UseCVMRole:   cfg.MPS.UseCVMRole,
+		CVMRoleName:  cfg.MPS.CVMRoleName,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return mpsclient.New(mpsclient.Config{
+		Endpoint:       cfg.MPS.Endpoint,
+		Credential:     cred,
+		Region:         cfg.MPS.Region,
+		RateLimit:      cfg.MPS.RateLimit,
+		Burst:          cfg.MPS.Burst,
+		PageSize:       cfg.MPS.PageSize,
+		RequestTimeout: cfg.MPS.RequestTimeout,
+		MaxAttempts:    cfg.MPS.MaxAttempts,
+		Observe:        observe,
+		ObserveWait:    observeWait,
+	})
+}
+
+// newSyncer wires a syncer from cfg.
+func newSyncer(cfg config.Config, client syncer.Lister, st syncer.Store, log *slog.Logger, onPage func(syncer.PageEvent)) (*syncer.Syncer, error) {
+	statuses, err := cfg.Statuses()
+	if err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	return syncer.New(client, st, syncer.Config{
+		Statuses:          statuses,
+		MaxPagesPerStatus: cfg.Sync.MaxPagesPerStatus,
+		RunTimeout:        cfg.Sync.RunTimeout,
+		Host:              host,
+		OnPage:            onPage,
+	}, log), nil
+}

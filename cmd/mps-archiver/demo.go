@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/mps-archiver/mps-archiver/daemon"
+	"github.com/mps-archiver/mps-archiver/internal/config"
+	"github.com/mps-archiver/mps-archiver/internal/pgtemp"
+	"github.com/mps-archiver/mps-archiver/mps"
+	"github.com/mps-archiver/mps-archiver/storage"
+	"github.com/mps-archiver/mps-archiver/syncer"
+)
+
+// runDemo runs the whole product on a laptop: a throwaway PostgreSQL (or
+// DATABASE_URL), the simulator in live mode, migrations, and the real
+// scheduler and syncer, then prints what was archived.
+func runDemo(ctx context.Context, env *Env, args []string) error {
+	fs := newFlagSet(env, "demo", "[--duration 1m] [--keep] [flags]")
+	duration := fs.Duration("duration", time.Minute, "how long to run (Ctrl-C stops earlier)")
+	schedule := fs.String("schedule", "@every 5s", "sync schedule")
+	keep := fs.Bool("keep", false, "keep the throwaway PostgreSQL's data directory")
+	dataDir := fs.String("data-dir", "", "data directory for the throwaway PostgreSQL (default: a temporary one)")
+	tasks := fs.Int("tasks", 2000, "tasks already in the simulated API's 7-day window")
+	arrivals := fs.Float64("arrivals-per-hour", 240, "new tasks per simulated hour")
+	speed := fs.Float64("speed", 600, "simulated seconds per real second (600: 10 minutes a second)")
+	logLevel := fs.String("log-level", "warn", "log level of the archiver's own log lines (stderr)")
+	if stop, err := handleParse(parseFlags(fs, args)); stop {
+		return err
+	}
+	out := env.Stdout
+	log := newLogger(env.Stderr, config.Log{Level: *logLevel, Format: "text"})
+
+	// 1. PostgreSQL.
+	dbURL := env.Getenv(config.EnvDatabaseURL)
+	if dbURL == "" {
+		fmt.Fprintln(out, "Starting a throwaway PostgreSQL …")
+		srv, err := pgtemp.Start(ctx, pgtemp.Options{Dir: *dataDir, Durable: true})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := srv.Stop(!*keep); err != nil {
+				fmt.Fprintf(env.Stderr, "stopping PostgreSQL: %v\n", err)
+			}
+			if *keep {
+				fmt.Fprintf(out, "PostgreSQL data kept in %s\n", srv.Dir)
+			}
+		}()
+		dbURL = srv.URL("postgres")
+		fmt.Fprintf(out, "  PostgreSQL %s, data in %s\n", dbURL, srv.Dir)
+	} else {
+		fmt.Fprintf(out, "Using DATABASE_URL %s\n", storage.RedactURL(dbURL))
+	}
+
+	// 2. The simulator, live, with throwaway credentials.
+	secretID, secretKey := "AKIDdemo"+randomHex(8), randomHex(16)
+	var sf simFlags
+	sf.register(flag.NewFlagSet("sim", flag.ContinueOnError))
+	sf.gen.Tasks = *tasks
+	sf.gen.ArrivalsPerHour = *arrivals
+	sf.gen.Horizon = time.Duration(float64(*duration+time.Minute)**speed) + time.Hour
+	sf.speed = *speed
+	sim, err := sf.build(map[string]string{secretID: secretKey})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	httpSrv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = httpSrv.Serve(ln) }()
+	defer httpSrv.Close()
+	endpoint := "http://" + ln.Addr().String()
+	fmt.Fprintf(out, "Simulated MPS API at %s: %d tasks in the 7-day window, %.0f new per simulated hour, clock at %.0fx\n",
+		endpoint, len(sim.Truth()), *arrivals, *speed)
+
+	// 3. Schema.
+	st, err := storage.Open(ctx, dbURL, storage.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := prepareSchema(ctx, st, true); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "Schema migrated.")
+
+	// 4. The real scheduler and syncer.
+	cfg := config.Default()
+	cfg.DatabaseURL = dbURL
+	cfg.MPS.Endpoint = endpoint
+	cfg.MPS.SecretID, cfg.MPS.SecretKey = secretID, secretKey
+	cfg.MPS.RateLimit = 50
+	metrics := daemon.NewMetrics()
+	client, err := newClient(cfg, metrics.ObserveAttempt, metrics.ObserveWait)
+	if err != nil {
+		return err
+	}
+	s, err := newSyncer(cfg, client, st, log, metrics.ObservePage)
+	if err != nil {
+		return err
+	}
+	runner := &demoRunner{next: s, out: out, st: st}
+	svc, err := daemon.New(daemon.Config{Schedule: *schedule, Listen: "127.0.0.1:0", RunOnStart: true, ShutdownGrace: 10 * time.Second},
+		runner, st, metrics, log)
+	if err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithTimeout(ctx, *duration)
+	defer cancel()
+	if err := svc.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Archiver running (schedule %q, metrics at http://%s/metrics) for %s; Ctrl-C stops it.\n\n", *schedule, svc.Addr(), *duration)
+	<-runCtx.Done()
+	svc.Stop()
+
+	// 5. What was archived.
+	fmt.Fprintln(out)
+	if err := printSummary(ctx, out, st); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nQuery it yourself (while the database runs, e.g. with --keep or DATABASE_URL):\n")
+	fmt.Fprintf(out, "  psql '%s' -c \"SELECT status, count(*) FROM tasks GROUP BY status\"\n", storage.RedactURL(dbURL))
+	fmt.Fprintf(out, "  psql '%s' -c \"SELECT task_type, percentile_cont(0.5) WITHIN GROUP (ORDER BY finish_time - begin_process_time) FROM tasks WHERE status = 'FINISH' GROUP BY 1\"\n", storage.RedactURL(dbURL))
+	return nil
+}
+
+// demoRunner prints a progress line per run.
+type demoRunner struct {
+	next daemon.Runner
+	out  io.Writer
+	st   *storage.Store
+}
+
+func (d *demoRunner) Run(ctx context.Context, trigger string) (syncer.Result, error) {
+	res, err := d.next.Run(ctx, trigger)
+	if err != nil {
+		fmt.Fprintf(d.out, "run %d (%s) failed after %s: %v\n", res.RunID, trigger, res.Duration.Round(time.Millisecond), err)
+		return res, err
+	}
+	counts, cerr := d.st.StatusCounts(ctx)
+	var total int64
+	parts := make([]string, 0, 3)
+	for _, s := range mps.Statuses {
+		total += counts[s]
+		parts = append(parts, fmt.Sprintf("%s %d", s, counts[s]))
+	}
+	if cerr != nil {
+		parts = []string{cerr.Error()}
+	}
+	fmt.Fprintf(d.out, "run %d: %d pages, %d tasks listed (%d new, %d changed, %d unchanged) in %s; archive: %d tasks (%s)\n",
+		res.RunID, res.Pages, res.Seen, res.Inserted, res.Updated, res.Unchanged, res.Duration.Round(time.Millisecond),
+		total, strings.Join(parts, ", "))
+	return res, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,124 @@
+// Command mps-archiver keeps Tencent Cloud MPS task history beyond the API's
+// 7-day window by draining DescribeTasks into PostgreSQL.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		sig := <-sigs
+		cancel(fmt.Errorf("received %s", sig))
+		sig = <-sigs
+		fmt.Fprintf(os.Stderr, "mps-archiver: second %s, exiting at once\n", sig)
+		os.Exit(130)
+	}()
+	env := &Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	os.Exit(Main(ctx, env, os.Args[1:]))
+}
+
+// Env is what a command may touch of the outside world, so tests can run
+// commands in-process.
+type Env struct {
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+}
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, env *Env, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"sync", "drain every status once into the archive", runSync},
+		{"serve", "run syncs on a cron schedule, with /healthz, /readyz and /metrics", runServe},
+		{"migrate", "manage the archive schema: up, down, version, force", runMigrate},
+		{"report", "summarise the archive", runReport},
+		{"simulate", "run the local MPS DescribeTasks simulator", runSimulate},
+		{"demo", "throwaway PostgreSQL + simulator + scheduler, end to end", runDemo},
+		{"version", "print the version", runVersion},
+	}
+}
+
+// exitError carries a specific exit status.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// Exit statuses, part of the public contract.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+	exitLocked = 3 // sync: another process holds the run lock
+)
+
+var errUsage = errors.New("usage")
+
+// Main runs the command line and returns the exit status.
+func Main(ctx context.Context, env *Env, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(env.Stdout)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args[0] = "version"
+	}
+	for _, c := range commands() {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(ctx, env, args[1:])
+		if err == nil {
+			return exitOK
+		}
+		if errors.Is(err, errUsage) {
+			return exitUsage
+		}
+		fmt.Fprintf(env.Stderr, "mps-archiver %s: %s\n", c.name, oneLine(err.Error()))
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return ee.code
+		}
+		return exitFailed
+	}
+	fmt.Fprintf(env.Stderr, "mps-archiver: unknown command %q (run `mps-archiver help`)\n", args[0])
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "mps-archiver archives Tencent Cloud MPS tasks (DescribeTasks) into PostgreSQL.")
+	fmt.Fprintln(w, "\nUsage: mps-archiver <command> [flags]   (each command takes -h)")
+	fmt.Fprintln(w, "\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nEnvironment: DATABASE_URL, TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY, MPS_ENDPOINT")
+	fmt.Fprintln(w, "(secrets also as *_FILE), LOG_LEVEL, LOG_FORMAT. See README.md.")
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}

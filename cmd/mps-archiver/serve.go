@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/mps-archiver/mps-archiver/daemon"
+	"github.com/mps-archiver/mps-archiver/storage"
+)
+
+// runServe runs syncs on a cron schedule until SIGINT/SIGTERM.
+func runServe(ctx context.Context, env *Env, args []string) error {
+	fs := newFlagSet(env, "serve", "[--schedule SPEC] [--listen ADDR] [flags]")
+	var cf commonFlags
+	cf.register(fs, env)
+	schedule := fs.String("schedule", "", "cron spec: 5 fields, optional seconds, @every 10m, CRON_TZ=Asia/Shanghai … (default \"*/5 * * * *\"; env MPS_ARCHIVER_SCHEDULE)")
+	listen := fs.String("listen", "", "address for /healthz, /readyz, /metrics; port 0 picks one (default \":9464\"; env MPS_ARCHIVER_LISTEN)")
+	migrate := fs.Bool("migrate", false, "apply pending migrations before starting (safe with several replicas)")
+	noStartRun := fs.Bool("no-run-on-start", false, "wait for the first scheduled time instead of syncing at start")
+	grace := fs.Duration("shutdown-grace", 0, "how long a running sync may finish after SIGTERM (default 30s)")
+	if stop, err := handleParse(parseFlags(fs, args)); stop {
+		return err
+	}
+	cfg, err := cf.load(env)
+	if err != nil {
+		return err
+	}
+	if *schedule != "" {
+		cfg.Serve.Schedule = *schedule
+	}
+	if *listen != "" {
+		cfg.Serve.Listen = *listen
+	}
+	if *migrate {
+		cfg.Serve.Migrate = true
+	}
+	if *noStartRun {
+		cfg.Serve.RunOnStart = false
+	}
+	if *grace > 0 {
+		cfg.Serve.ShutdownGrace = *grace
+	}
+	if err := cfg.Validate(true); err != nil {
+		return err
+	}
+	if _, err := daemon.ParseSchedule(cfg.Serve.Schedule, cfg.Serve.TimeZone); err != nil {
+		return err
+	}
+	log := newLogger(env.Stderr, cfg.Log)
+
+	metrics := daemon.NewMetrics()
+	client, err := newClient(cfg, metrics.ObserveAttempt, metrics.ObserveWait)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := prepareSchema(ctx, st, cfg.Serve.Migrate); err != nil {
+		return err
+	}
+	last, err := st.LastSuccess(ctx)
+	if err != nil {
+		return err
+	}
+	metrics.SetLastSuccess(last)
+
+	s, err := newSyncer(cfg, client, st, log, metrics.ObservePage)
+	if err != nil {
+		return err
+	}
+	svc, err := daemon.New(daemon.Config{
+		Schedule:      cfg.Serve.Schedule,
+		TimeZone:      cfg.Serve.TimeZone,
+		Listen:        cfg.Serve.Listen,
+		RunOnStart:    cfg.Serve.RunOnStart,
+		ShutdownGrace: cfg.Serve.ShutdownGrace,
+	}, s, st, metrics, log)
+	if err != nil {
+		return err
+	}
+	// Runs get their own context: the first signal stops scheduling and
+	// grants the grace period; only Stop cancels a run.
+	if err := svc.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info("shutting down", "reason", context.Cause(ctx).Error(), "grace_seconds", cfg.Serve.ShutdownGrace.Seconds())
+	start := time.Now()
+	svc.Stop()
+	log.Info("stopped", "shutdown_seconds", time.Since(start).Round(time.Millisecond).Seconds())
+	return nil
+}
+
+// prepareSchema refuses a dirty or newer schema, and applies pending
+// migrations only when asked.
+func prepareSchema(ctx context.Context, st *storage.Store, migrate bool) error {
+	err := st.CheckSchema(ctx)
+	if err == nil || !errors.Is(err, storage.ErrSchemaBehind) || !migrate {
+		return err
+	}
+	mg, err := st.NewMigrator(ctx)
+	if err != nil {
+		return err
+	}
+	defer mg.Close()
+	if err := mg.Up(); err != nil {
+		return err
+	}
+	return st.CheckSchema(ctx)
+}

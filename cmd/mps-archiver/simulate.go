@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/mps-archiver/mps-archiver/internal/config"
+	"github.com/mps-archiver/mps-archiver/simulator"
+)
+
+// simFlags configure a simulator population, clock and faults.
+type simFlags struct {
+	gen      simulator.GenConfig
+	scenario string
+	clock    string
+	speed    float64
+	rate     float64
+	faults   simulator.Faults
+	codes    string
+}
+
+func (f *simFlags) register(fs *flag.FlagSet) {
+	f.gen = simulator.DefaultGenConfig()
+	fs.Int64Var(&f.gen.Seed, "seed", f.gen.Seed, "generator seed (same seed, same tasks)")
+	fs.IntVar(&f.gen.Tasks, "tasks", f.gen.Tasks, "tasks created over the window before the clock's start")
+	fs.DurationVar(&f.gen.Window, "window", f.gen.Window, "spread of the generated tasks' create times")
+	fs.Float64Var(&f.gen.ArrivalsPerHour, "arrivals-per-hour", 0, "live mode: new tasks per simulated hour after start")
+	fs.DurationVar(&f.gen.Horizon, "horizon", 30*24*time.Hour, "live mode: how far ahead arrivals are generated")
+	fs.DurationVar(&f.gen.QueueMean, "queue-mean", f.gen.QueueMean, "mean WAITING time")
+	fs.DurationVar(&f.gen.ProcessMean, "process-mean", f.gen.ProcessMean, "mean PROCESSING time")
+	fs.Float64Var(&f.gen.FailureShare, "failure-share", f.gen.FailureShare, "share of tasks with a failed subtask")
+	fs.StringVar(&f.scenario, "scenario", "", "JSON scenario `file` of pinned tasks (replaces the generator)")
+	fs.StringVar(&f.clock, "clock", "", "start the simulated clock at this RFC 3339 instant (default: now)")
+	fs.Float64Var(&f.speed, "speed", 1, "fast-forward factor of the simulated clock (0 freezes it)")
+	fs.Float64Var(&f.rate, "rate-limit", 100, "requests per second per SecretId before RequestLimitExceeded (negative: off)")
+	fs.Uint64Var(&f.faults.Seed, "fault-seed", 1, "fault injection seed")
+	fs.Float64Var(&f.faults.ErrorRate, "error-rate", 0, "share of requests answered with an error code")
+	fs.StringVar(&f.codes, "error-codes", "InternalError", "comma-separated codes for --error-rate")
+	fs.Float64Var(&f.faults.HTML5xxRate, "html-5xx-rate", 0, "share of requests answered HTTP 502 with HTML")
+	fs.Float64Var(&f.faults.TruncateRate, "truncate-rate", 0, "share of answers cut in half")
+	fs.Float64Var(&f.faults.StallRate, "stall-rate", 0, "share of requests that hang for --stall-for")
+	fs.DurationVar(&f.faults.StallFor, "stall-for", 2*time.Minute, "how long a stalled request hangs")
+	fs.Float64Var(&f.faults.ExpireTokenRate, "expire-token-rate", 0, "share of ScrollToken requests told the token expired")
+	fs.DurationVar(&f.faults.Latency, "latency", 0, "latency added to every request")
+	fs.DurationVar(&f.faults.Jitter, "jitter", 0, "random extra latency, up to this much")
+}
+
+// build makes the server; creds maps SecretId to SecretKey.
+func (f *simFlags) build(creds map[string]string) (*simulator.Server, error) {
+	start := time.Now().UTC()
+	if f.clock != "" {
+		t, err := time.Parse(time.RFC3339, f.clock)
+		if err != nil {
+			return nil, fmt.Errorf("--clock %q: not an RFC 3339 time", f.clock)
+		}
+		start = t
+	}
+	var tasks []*simulator.Task
+	if f.scenario != "" {
+		sc, err := simulator.LoadScenario(f.scenario)
+		if err != nil {
+			return nil, err
+		}
+		if f.clock == "" {
+			if start, err = sc.Start(start); err != nil {
+				return nil, err
+			}
+		}
+		if tasks, err = sc.Build(start); err != nil {
+			return nil, err
+		}
+	} else {
+		if f.gen.Tasks < 0 {
+			return nil, fmt.Errorf("--tasks %d: must not be negative", f.gen.Tasks)
+		}
+		tasks = simulator.Generate(f.gen, start)
+	}
+	for _, c := range strings.Split(f.codes, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			f.faults.ErrorCodes = append(f.faults.ErrorCodes, c)
+		}
+	}
+	for name, r := range map[string]float64{"error-rate": f.faults.ErrorRate, "html-5xx-rate": f.faults.HTML5xxRate,
+		"truncate-rate": f.faults.TruncateRate, "stall-rate": f.faults.StallRate, "expire-token-rate": f.faults.ExpireTokenRate} {
+		if r < 0 || r > 1 {
+			return nil, fmt.Errorf("--%s %v: must be between 0 and 1", name, r)
+		}
+	}
+	return simulator.New(simulator.Config{
+		Credentials: creds,
+		RateLimit:   f.rate,
+		Clock:       simulator.NewClock(start, f.speed),
+		Faults:      f.faults,
+	}, tasks), nil
+}
+
+// runSimulate serves the simulator until SIGINT/SIGTERM.
+func runSimulate(ctx context.Context, env *Env, args []string) error {
+	fs := newFlagSet(env, "simulate", "[--listen ADDR] [--control-listen ADDR] [flags]")
+	listen := fs.String("listen", "127.0.0.1:9080", "API address; point MPS_ENDPOINT at http://ADDR")
+	control := fs.String("control-listen", "", "address of the test control surface (/truth, /stats, /clock, /faults); off when empty")
+	logFormat := fs.String("log-format", "", "auto, json or text")
+	var sf simFlags
+	sf.register(fs)
+	if stop, err := handleParse(parseFlags(fs, args)); stop {
+		return err
+	}
+	id, key := env.Getenv(config.EnvSecretID), env.Getenv(config.EnvSecretKey)
+	if id == "" || key == "" {
+		return errors.New("the simulator accepts the credentials in TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY: set both (any values)")
+	}
+	if *control != "" && *control == *listen {
+		return errors.New("--control-listen must differ from --listen: the control surface never shares the API port")
+	}
+	log := newLogger(env.Stderr, config.Log{Level: "info", Format: *logFormat})
+	srv, err := sf.build(map[string]string{id: key})
+	if err != nil {
+		return err
+	}
+	api, err := serveHTTP(*listen, srv, log, "simulator API listening")
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+	if *control != "" {
+		ctl, err := serveHTTP(*control, srv.ControlHandler(), log, "simulator control surface listening")
+		if err != nil {
+			return err
+		}
+		defer ctl.Close()
+	}
+	log.Info("simulator ready", "tasks_visible", len(srv.Truth()), "clock", srv.Clock().Now().Format(time.RFC3339), "speed", sf.speed)
+	<-ctx.Done()
+	return nil
+}
+
+func serveHTTP(addr string, h http.Handler, log *slog.Logger, msg string) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	s := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = s.Serve(ln) }()
+	log.Info(msg, "addr", ln.Addr().String())
+	return s, nil
+}

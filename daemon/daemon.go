@@ -1,0 +1,283 @@
+// Package daemon runs syncs on a cron schedule and serves the probes and
+// metrics an operator needs: /healthz, /readyz and /metrics.
+//
+// Start returns at once; Stop shuts down in two stages: stop scheduling, let
+// the in-flight run finish within the grace period, then cancel it (the
+// syncer records it as failed with the reason) and close the HTTP server.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/robfig/cron/v3"
+
+	"github.com/mps-archiver/mps-archiver/syncer"
+)
+
+// Runner runs one sync (a *syncer.Syncer).
+type Runner interface {
+	Run(ctx context.Context, trigger string) (syncer.Result, error)
+}
+
+// Health answers the readiness probe (a *storage.Store).
+type Health interface {
+	Ping(ctx context.Context) error
+	CheckSchema(ctx context.Context) error
+}
+
+// Config configures a Service.
+type Config struct {
+	Schedule      string
+	TimeZone      string // IANA name; "" is local time
+	Listen        string // "" disables HTTP
+	RunOnStart    bool
+	ShutdownGrace time.Duration
+}
+
+// Service is the running daemon.
+type Service struct {
+	cfg     Config
+	sched   cron.Schedule
+	runner  Runner
+	health  Health
+	metrics *Metrics
+	log     *slog.Logger
+
+	cron      *cron.Cron
+	job       cron.Job
+	runCtx    context.Context
+	cancelRun context.CancelCauseFunc
+	running   sync.WaitGroup
+	srv       *http.Server
+	ln        net.Listener
+	stopOnce  sync.Once
+
+	// runMu keeps this process's startup run and scheduled runs apart; the
+	// database lock keeps different processes apart.
+	runMu    sync.Mutex
+	mu       sync.Mutex
+	stopping bool
+}
+
+// ParseSchedule parses a cron spec: five fields, an optional leading seconds
+// field, @every/@hourly descriptors, and CRON_TZ=/TZ= prefixes. The parser
+// panics on some malformed inputs (a bare "CRON_TZ="): that is an error here.
+func ParseSchedule(spec, timeZone string) (sched cron.Schedule, err error) {
+	spec = strings.TrimSpace(spec)
+	if spec == "" {
+		return nil, errors.New("schedule: empty cron spec")
+	}
+	if timeZone != "" && !strings.HasPrefix(spec, "CRON_TZ=") && !strings.HasPrefix(spec, "TZ=") {
+		if _, err := time.LoadLocation(timeZone); err != nil {
+			return nil, fmt.Errorf("time_zone %q: %v", timeZone, err)
+		}
+		spec = "CRON_TZ=" + timeZone + " " + spec
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			sched, err = nil, fmt.Errorf("schedule %q: invalid cron spec (%v)", spec, r)
+		}
+	}()
+	p := cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+	sched, err = p.Parse(spec)
+	if err != nil {
+		return nil, fmt.Errorf("schedule %q: %v", spec, err)
+	}
+	if probe := sched.Next(time.Now()); probe.IsZero() {
+		return nil, fmt.Errorf("schedule %q never fires", spec)
+	}
+	return sched, nil
+}
+
+// New validates cfg and builds a Service.
+func New(cfg Config, runner Runner, health Health, metrics *Metrics, log *slog.Logger) (*Service, error) {
+	sched, err := ParseSchedule(cfg.Schedule, cfg.TimeZone)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = 30 * time.Second
+	}
+	return &Service{cfg: cfg, sched: sched, runner: runner, health: health, metrics: metrics, log: log}, nil
+}
+
+// cronLogger adapts slog for cron and counts the ticks that
+// SkipIfStillRunning drops.
+type cronLogger struct {
+	log     *slog.Logger
+	metrics *Metrics
+}
+
+func (l cronLogger) Info(msg string, kv ...any) {
+	if msg == "skip" {
+		l.metrics.SkippedBusy()
+		l.log.Warn("scheduled sync skipped: the previous run is still going")
+		return
+	}
+	l.log.Debug("cron: "+msg, kv...)
+}
+
+func (l cronLogger) Error(err error, msg string, kv ...any) {
+	l.log.Error("cron: "+msg, append(kv, "error", err)...)
+}
+
+// Start binds the HTTP listener and starts the scheduler; it returns at once.
+// ctx bounds the runs: cancelling it is an immediate stop.
+func (s *Service) Start(ctx context.Context) error {
+	if s.cfg.Listen != "" {
+		ln, err := net.Listen("tcp", s.cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+		}
+		s.ln = ln
+		s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("http server stopped", "error", err)
+			}
+		}()
+		s.log.Info("listening", "addr", ln.Addr().String())
+	}
+	s.runCtx, s.cancelRun = context.WithCancelCause(ctx)
+	cl := cronLogger{log: s.log, metrics: s.metrics}
+	// Recover innermost: outside SkipIfStillRunning it would let one panic
+	// leave the skip lock held and stop the job for good.
+	s.job = cron.NewChain(cron.SkipIfStillRunning(cl), cron.Recover(cl)).Then(cron.FuncJob(func() { s.runOnce("schedule") }))
+	s.cron = cron.New(cron.WithLogger(cl))
+	s.cron.Schedule(s.sched, s.job)
+	s.cron.Start()
+	s.log.Info("scheduler started", "schedule", s.cfg.Schedule, "next_run", s.sched.Next(time.Now()).Format(time.RFC3339))
+	if s.cfg.RunOnStart {
+		startJob := cron.NewChain(cron.Recover(cl)).Then(cron.FuncJob(func() { s.runOnce("startup") }))
+		go startJob.Run()
+	}
+	return nil
+}
+
+// Addr is the bound HTTP address (nil without a listener).
+func (s *Service) Addr() net.Addr {
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+func (s *Service) runOnce(trigger string) {
+	s.mu.Lock()
+	if s.stopping || s.runCtx.Err() != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.running.Add(1)
+	s.mu.Unlock()
+	defer s.running.Done()
+	if !s.runMu.TryLock() {
+		s.metrics.SkippedBusy()
+		s.log.Warn("sync skipped: a run is already in progress in this process", "trigger", trigger)
+		return
+	}
+	defer s.runMu.Unlock()
+	res, err := s.runner.Run(s.runCtx, trigger)
+	s.metrics.ObserveRun(res, err)
+	LogResult(s.log, res, err)
+}
+
+// Stop shuts down: no new runs, the in-flight run gets the grace period, then
+// it is cancelled and recorded as failed; finally the HTTP server closes. It
+// blocks until done and is safe to call more than once.
+func (s *Service) Stop() {
+	s.stopOnce.Do(func() {
+		s.mu.Lock()
+		s.stopping = true
+		s.mu.Unlock()
+		if s.cron != nil {
+			<-s.cron.Stop().Done()
+		}
+		done := make(chan struct{})
+		go func() { s.running.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(s.cfg.ShutdownGrace):
+			s.log.Warn("shutdown grace period expired; cancelling the running sync", "grace_seconds", s.cfg.ShutdownGrace.Seconds())
+			s.cancelRun(fmt.Errorf("shutdown: grace period of %s expired", s.cfg.ShutdownGrace))
+			<-done
+		}
+		if s.cancelRun != nil {
+			s.cancelRun(errors.New("shutdown"))
+		}
+		if s.srv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = s.srv.Shutdown(ctx)
+		}
+	})
+}
+
+// Handler serves /healthz, /readyz and /metrics.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		if err := s.health.Ping(ctx); err != nil {
+			http.Error(w, "database unreachable: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		if err := s.health.CheckSchema(ctx); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// LogResult writes the one summary line of a run: info when it succeeded,
+// error with the RequestIds when it failed, and an error line for a coverage
+// gap.
+func LogResult(log *slog.Logger, res syncer.Result, err error) {
+	if errors.Is(err, syncer.ErrLocked) {
+		log.Info("sync skipped: another process holds the run lock", "trigger", res.Trigger)
+		return
+	}
+	attrs := []any{
+		"run_id", res.RunID, "trigger", res.Trigger,
+		"duration_seconds", res.Duration.Round(time.Millisecond).Seconds(),
+		"pages", res.Pages, "tasks_seen", res.Seen,
+		"tasks_inserted", res.Inserted, "tasks_updated", res.Updated, "tasks_unchanged", res.Unchanged,
+		"records_skipped", res.Skipped, "warnings", res.Warnings,
+	}
+	if res.Restarts > 0 {
+		attrs = append(attrs, "drain_restarts", res.Restarts)
+	}
+	if res.Abandoned > 0 {
+		attrs = append(attrs, "abandoned_runs_closed", res.Abandoned)
+	}
+	if res.Gap != nil {
+		log.Error("coverage gap: tasks created in this period left the API's 7-day window before any successful sync; the archive may be missing them",
+			"run_id", res.RunID, "previous_run_id", res.Gap.PreviousRunID,
+			"gap_start", res.Gap.Start.Format(time.RFC3339), "gap_end", res.Gap.End.Format(time.RFC3339))
+	}
+	if err != nil {
+		attrs = append(attrs, "error", err.Error())
+		if len(res.RequestIDs) > 0 {
+			attrs = append(attrs, "request_ids", res.RequestIDs)
+		}
+		log.Error("sync failed", attrs...)
+		return
+	}
+	log.Info("sync succeeded", attrs...)
+}

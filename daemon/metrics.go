@@ -1,0 +1,177 @@
+package daemon
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/mps-archiver/mps-archiver/mpsclient"
+	"github.com/mps-archiver/mps-archiver/syncer"
+)
+
+// Metrics are the daemon's Prometheus series, on their own registry.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	runs          *prometheus.CounterVec
+	runDuration   prometheus.Histogram
+	pages         *prometheus.CounterVec
+	apiRequests   *prometheus.CounterVec
+	apiLatency    *prometheus.HistogramVec
+	tasks         *prometheus.CounterVec
+	limiterWaits  prometheus.Counter
+	limiterWaitS  prometheus.Counter
+	skipped       *prometheus.CounterVec
+	gaps          prometheus.Counter
+	lastRunFailed prometheus.Gauge
+
+	mu          sync.Mutex
+	lastSuccess time.Time
+	now         func() time.Time
+}
+
+// NewMetrics registers the daemon's metrics (and the Go and process
+// collectors) on a new registry.
+func NewMetrics() *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := &Metrics{Registry: reg, now: time.Now}
+	f := prometheus.WrapRegistererWithPrefix("mps_archiver_", reg)
+	m.runs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sync_runs_total", Help: "Sync runs by result: succeeded, failed, or skipped (another replica held the run lock).",
+	}, []string{"result"})
+	m.runDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "sync_run_duration_seconds", Help: "Duration of sync runs that were not skipped.",
+		Buckets: prometheus.ExponentialBuckets(0.5, 2, 14),
+	})
+	m.pages = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "pages_total", Help: "Pages committed to the archive, by task status.",
+	}, []string{"status"})
+	m.apiRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "api_requests_total", Help: "DescribeTasks HTTP attempts by status filter and error code (\"OK\" for success).",
+	}, []string{"status", "code"})
+	m.apiLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "api_request_duration_seconds", Help: "DescribeTasks attempt latency.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+	}, []string{"status"})
+	m.tasks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tasks_total", Help: "Task records by outcome: inserted, updated, unchanged, skipped (unarchivable), warning (field unreadable).",
+	}, []string{"outcome"})
+	m.limiterWaits = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "rate_limiter_waits_total", Help: "API calls that waited for the client-side rate limiter.",
+	})
+	m.limiterWaitS = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "rate_limiter_wait_seconds_total", Help: "Time spent waiting for the client-side rate limiter.",
+	})
+	m.skipped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "runs_skipped_total", Help: "Scheduled runs not started: locked (another replica is syncing) or busy (this process is still syncing).",
+	}, []string{"reason"})
+	m.gaps = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "coverage_gaps_total", Help: "Coverage gaps detected: periods the archive may be missing.",
+	})
+	m.lastRunFailed = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "last_run_failed", Help: "1 if the most recent non-skipped run failed.",
+	})
+	lastSuccess := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "last_success_timestamp_seconds", Help: "Start time of the last successful full drain (0: none yet).",
+	}, func() float64 {
+		t := m.LastSuccess()
+		if t.IsZero() {
+			return 0
+		}
+		return float64(t.UnixNano()) / 1e9
+	})
+	headroom := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "retention_headroom_seconds",
+		Help: "168h minus the age of the last successful full drain: how long until tasks start leaving the API unarchived (0 if none yet).",
+	}, func() float64 { return m.Headroom().Seconds() })
+	f.MustRegister(m.runs, m.runDuration, m.pages, m.apiRequests, m.apiLatency, m.tasks,
+		m.limiterWaits, m.limiterWaitS, m.skipped, m.gaps, m.lastRunFailed, lastSuccess, headroom)
+	for _, r := range []string{"succeeded", "failed", "skipped"} {
+		m.runs.WithLabelValues(r)
+	}
+	for _, r := range []string{"locked", "busy"} {
+		m.skipped.WithLabelValues(r)
+	}
+	return m
+}
+
+// ObserveAttempt is the API client's per-attempt hook.
+func (m *Metrics) ObserveAttempt(a mpsclient.Attempt) {
+	code := a.Code
+	if code == "" {
+		code = "OK"
+	}
+	m.apiRequests.WithLabelValues(string(a.Status), code).Inc()
+	m.apiLatency.WithLabelValues(string(a.Status)).Observe(a.Duration.Seconds())
+}
+
+// ObserveWait is the API client's rate-limiter hook.
+func (m *Metrics) ObserveWait(d time.Duration) {
+	m.limiterWaits.Inc()
+	m.limiterWaitS.Add(d.Seconds())
+}
+
+// ObservePage counts a committed page.
+func (m *Metrics) ObservePage(ev syncer.PageEvent) {
+	m.pages.WithLabelValues(string(ev.Status)).Inc()
+}
+
+// ObserveRun records a run's result.
+func (m *Metrics) ObserveRun(res syncer.Result, err error) {
+	if errors.Is(err, syncer.ErrLocked) {
+		m.runs.WithLabelValues("skipped").Inc()
+		m.skipped.WithLabelValues("locked").Inc()
+		return
+	}
+	m.runDuration.Observe(res.Duration.Seconds())
+	m.tasks.WithLabelValues("inserted").Add(float64(res.Inserted))
+	m.tasks.WithLabelValues("updated").Add(float64(res.Updated))
+	m.tasks.WithLabelValues("unchanged").Add(float64(res.Unchanged))
+	m.tasks.WithLabelValues("skipped").Add(float64(res.Skipped))
+	m.tasks.WithLabelValues("warning").Add(float64(res.Warnings))
+	if res.Gap != nil {
+		m.gaps.Inc()
+	}
+	if err != nil {
+		m.runs.WithLabelValues("failed").Inc()
+		m.lastRunFailed.Set(1)
+		return
+	}
+	m.runs.WithLabelValues("succeeded").Inc()
+	m.lastRunFailed.Set(0)
+	m.SetLastSuccess(res.Started)
+}
+
+// SkippedBusy counts a tick skipped because this process was still syncing.
+func (m *Metrics) SkippedBusy() { m.skipped.WithLabelValues("busy").Inc() }
+
+// SetLastSuccess records the start of a successful full drain, if later
+// than the one known.
+func (m *Metrics) SetLastSuccess(t time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t.After(m.lastSuccess) {
+		m.lastSuccess = t
+	}
+}
+
+// LastSuccess is the start of the last successful full drain.
+func (m *Metrics) LastSuccess() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lastSuccess
+}
+
+// Headroom is the retention headroom: 168h minus the age of the last
+// successful drain, floored at 0 when there is none.
+func (m *Metrics) Headroom() time.Duration {
+	t := m.LastSuccess()
+	if t.IsZero() {
+		return 0
+	}
+	return syncer.Window - m.now().Sub(t)
+}

@@ -1,0 +1,295 @@
+// Package config loads mps-archiver's settings: defaults, then a YAML file,
+// then environment variables, then command-line flags (applied by the
+// commands). Validate names the field and the bad value of every problem.
+// Secrets may come from *_FILE variables (Kubernetes secrets, systemd
+// credentials) and are never printed.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/mps-archiver/mps-archiver/mps"
+	"github.com/mps-archiver/mps-archiver/mpsclient"
+)
+
+// Config is the whole configuration. YAML keys are the snake_case names.
+type Config struct {
+	DatabaseURL string `yaml:"database_url"`
+	MPS         MPS    `yaml:"mps"`
+	Sync        Sync   `yaml:"sync"`
+	Serve       Serve  `yaml:"serve"`
+	Log         Log    `yaml:"log"`
+}
+
+// MPS configures the API client.
+type MPS struct {
+	Endpoint       string        `yaml:"endpoint"`
+	Region         string        `yaml:"region"`
+	SecretID       string        `yaml:"secret_id"`
+	SecretKey      string        `yaml:"secret_key"`
+	SessionToken   string        `yaml:"session_token"`
+	UseCVMRole     bool          `yaml:"use_cvm_role"`
+	CVMRoleName    string        `yaml:"cvm_role_name"`
+	RateLimit      float64       `yaml:"rate_limit"`
+	Burst          int           `yaml:"burst"`
+	PageSize       int           `yaml:"page_size"`
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	MaxAttempts    int           `yaml:"max_attempts"`
+}
+
+// Sync configures a run.
+type Sync struct {
+	Statuses          []string      `yaml:"statuses"`
+	MaxPagesPerStatus int           `yaml:"max_pages_per_status"`
+	RunTimeout        time.Duration `yaml:"run_timeout"`
+}
+
+// Serve configures the daemon.
+type Serve struct {
+	Schedule      string        `yaml:"schedule"`
+	TimeZone      string        `yaml:"time_zone"`
+	Listen        string        `yaml:"listen"`
+	RunOnStart    bool          `yaml:"run_on_start"`
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	Migrate       bool          `yaml:"migrate"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // auto, json, text
+}
+
+// Default is the configuration with nothing set.
+func Default() Config {
+	return Config{
+		MPS: MPS{
+			Endpoint:       mps.DefaultEndpoint,
+			RateLimit:      20,
+			Burst:          1,
+			PageSize:       mps.MaxLimit,
+			RequestTimeout: 30 * time.Second,
+			MaxAttempts:    6,
+		},
+		Sync: Sync{
+			Statuses:          []string{"WAITING", "PROCESSING", "FINISH"},
+			MaxPagesPerStatus: 200_000,
+			RunTimeout:        time.Hour,
+		},
+		Serve: Serve{
+			Schedule:      "*/5 * * * *",
+			Listen:        ":9464",
+			RunOnStart:    true,
+			ShutdownGrace: 30 * time.Second,
+		},
+		Log: Log{Level: "info", Format: "auto"},
+	}
+}
+
+// Load builds the configuration from defaults, the YAML file at path (""
+// for none) and the environment.
+func Load(path string, getenv func(string) string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		if err := cfg.readFile(path); err != nil {
+			return cfg, err
+		}
+	}
+	if err := cfg.applyEnv(getenv); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+func (c *Config) readFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", unwrapPathError(err))
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
+	if err != nil {
+		return fmt.Errorf("config file %s: %w", path, unwrapPathError(err))
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config file %s: %s", path, yamlError(err))
+	}
+	return nil
+}
+
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
+	}
+	return err
+}
+
+func yamlError(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.ReplaceAll(msg, "\n", "; ")
+	return msg
+}
+
+// Environment variables, the public contract.
+const (
+	EnvDatabaseURL  = "DATABASE_URL"
+	EnvSecretID     = "TENCENTCLOUD_SECRET_ID"
+	EnvSecretKey    = "TENCENTCLOUD_SECRET_KEY"
+	EnvSessionToken = "TENCENTCLOUD_SESSION_TOKEN"
+	EnvEndpoint     = "MPS_ENDPOINT"
+	EnvRegion       = "TENCENTCLOUD_REGION"
+	EnvRateLimit    = "MPS_RATE_LIMIT"
+	EnvSchedule     = "MPS_ARCHIVER_SCHEDULE"
+	EnvListen       = "MPS_ARCHIVER_LISTEN"
+	EnvTimeZone     = "MPS_ARCHIVER_TIME_ZONE"
+	EnvLogLevel     = "LOG_LEVEL"
+	EnvLogFormat    = "LOG_FORMAT"
+)
+
+func (c *Config) applyEnv(getenv func(string) string) error {
+	secret := func(name string, dst *string) error {
+		if v := getenv(name); v != "" {
+			*dst = strings.TrimSpace(v)
+			return nil
+		}
+		if p := getenv(name + "_FILE"); p != "" {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return fmt.Errorf("%s_FILE: %w", name, unwrapPathError(err))
+			}
+			*dst = strings.TrimSpace(string(b))
+		}
+		return nil
+	}
+	for name, dst := range map[string]*string{
+		EnvDatabaseURL:  &c.DatabaseURL,
+		EnvSecretID:     &c.MPS.SecretID,
+		EnvSecretKey:    &c.MPS.SecretKey,
+		EnvSessionToken: &c.MPS.SessionToken,
+	} {
+		if err := secret(name, dst); err != nil {
+			return err
+		}
+	}
+	plain := map[string]*string{
+		EnvEndpoint:  &c.MPS.Endpoint,
+		EnvRegion:    &c.MPS.Region,
+		EnvSchedule:  &c.Serve.Schedule,
+		EnvListen:    &c.Serve.Listen,
+		EnvTimeZone:  &c.Serve.TimeZone,
+		EnvLogLevel:  &c.Log.Level,
+		EnvLogFormat: &c.Log.Format,
+	}
+	for name, dst := range plain {
+		if v := getenv(name); v != "" {
+			*dst = strings.TrimSpace(v)
+		}
+	}
+	if v := getenv(EnvRateLimit); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("%s=%q: not a number", EnvRateLimit, v)
+		}
+		c.MPS.RateLimit = f
+	}
+	return nil
+}
+
+// Statuses parses Sync.Statuses.
+func (c *Config) Statuses() ([]mps.Status, error) {
+	out := make([]mps.Status, 0, len(c.Sync.Statuses))
+	for _, s := range c.Sync.Statuses {
+		st, err := mps.ParseStatus(s)
+		if err != nil {
+			return nil, fmt.Errorf("sync.statuses: %v", err)
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// Validate checks what every command needs. needAPI adds the MPS client's
+// settings.
+func (c *Config) Validate(needAPI bool) error {
+	var errs []error
+	if c.DatabaseURL == "" {
+		errs = append(errs, fmt.Errorf("database_url: not set (set %s or database_url in the config file)", EnvDatabaseURL))
+	} else if !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") && !strings.Contains(c.DatabaseURL, "=") {
+		errs = append(errs, fmt.Errorf("database_url: must be a postgres:// URL or a key=value connection string"))
+	}
+	if needAPI {
+		if _, _, err := mpsclient.ParseEndpoint(c.MPS.Endpoint); err != nil {
+			errs = append(errs, fmt.Errorf("mps.endpoint (%s): %v", EnvEndpoint, err))
+		}
+		if c.MPS.RateLimit <= 0 || c.MPS.RateLimit > 100 {
+			errs = append(errs, fmt.Errorf("mps.rate_limit: %v is outside (0, 100] requests per second", c.MPS.RateLimit))
+		}
+		if c.MPS.Burst < 1 || c.MPS.Burst > 100 {
+			errs = append(errs, fmt.Errorf("mps.burst: %d is outside 1..100", c.MPS.Burst))
+		}
+		if c.MPS.PageSize < 1 || c.MPS.PageSize > mps.MaxLimit {
+			errs = append(errs, fmt.Errorf("mps.page_size: %d is outside 1..%d", c.MPS.PageSize, mps.MaxLimit))
+		}
+		if c.MPS.RequestTimeout < 100*time.Millisecond {
+			errs = append(errs, fmt.Errorf("mps.request_timeout: %s is too short (at least 100ms)", c.MPS.RequestTimeout))
+		}
+		if c.MPS.MaxAttempts < 1 || c.MPS.MaxAttempts > 20 {
+			errs = append(errs, fmt.Errorf("mps.max_attempts: %d is outside 1..20", c.MPS.MaxAttempts))
+		}
+		if _, err := c.Statuses(); err != nil {
+			errs = append(errs, err)
+		}
+		if c.Sync.MaxPagesPerStatus < 1 {
+			errs = append(errs, fmt.Errorf("sync.max_pages_per_status: %d must be positive", c.Sync.MaxPagesPerStatus))
+		}
+		if c.Sync.RunTimeout < 0 {
+			errs = append(errs, fmt.Errorf("sync.run_timeout: %s must not be negative", c.Sync.RunTimeout))
+		}
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "warning", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level))
+	}
+	switch strings.ToLower(c.Log.Format) {
+	case "auto", "json", "text":
+	default:
+		errs = append(errs, fmt.Errorf("log.format: %q is not auto, json or text", c.Log.Format))
+	}
+	return joinOneLine(errs)
+}
+
+// joinOneLine keeps a multi-problem error on one line, as operators grep it.
+func joinOneLine(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	parts := make([]string, len(errs))
+	for i, e := range errs {
+		parts[i] = e.Error()
+	}
+	return errors.New("invalid configuration: " + strings.Join(parts, "; "))
+}
+
+// ExpandPath resolves ~ in a path.
+func ExpandPath(p string) string {
+	if strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, p[2:])
+		}
+	}
+	return p
+}

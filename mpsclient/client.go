@@ -1,0 +1,380 @@
+// Package mpsclient calls MPS DescribeTasks through the official Tencent Cloud
+// SDK's common client, which signs every request with TC3-HMAC-SHA256.
+//
+// The SDK's own retries are switched off: they retry only the exact code
+// RequestLimitExceeded, sleep without honouring the context and re-send the
+// same signed request. This package retries itself, re-signing each attempt,
+// with capped exponential backoff and full jitter, and paces all calls through
+// one token bucket.
+package mpsclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
+	tcerr "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
+	tchttp "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/http"
+	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
+	"golang.org/x/time/rate"
+
+	"github.com/mps-archiver/mps-archiver/mps"
+)
+
+// Config configures a Client. Zero values take the defaults noted.
+type Config struct {
+	// Endpoint is the full URL of the API, e.g. https://mps.tencentcloudapi.com
+	// or http://127.0.0.1:8080 for a local simulator.
+	Endpoint string
+	// Credential signs requests. Required.
+	Credential common.CredentialIface
+	// Region is sent as X-TC-Region when set; DescribeTasks does not need it.
+	Region string
+	// RateLimit is the client-side ceiling in requests per second (default 20,
+	// well under the API's 100 so the account's other users keep headroom);
+	// Burst defaults to 1.
+	RateLimit float64
+	Burst     int
+	// PageSize is the Limit sent with each call (default and maximum 100).
+	PageSize int
+	// RequestTimeout bounds each attempt (default 30s).
+	RequestTimeout time.Duration
+	// MaxAttempts bounds the attempts of one call (default 6).
+	MaxAttempts int
+	// BackoffBase and BackoffMax shape the retry delay (defaults 250ms, 10s).
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+	// Transport replaces the HTTP transport (tests, proxies).
+	Transport http.RoundTripper
+	// Observe, when set, is told about every attempt.
+	Observe func(Attempt)
+	// ObserveWait, when set, is told how long a call waited for the limiter.
+	ObserveWait func(time.Duration)
+}
+
+// Attempt describes one HTTP round trip, for metrics.
+type Attempt struct {
+	Status   mps.Status
+	Code     string // "" on success
+	Duration time.Duration
+}
+
+// Client lists MPS tasks. It is safe for concurrent use.
+type Client struct {
+	cfg     Config
+	sdk     *common.Client
+	limiter *rate.Limiter
+}
+
+// ParseEndpoint checks an MPS_ENDPOINT value and returns its scheme and the
+// host[/path] the SDK wants.
+func ParseEndpoint(raw string) (scheme, hostPath string, err error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return "", "", fmt.Errorf("endpoint %q is not a URL: %v", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", "", fmt.Errorf("endpoint %q must start with https:// (or http:// for a local simulator)", raw)
+	}
+	if u.Host == "" {
+		return "", "", fmt.Errorf("endpoint %q has no host", raw)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", "", fmt.Errorf("endpoint %q must be scheme://host[:port][/path] only", u.Redacted())
+	}
+	hostPath = u.Host
+	if p := strings.TrimRight(u.Path, "/"); p != "" {
+		hostPath += p
+	}
+	return u.Scheme, hostPath, nil
+}
+
+// New returns a Client for cfg.
+func New(cfg Config) (*Client, error) {
+	if cfg.Endpoint == "" {
+		cfg.Endpoint = mps.DefaultEndpoint
+	}
+	if cfg.Credential == nil {
+		return nil, errors.New("mps client: no credential")
+	}
+	if cfg.RateLimit <= 0 {
+		cfg.RateLimit = 20
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = 1
+	}
+	if cfg.PageSize <= 0 || cfg.PageSize > mps.MaxLimit {
+		cfg.PageSize = mps.MaxLimit
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 30 * time.Second
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 6
+	}
+	if cfg.BackoffBase <= 0 {
+		cfg.BackoffBase = 250 * time.Millisecond
+	}
+	if cfg.BackoffMax <= 0 {
+		cfg.BackoffMax = 10 * time.Second
+	}
+	scheme, hostPath, err := ParseEndpoint(cfg.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+
+	cpf := profile.NewClientProfile()
+	cpf.HttpProfile.Endpoint = hostPath
+	cpf.HttpProfile.Scheme = strings.ToUpper(scheme)
+	cpf.HttpProfile.ReqMethod = "POST"
+	// The context deadline governs each attempt; the http.Client timeout is
+	// only a backstop.
+	cpf.HttpProfile.ReqTimeout = int(math.Ceil(cfg.RequestTimeout.Seconds())) + 5
+	cpf.Language = "en-US"
+	cpf.NetworkFailureMaxRetries = 0
+	cpf.RateLimitExceededMaxRetries = 0
+	cpf.DisableRegionBreaker = true
+
+	sdk := (&common.Client{}).Init(cfg.Region)
+	sdk.WithCredential(cfg.Credential).WithProfile(cpf)
+	tr := cfg.Transport
+	if tr == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 16
+		t.IdleConnTimeout = 90 * time.Second
+		tr = t
+	}
+	sdk.WithHttpTransport(dateTransport{tr})
+
+	return &Client{
+		cfg:     cfg,
+		sdk:     sdk,
+		limiter: rate.NewLimiter(rate.Limit(cfg.RateLimit), cfg.Burst),
+	}, nil
+}
+
+// PageSize is the Limit the client sends.
+func (c *Client) PageSize() int { return c.cfg.PageSize }
+
+// ListTasks fetches the page of status that starts at scrollToken ("" for
+// the first page).
+func (c *Client) ListTasks(ctx context.Context, status mps.Status, scrollToken string) (*mps.Page, error) {
+	st := string(status)
+	limit := uint64(c.cfg.PageSize)
+	params := mps.DescribeTasksRequestParams{Status: &st, Limit: &limit}
+	if scrollToken != "" {
+		params.ScrollToken = &scrollToken
+	}
+	return c.DescribeTasks(ctx, params)
+}
+
+// DescribeTasks calls the action with params, retrying transient failures.
+func (c *Client) DescribeTasks(ctx context.Context, params mps.DescribeTasksRequestParams) (*mps.Page, error) {
+	var status mps.Status
+	if params.Status != nil {
+		status = mps.Status(*params.Status)
+	}
+	var last *mps.APIError
+	for attempt := 1; attempt <= c.cfg.MaxAttempts; attempt++ {
+		if attempt > 1 {
+			if err := sleep(ctx, c.backoff(attempt-1, last.Code)); err != nil {
+				return nil, err
+			}
+		}
+		if err := c.wait(ctx); err != nil {
+			return nil, err
+		}
+		page, err := c.attempt(ctx, status, params)
+		if err == nil {
+			return page, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var ae *mps.APIError
+		if !errors.As(err, &ae) {
+			return nil, err
+		}
+		ae.Attempts = attempt
+		if !mps.Transient(ae.Code) {
+			return nil, ae
+		}
+		last = ae
+	}
+	return nil, last
+}
+
+func (c *Client) wait(ctx context.Context) error {
+	start := time.Now()
+	if err := c.limiter.Wait(ctx); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("rate limiter: %w", err)
+	}
+	if c.cfg.ObserveWait != nil {
+		if d := time.Since(start); d > time.Millisecond {
+			c.cfg.ObserveWait(d)
+		}
+	}
+	return nil
+}
+
+// backoff is full jitter over a capped exponential; a rate-limit answer waits
+// at least one token interval so the retry does not hit the same wall.
+func (c *Client) backoff(retry int, code string) time.Duration {
+	ceil := c.cfg.BackoffBase << min(retry-1, 20)
+	if ceil <= 0 || ceil > c.cfg.BackoffMax {
+		ceil = c.cfg.BackoffMax
+	}
+	d := time.Duration(rand.Int64N(int64(ceil) + 1))
+	if strings.HasPrefix(code, mps.CodeRequestLimitExceeded) {
+		d = max(d, time.Second)
+	}
+	return d
+}
+
+func (c *Client) attempt(ctx context.Context, status mps.Status, params mps.DescribeTasksRequestParams) (*mps.Page, error) {
+	actx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	defer cancel()
+
+	req := &describeTasksRequest{BaseRequest: &tchttp.BaseRequest{}, DescribeTasksRequestParams: params}
+	c.sdk.InitBaseRequest(&req.BaseRequest, mps.Service, mps.Version, mps.ActionDescribeTasks)
+	date := new(time.Time)
+	req.SetContext(context.WithValue(actx, dateKey{}, date))
+	resp := &describeTasksResponse{}
+
+	start := time.Now()
+	err := c.sdk.Send(req, resp)
+	if err == nil && resp.err != nil {
+		err = resp.err
+	}
+	if err == nil && resp.page == nil {
+		err = &mps.APIError{Code: mps.CodeMalformedResponse, Message: "empty response"}
+	}
+	apiErr := translate(err, actx)
+	if c.cfg.Observe != nil {
+		code := ""
+		if apiErr != nil {
+			code = mps.ErrorCode(apiErr)
+			if code == "" {
+				code = "other"
+			}
+		}
+		c.cfg.Observe(Attempt{Status: status, Code: code, Duration: time.Since(start)})
+	}
+	if apiErr != nil {
+		return nil, apiErr
+	}
+	resp.page.ServerTime = *date
+	return resp.page, nil
+}
+
+type dateKey struct{}
+
+// dateTransport records the response's Date header into the *time.Time the
+// request context carries: the SDK does not expose response headers.
+type dateTransport struct{ next http.RoundTripper }
+
+func (t dateTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err == nil {
+		if dst, ok := req.Context().Value(dateKey{}).(*time.Time); ok {
+			if d, perr := http.ParseTime(resp.Header.Get("Date")); perr == nil {
+				*dst = d.UTC()
+			}
+		}
+	}
+	return resp, err
+}
+
+// translate turns whatever the SDK returned into an *mps.APIError.
+func translate(err error, actx context.Context) error {
+	if err == nil {
+		return nil
+	}
+	var ae *mps.APIError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var sdkErr *tcerr.TencentCloudSDKError
+	if errors.As(err, &sdkErr) {
+		code, msg := sdkErr.Code, sdkErr.Message
+		if code == mps.CodeNetworkError {
+			if errors.Is(actx.Err(), context.DeadlineExceeded) {
+				code, msg = mps.CodeTimeout, "request deadline exceeded"
+			} else if cause := errors.Unwrap(sdkErr); cause != nil {
+				msg = cause.Error()
+			}
+		}
+		if code == mps.CodeParseJSONError || code == mps.CodeHTTPStatusError {
+			// The SDK quotes the whole body; a 5xx HTML page is noise.
+			msg = truncateBody(msg)
+		}
+		return &mps.APIError{Code: code, Message: msg, RequestID: sdkErr.RequestId}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		if ne.Timeout() {
+			return &mps.APIError{Code: mps.CodeTimeout, Message: err.Error()}
+		}
+		return &mps.APIError{Code: mps.CodeNetworkError, Message: err.Error()}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &mps.APIError{Code: mps.CodeTimeout, Message: "request deadline exceeded"}
+	}
+	return &mps.APIError{Code: mps.CodeNetworkError, Message: err.Error()}
+}
+
+func truncateBody(msg string) string {
+	msg = strings.Join(strings.Fields(msg), " ")
+	if len(msg) > 160 {
+		msg = msg[:160] + "…"
+	}
+	return msg
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// describeTasksRequest is the typed request the official SDK's product module
+// would generate; the embedded params are the JSON body.
+type describeTasksRequest struct {
+	*tchttp.BaseRequest
+	mps.DescribeTasksRequestParams
+}
+
+// describeTasksResponse decodes the body with mps.DecodePage, which keeps each
+// record's raw JSON and never fails a page for one odd record.
+type describeTasksResponse struct {
+	tchttp.BaseResponse
+	page *mps.Page
+	err  error
+}
+
+// UnmarshalJSON is called by the SDK after it has ruled out an error body.
+// A malformed page is recorded rather than returned, so the SDK does not wrap
+// it with a copy of the whole body.
+func (r *describeTasksResponse) UnmarshalJSON(body []byte) error {
+	r.page, r.err = mps.DecodePage(body)
+	if r.err != nil {
+		r.err = &mps.APIError{Code: mps.CodeMalformedResponse, Message: r.err.Error()}
+	}
+	return nil
+}

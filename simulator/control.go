@@ -1,0 +1,61 @@
+package simulator
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+)
+
+// ControlHandler is the introspection surface for tests and demos: ground
+// truth, counters, the clock and the faults. It must be served on its own
+// listener, never on the API port.
+//
+//	GET  /truth            every visible task with its status, as JSON
+//	GET  /stats            request and error counters
+//	GET  /clock            the simulated now
+//	POST /clock?advance=D  move the clock by a Go duration (e.g. 192h)
+//	POST /clock?set=T      put the clock at an RFC 3339 instant
+//	PUT  /faults           replace the fault configuration (JSON body)
+func (s *Server) ControlHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /truth", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, s.Truth())
+	})
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, s.Stats())
+	})
+	mux.HandleFunc("GET /clock", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, map[string]any{"now": s.clock.Now().UTC().Format(time.RFC3339Nano), "speed": s.clock.Speed()})
+	})
+	mux.HandleFunc("POST /clock", func(w http.ResponseWriter, r *http.Request) {
+		if v := r.URL.Query().Get("advance"); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				http.Error(w, "advance: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+			s.clock.Advance(d)
+		}
+		if v := r.URL.Query().Get("set"); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				http.Error(w, "set: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+			s.clock.Set(t)
+		}
+		writeJSON(w, map[string]any{"now": s.clock.Now().UTC().Format(time.RFC3339Nano)})
+	})
+	mux.HandleFunc("PUT /faults", func(w http.ResponseWriter, r *http.Request) {
+		var f Faults
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&f); err != nil {
+			http.Error(w, "faults: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		s.SetFaults(f)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	return mux
+}

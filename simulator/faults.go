@@ -1,0 +1,160 @@
+package simulator
+
+import (
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mps-archiver/mps-archiver/mps"
+)
+
+// Faults says what goes wrong, per request, with each rate in [0,1]. Rates
+// are drawn in the order the fields appear; at most one fault hits a request
+// (latency aside).
+type Faults struct {
+	Seed uint64 `json:"seed"`
+	// ErrorRate of requests are answered with one of ErrorCodes (default
+	// InternalError) in the API's error body.
+	ErrorRate  float64  `json:"error_rate"`
+	ErrorCodes []string `json:"error_codes,omitempty"`
+	// HTML5xxRate of requests get HTTP 502 with an HTML page.
+	HTML5xxRate float64 `json:"html_5xx_rate"`
+	// TruncateRate of successful answers are cut in half.
+	TruncateRate float64 `json:"truncate_rate"`
+	// StallRate of requests hang for StallFor (default 2m) before answering.
+	StallRate float64       `json:"stall_rate"`
+	StallFor  time.Duration `json:"stall_for"`
+	// ExpireTokenRate of requests that carry a ScrollToken are told it has
+	// expired.
+	ExpireTokenRate float64 `json:"expire_token_rate"`
+	// Latency is added to every request, plus up to Jitter more.
+	Latency time.Duration `json:"latency"`
+	Jitter  time.Duration `json:"jitter"`
+}
+
+type faultInjector struct {
+	mu  sync.Mutex
+	f   Faults
+	rng *rand.Rand
+}
+
+func newFaultInjector(f Faults) *faultInjector {
+	fi := &faultInjector{}
+	fi.set(f)
+	return fi
+}
+
+func (fi *faultInjector) set(f Faults) {
+	fi.mu.Lock()
+	defer fi.mu.Unlock()
+	if f.StallFor <= 0 {
+		f.StallFor = 2 * time.Minute
+	}
+	if len(f.ErrorCodes) == 0 {
+		f.ErrorCodes = []string{mps.CodeInternalError}
+	}
+	fi.f = f
+	fi.rng = rand.New(rand.NewPCG(f.Seed, 0xfa017))
+}
+
+type fault int
+
+const (
+	faultNone fault = iota
+	faultError
+	faultHTML
+	faultTruncate
+	faultStall
+	faultExpire
+)
+
+// draw decides the fault and delay for one request.
+func (fi *faultInjector) draw(hasToken bool) (fault, string, time.Duration, time.Duration) {
+	fi.mu.Lock()
+	defer fi.mu.Unlock()
+	f := fi.f
+	delay := f.Latency
+	if f.Jitter > 0 {
+		delay += time.Duration(fi.rng.Int64N(int64(f.Jitter)))
+	}
+	roll := func(p float64) bool { return p > 0 && fi.rng.Float64() < p }
+	switch {
+	case roll(f.ErrorRate):
+		return faultError, f.ErrorCodes[fi.rng.IntN(len(f.ErrorCodes))], delay, 0
+	case roll(f.HTML5xxRate):
+		return faultHTML, "", delay, 0
+	case roll(f.TruncateRate):
+		return faultTruncate, "", delay, 0
+	case roll(f.StallRate):
+		return faultStall, "", delay, f.StallFor
+	case hasToken && roll(f.ExpireTokenRate):
+		return faultExpire, "", delay, 0
+	}
+	return faultNone, "", delay, 0
+}
+
+// inject applies the drawn fault; it reports whether the request was answered.
+func (s *Server) inject(w http.ResponseWriter, r *http.Request, reqID string, q query) bool {
+	kind, code, delay, stall := s.faults.draw(q.hasToken)
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return true
+		}
+	}
+	if kind != faultNone {
+		s.statsMu.Lock()
+		s.stats.FaultsInjected++
+		s.statsMu.Unlock()
+	}
+	switch kind {
+	case faultError:
+		s.fail(w, reqID, q.status, code, "injected fault")
+		return true
+	case faultHTML:
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusBadGateway)
+		_, _ = w.Write([]byte("<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>stgw</center></body></html>\n"))
+		return true
+	case faultTruncate:
+		resp, code, msg := s.list(q)
+		if code != "" {
+			s.fail(w, reqID, q.status, code, msg)
+			return true
+		}
+		resp.RequestId = &reqID
+		rec := &bufferWriter{header: http.Header{}}
+		writeJSON(rec, map[string]any{"Response": resp})
+		body := rec.buf.String()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(body[:len(body)/2]))
+		return true
+	case faultStall:
+		t := time.NewTimer(stall)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+		}
+		s.fail(w, reqID, q.status, mps.CodeInternalError, "stalled")
+		return true
+	case faultExpire:
+		s.fail(w, reqID, q.status, mps.CodeInvalidScrollToken, "ScrollToken is invalid or has expired")
+		return true
+	}
+	return false
+}
+
+type bufferWriter struct {
+	header http.Header
+	buf    strings.Builder
+}
+
+func (b *bufferWriter) Header() http.Header         { return b.header }
+func (b *bufferWriter) Write(p []byte) (int, error) { return b.buf.Write(p) }
+func (b *bufferWriter) WriteHeader(int)             {}

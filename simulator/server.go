@@ -1,0 +1,460 @@
+// Package simulator is a local stand-in for the MPS DescribeTasks API. It
+// speaks Tencent Cloud API 3.0 over HTTP, verifies TC3-HMAC-SHA256
+// signatures, pages through ScrollTokens as the API page describes, enforces a
+// per-SecretId rate limit, and can inject the faults a real network and a
+// real service produce. Tests, benchmarks and the demo all run against it.
+//
+// It shares only the wire types (package mps) with the client.
+package simulator
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/mps-archiver/mps-archiver/mps"
+)
+
+// Retention is how far back the API lists tasks.
+const Retention = 168 * time.Hour
+
+// Config configures a Server.
+type Config struct {
+	// Credentials maps SecretId to SecretKey.
+	Credentials map[string]string
+	// RateLimit per SecretId in requests per second (default 100; negative
+	// disables it).
+	RateLimit float64
+	// Clock is the simulated now (default: real time).
+	Clock *Clock
+	// Faults to inject from the start.
+	Faults Faults
+}
+
+// Server is the simulated API. Its methods are safe for concurrent use.
+type Server struct {
+	cfg    Config
+	clock  *Clock
+	faults *faultInjector
+
+	mu    sync.RWMutex
+	tasks []*Task // sorted by (Create, ID)
+	index map[string]int
+
+	limMu    sync.Mutex
+	limiters map[string]*rate.Limiter
+
+	statsMu sync.Mutex
+	stats   Stats
+
+	countMu    sync.Mutex
+	countAt    time.Time
+	countCache map[mps.Status][]int32
+}
+
+// Stats counts what the server answered.
+type Stats struct {
+	Requests         int64            `json:"requests"`
+	RequestsByStatus map[string]int64 `json:"requests_by_status"`
+	ErrorsByCode     map[string]int64 `json:"errors_by_code"`
+	FaultsInjected   int64            `json:"faults_injected"`
+}
+
+// New returns a server holding tasks.
+func New(cfg Config, tasks []*Task) *Server {
+	if cfg.RateLimit == 0 {
+		cfg.RateLimit = 100
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = NewClock(time.Now(), 1)
+	}
+	s := &Server{
+		cfg:      cfg,
+		clock:    cfg.Clock,
+		faults:   newFaultInjector(cfg.Faults),
+		limiters: map[string]*rate.Limiter{},
+		stats:    Stats{RequestsByStatus: map[string]int64{}, ErrorsByCode: map[string]int64{}},
+	}
+	s.SetTasks(tasks)
+	return s
+}
+
+// Clock is the server's clock.
+func (s *Server) Clock() *Clock { return s.clock }
+
+// SetFaults replaces the fault configuration.
+func (s *Server) SetFaults(f Faults) { s.faults.set(f) }
+
+// SetTasks replaces the population.
+func (s *Server) SetTasks(tasks []*Task) {
+	sorted := slices.Clone(tasks)
+	slices.SortFunc(sorted, func(a, b *Task) int {
+		if a.Create != b.Create {
+			if a.Create < b.Create {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	index := make(map[string]int, len(sorted))
+	for i, t := range sorted {
+		index[t.ID] = i
+	}
+	s.mu.Lock()
+	s.tasks, s.index = sorted, index
+	s.mu.Unlock()
+	s.countMu.Lock()
+	s.countCache = nil
+	s.countMu.Unlock()
+}
+
+// Stats returns a copy of the counters.
+func (s *Server) Stats() Stats {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	out := s.stats
+	out.RequestsByStatus = maps(s.stats.RequestsByStatus)
+	out.ErrorsByCode = maps(s.stats.ErrorsByCode)
+	return out
+}
+
+func maps(m map[string]int64) map[string]int64 {
+	out := make(map[string]int64, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// TruthTask is a task as the API would describe it now, with its status.
+type TruthTask struct {
+	mps.TaskSimpleInfo
+	Status string `json:"Status"`
+	Failed bool   `json:"Failed,omitempty"`
+}
+
+// Truth lists every task the API would return at the clock's now (those
+// created in the last 168 hours), in listing order. Raw records are left out.
+func (s *Server) Truth() []TruthTask {
+	now := s.clock.Now().UnixNano()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	lo, hi := s.window(now)
+	out := make([]TruthTask, 0, hi-lo)
+	for _, t := range s.tasks[lo:hi] {
+		if t.Raw != nil {
+			continue
+		}
+		out = append(out, TruthTask{TaskSimpleInfo: t.Info(now), Status: string(t.StatusAt(now)), Failed: t.Failed})
+	}
+	return out
+}
+
+// window returns the index range of tasks visible at now.
+func (s *Server) window(now int64) (lo, hi int) {
+	from := now - int64(Retention)
+	lo, _ = slices.BinarySearchFunc(s.tasks, from, func(t *Task, v int64) int { return cmpInt(t.Create, v+1) })
+	hi, _ = slices.BinarySearchFunc(s.tasks, now, func(t *Task, v int64) int { return cmpInt(t.Create, v+1) })
+	return lo, hi
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// ServeHTTP answers API 3.0 calls.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	reqID := newRequestID()
+	// The Date header carries the simulated clock, as the real API's carries
+	// its own: the archiver measures the 7-day window on it.
+	w.Header().Set("Date", s.clock.Now().UTC().Format(http.TimeFormat))
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		s.fail(w, reqID, "", "InternalError", "could not read the request body")
+		return
+	}
+	if r.Method != http.MethodPost {
+		s.fail(w, reqID, "", "UnsupportedOperation", "only POST with a JSON body is supported")
+		return
+	}
+	secretID, aerr := verify(r, body, s.cfg.Credentials, time.Now())
+	if aerr != nil {
+		s.fail(w, reqID, "", aerr.code, aerr.msg)
+		return
+	}
+	if a := r.Header.Get("X-TC-Action"); a != mps.ActionDescribeTasks {
+		s.fail(w, reqID, "", mps.CodeInvalidAction, fmt.Sprintf("the action %q is not supported", a))
+		return
+	}
+	if v := r.Header.Get("X-TC-Version"); v != mps.Version {
+		s.fail(w, reqID, "", "NoSuchVersion", fmt.Sprintf("the version %q is not supported", v))
+		return
+	}
+	if !s.allow(secretID) {
+		s.fail(w, reqID, "", mps.CodeRequestLimitExceeded, "your current request times equals to `100` in a second, which exceeds the frequency limit `100` for a second. please reduce the frequency of calls.")
+		return
+	}
+	q, code, msg := parseQuery(body)
+	s.count(q.status)
+	if code != "" {
+		s.fail(w, reqID, q.status, code, msg)
+		return
+	}
+	if s.inject(w, r, reqID, q) {
+		return
+	}
+	resp, code, msg := s.list(q)
+	if code != "" {
+		s.fail(w, reqID, q.status, code, msg)
+		return
+	}
+	resp.RequestId = &reqID
+	writeJSON(w, map[string]any{"Response": resp})
+}
+
+func (s *Server) allow(secretID string) bool {
+	if s.cfg.RateLimit < 0 {
+		return true
+	}
+	s.limMu.Lock()
+	l, ok := s.limiters[secretID]
+	if !ok {
+		l = rate.NewLimiter(rate.Limit(s.cfg.RateLimit), max(1, int(s.cfg.RateLimit)))
+		s.limiters[secretID] = l
+	}
+	s.limMu.Unlock()
+	return l.Allow()
+}
+
+func (s *Server) count(status string) {
+	s.statsMu.Lock()
+	s.stats.Requests++
+	s.stats.RequestsByStatus[status]++
+	s.statsMu.Unlock()
+}
+
+func (s *Server) fail(w http.ResponseWriter, reqID, status, code, msg string) {
+	s.statsMu.Lock()
+	s.stats.ErrorsByCode[code]++
+	s.statsMu.Unlock()
+	var e mps.ErrorBody
+	e.Error.Code, e.Error.Message, e.RequestId = code, msg, reqID
+	writeJSON(w, map[string]any{"Response": e})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	_, _ = w.Write(b)
+}
+
+type query struct {
+	status      string // "" = every status
+	limit       int
+	token       string
+	hasToken    bool
+	start, end  int64 // CreateTime filter, 0 = open
+	failed      *bool
+	requestBody []byte
+}
+
+// parseQuery reads the body as the API does: unknown parameters and bad values
+// are errors, and Limit may be a number or a numeric string.
+func parseQuery(body []byte) (query, string, string) {
+	q := query{limit: mps.DefaultLimit, requestBody: body}
+	var m map[string]json.RawMessage
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("{}")
+	}
+	if err := json.Unmarshal(body, &m); err != nil {
+		return q, "InvalidParameter", "the request body is not a JSON object"
+	}
+	for k, v := range m {
+		switch k {
+		case "Status":
+			var s string
+			if json.Unmarshal(v, &s) != nil {
+				return q, mps.CodeInvalidParameter, "Status must be a string"
+			}
+			st, err := mps.ParseStatus(s)
+			if err != nil || string(st) != s {
+				return q, mps.CodeInvalidParameter, fmt.Sprintf("Status %q is not one of WAITING, PROCESSING, FINISH", s)
+			}
+			q.status = s
+		case "Limit":
+			n, ok := flexInt(v)
+			if !ok || n < 1 || n > mps.MaxLimit {
+				return q, mps.CodeInvalidLimit, "Limit must be an integer from 1 to 100"
+			}
+			q.limit = n
+		case "ScrollToken":
+			if json.Unmarshal(v, &q.token) != nil {
+				return q, mps.CodeInvalidParameter, "ScrollToken must be a string"
+			}
+			q.hasToken = q.token != ""
+		case "StartTime", "EndTime":
+			var s string
+			if json.Unmarshal(v, &s) != nil {
+				return q, mps.CodeInvalidParameter, k + " must be an ISO 8601 string"
+			}
+			t, err := time.Parse(time.RFC3339, s)
+			if err != nil {
+				return q, mps.CodeInvalidParameter, k + " must be an ISO 8601 time"
+			}
+			if k == "StartTime" {
+				q.start = t.UnixNano()
+			} else {
+				q.end = t.UnixNano()
+			}
+		case "SubTaskHasFailed":
+			var b bool
+			if json.Unmarshal(v, &b) != nil {
+				return q, mps.CodeInvalidParameter, "SubTaskHasFailed must be a boolean"
+			}
+			q.failed = &b
+		default:
+			return q, "UnknownParameter", fmt.Sprintf("the parameter %q is not recognized", k)
+		}
+	}
+	return q, "", ""
+}
+
+func flexInt(v json.RawMessage) (int, bool) {
+	var n int
+	if json.Unmarshal(v, &n) == nil {
+		return n, true
+	}
+	var s string
+	if json.Unmarshal(v, &s) != nil {
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	return n, err == nil
+}
+
+// pageBody mirrors mps.DescribeTasksResponseParams but carries records as raw
+// JSON, so scenario records can be served verbatim.
+type pageBody struct {
+	TotalCount  *int64            `json:"TotalCount"`
+	TaskSet     []json.RawMessage `json:"TaskSet"`
+	ScrollToken *string           `json:"ScrollToken"`
+	RequestId   *string           `json:"RequestId"`
+}
+
+func (s *Server) list(q query) (*pageBody, string, string) {
+	now := s.clock.Now().UnixNano()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	lo, hi := s.window(now)
+	if q.start != 0 {
+		i, _ := slices.BinarySearchFunc(s.tasks, q.start, func(t *Task, v int64) int { return cmpInt(t.Create, v) })
+		lo = max(lo, i)
+	}
+	if q.end != 0 {
+		i, _ := slices.BinarySearchFunc(s.tasks, q.end, func(t *Task, v int64) int { return cmpInt(t.Create, v+1) })
+		hi = min(hi, i)
+	}
+	start := lo
+	if q.hasToken {
+		// The token is the next record's TaskId. A task that has since moved
+		// to another list still marks the place; one that never existed is an
+		// error.
+		i, ok := s.index[q.token]
+		if !ok {
+			return nil, mps.CodeInvalidScrollToken, "ScrollToken is invalid or has expired"
+		}
+		start = max(lo, i)
+	}
+	match := func(t *Task) bool {
+		if q.status != "" && string(t.StatusAt(now)) != q.status {
+			return false
+		}
+		return q.failed == nil || t.Failed == *q.failed
+	}
+	set := make([]json.RawMessage, 0, q.limit)
+	next := ""
+	for i := start; i < hi && i >= 0; i++ {
+		t := s.tasks[i]
+		if !match(t) {
+			continue
+		}
+		if len(set) == q.limit {
+			next = t.ID
+			break
+		}
+		if t.Raw != nil {
+			set = append(set, t.Raw)
+			continue
+		}
+		b, _ := json.Marshal(t.Info(now))
+		set = append(set, b)
+	}
+	total := int64(s.remaining(q, now, start, hi, match))
+	return &pageBody{TotalCount: &total, TaskSet: set, ScrollToken: &next}, "", ""
+}
+
+// remaining is TotalCount: the records that match from the page's first one
+// on, which is what the API page's second and third examples show. Plain
+// status filters are answered from per-status prefix counts that are rebuilt
+// at most once a second, so draining a million tasks is not quadratic.
+func (s *Server) remaining(q query, now int64, start, hi int, match func(*Task) bool) int {
+	if q.failed != nil || start >= hi {
+		n := 0
+		for i := start; i < hi; i++ {
+			if match(s.tasks[i]) {
+				n++
+			}
+		}
+		return n
+	}
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
+	if s.countCache == nil || time.Since(s.countAt) > time.Second {
+		cache := map[mps.Status][]int32{}
+		for _, st := range append([]mps.Status{""}, mps.Statuses...) {
+			cache[st] = make([]int32, len(s.tasks)+1)
+		}
+		for i, t := range s.tasks {
+			st := t.StatusAt(now)
+			for k, c := range cache {
+				c[i+1] = c[i]
+				if k == "" || k == st {
+					c[i+1]++
+				}
+			}
+		}
+		s.countCache, s.countAt = cache, time.Now()
+	}
+	c := s.countCache[mps.Status(q.status)]
+	return int(c[hi] - c[start])
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

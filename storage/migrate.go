@@ -1,0 +1,100 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/golang-migrate/migrate/v4"
+	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
+	"github.com/golang-migrate/migrate/v4/source/iofs"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/mps-archiver/mps-archiver/migrations"
+)
+
+// Migrator applies the embedded migrations. golang-migrate serialises
+// concurrent migrators with a session advisory lock, so several replicas may
+// call Up at once; run it over a direct connection, not through a
+// transaction-pooling PgBouncer, which breaks session locks.
+type Migrator struct {
+	m *migrate.Migrate
+}
+
+// NewMigrator opens a migrator on the store's pool.
+func (s *Store) NewMigrator(ctx context.Context) (*Migrator, error) {
+	src, err := iofs.New(migrations.FS, ".")
+	if err != nil {
+		return nil, fmt.Errorf("read embedded migrations: %w", err)
+	}
+	// The driver closes the *sql.DB it is given; OpenDBFromPool makes that a
+	// view on the pool that leaves the pool itself open.
+	db := stdlib.OpenDBFromPool(s.pool)
+	drv, err := migratepgx.WithInstance(db, &migratepgx.Config{})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open migration driver: %w", interpretError(err))
+	}
+	m, err := migrate.NewWithInstance("iofs", src, "pgx5", drv)
+	if err != nil {
+		_ = drv.Close()
+		return nil, fmt.Errorf("open migrator: %w", err)
+	}
+	return &Migrator{m: m}, nil
+}
+
+// Close releases the migrator's connection.
+func (mg *Migrator) Close() error {
+	srcErr, dbErr := mg.m.Close()
+	return errors.Join(srcErr, dbErr)
+}
+
+// Up applies every pending migration; no change is not an error.
+func (mg *Migrator) Up() error {
+	if err := mg.m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		return fmt.Errorf("migrate up: %w", err)
+	}
+	return nil
+}
+
+// Down reverts steps migrations (all of them when steps <= 0).
+func (mg *Migrator) Down(steps int) error {
+	var err error
+	if steps <= 0 {
+		err = mg.m.Down()
+	} else {
+		err = mg.m.Steps(-steps)
+	}
+	if err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		return fmt.Errorf("migrate down: %w", err)
+	}
+	return nil
+}
+
+// To migrates up or down to version.
+func (mg *Migrator) To(version uint) error {
+	if err := mg.m.Migrate(version); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		return fmt.Errorf("migrate to %d: %w", version, err)
+	}
+	return nil
+}
+
+// Force sets the version and clears the dirty flag without running anything.
+func (mg *Migrator) Force(version int) error {
+	if err := mg.m.Force(version); err != nil {
+		return fmt.Errorf("migrate force %d: %w", version, err)
+	}
+	return nil
+}
+
+// Version reports the schema version; ok is false before any migration.
+func (mg *Migrator) Version() (version uint, dirty bool, ok bool, err error) {
+	v, d, err := mg.m.Version()
+	if errors.Is(err, migrate.ErrNilVersion) {
+		return 0, false, false, nil
+	}
+	if err != nil {
+		return 0, false, false, fmt.Errorf("read schema version: %w", err)
+	}
+	return v, d, true, nil
+}

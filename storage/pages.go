@@ -1,0 +1,144 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/mps-archiver/mps-archiver/syncer"
+)
+
+// writePageSQL upserts one page of one status, records status transitions
+// and bumps the run's counters, all in one statement and so one round trip
+// and one atomic commit.
+//
+// Rows whose (status, raw) already match, and rows whose archived status is
+// further along than the page's, are filtered out before the INSERT: an
+// ON CONFLICT … WHERE clause alone would still lock and dirty every
+// conflicting row, writing WAL for nothing on a re-sync.
+const writePageSQL = `
+WITH input AS (
+    SELECT *
+      FROM unnest($3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::jsonb[])
+           AS i(task_id, task_type, sub_task_types, create_time, begin_process_time, finish_time, raw)
+),
+changed AS (
+    SELECT i.*, t.status AS old_status
+      FROM input i
+      LEFT JOIN tasks t ON t.task_id = i.task_id
+     WHERE t.task_id IS NULL
+        OR (mps_status_rank($2) >= mps_status_rank(t.status)
+            AND (t.status, t.raw) IS DISTINCT FROM ($2::text, i.raw))
+),
+upserted AS (
+    INSERT INTO tasks AS t (task_id, task_type, sub_task_types, status, create_time, begin_process_time,
+                            finish_time, raw, first_seen_run_id, last_changed_run_id)
+    SELECT task_id, task_type, sub_task_types::text[], $2, create_time, begin_process_time,
+           finish_time, raw, $1, $1
+      FROM changed
+        ON CONFLICT (task_id) DO UPDATE
+       SET task_type = EXCLUDED.task_type,
+           sub_task_types = EXCLUDED.sub_task_types,
+           status = EXCLUDED.status,
+           create_time = EXCLUDED.create_time,
+           begin_process_time = EXCLUDED.begin_process_time,
+           finish_time = EXCLUDED.finish_time,
+           raw = EXCLUDED.raw,
+           last_changed_at = now(),
+           last_changed_run_id = EXCLUDED.last_changed_run_id
+     WHERE mps_status_rank(EXCLUDED.status) >= mps_status_rank(t.status)
+ RETURNING t.task_id, (xmax = 0) AS inserted
+),
+transitions AS (
+    INSERT INTO task_status_changes (task_id, run_id, from_status, to_status)
+    SELECT c.task_id, $1, c.old_status, $2
+      FROM changed c
+      JOIN upserted u ON u.task_id = c.task_id
+     WHERE c.old_status IS DISTINCT FROM $2::text
+),
+counts AS (
+    SELECT count(*) FILTER (WHERE inserted) AS inserted,
+           count(*) FILTER (WHERE NOT inserted) AS updated
+      FROM upserted
+),
+run AS (
+    UPDATE sync_runs r
+       SET pages = r.pages + 1,
+           tasks_seen = r.tasks_seen + $10,
+           tasks_inserted = r.tasks_inserted + c.inserted,
+           tasks_updated = r.tasks_updated + c.updated,
+           tasks_unchanged = r.tasks_unchanged + ($10 - c.inserted - c.updated),
+           records_skipped = r.records_skipped + $11,
+           warnings = r.warnings + $12
+      FROM counts c
+     WHERE r.id = $1
+)
+SELECT inserted, updated FROM counts`
+
+// WritePage writes one page. Tasks must have distinct TaskIds (the syncer
+// deduplicates): one INSERT … ON CONFLICT cannot touch a row twice.
+func (s *Store) WritePage(ctx context.Context, p syncer.PageWrite) (syncer.PageResult, error) {
+	n := len(p.Tasks)
+	ids := make([]string, n)
+	types := make([]string, n)
+	subs := make([]string, n)
+	creates := make([]pgtype.Timestamptz, n)
+	begins := make([]pgtype.Timestamptz, n)
+	finishes := make([]pgtype.Timestamptz, n)
+	raws := make([][]byte, n)
+	var sb strings.Builder
+	for i, t := range p.Tasks {
+		ids[i] = t.TaskID
+		types[i] = t.TaskType
+		subs[i] = arrayLiteral(&sb, t.SubTaskTypes)
+		creates[i] = ts(t.CreateTime)
+		begins[i] = ts(t.BeginProcessTime)
+		finishes[i] = ts(t.FinishTime)
+		raws[i] = t.Raw
+	}
+	var res syncer.PageResult
+	err := s.pool.QueryRow(ctx, writePageSQL,
+		p.RunID, string(p.Status), ids, types, subs, creates, begins, finishes, raws,
+		int64(n), int64(p.Skipped), int64(p.Warnings),
+	).Scan(&res.Inserted, &res.Updated)
+	if err != nil {
+		return res, fmt.Errorf("upsert %d tasks: %w", n, interpretError(err))
+	}
+	res.Unchanged = int64(n) - res.Inserted - res.Updated
+	return res, nil
+}
+
+func ts(t time.Time) pgtype.Timestamptz {
+	if t.IsZero() {
+		return pgtype.Timestamptz{}
+	}
+	return pgtype.Timestamptz{Time: t, Valid: true}
+}
+
+// arrayLiteral writes a PostgreSQL text[] literal, so a page's sub-task lists
+// travel as one text[] parameter and are cast per row.
+func arrayLiteral(sb *strings.Builder, elems []string) string {
+	if len(elems) == 0 {
+		return "{}"
+	}
+	sb.Reset()
+	sb.WriteByte('{')
+	for i, e := range elems {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteByte('"')
+		for j := 0; j < len(e); j++ {
+			if c := e[j]; c == '"' || c == '\\' {
+				sb.WriteByte('\\')
+			}
+			sb.WriteByte(e[j])
+		}
+		sb.WriteByte('"')
+	}
+	sb.WriteByte('}')
+	return sb.String()
+}

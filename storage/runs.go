@@ -1,0 +1,251 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mps-archiver/mps-archiver/mps"
+	"github.com/mps-archiver/mps-archiver/syncer"
+)
+
+// runLockKey is the advisory lock every archiver process takes for a run:
+// the first 8 bytes of sha256("mps-archiver/sync-run").
+const runLockKey int64 = 0x6d70732d73796e63
+
+// runLock holds the session advisory lock on a dedicated connection and
+// watches that connection: if it dies the server has dropped the lock, and
+// Lost is closed so the run can stop before another replica's overlaps it.
+type runLock struct {
+	conn *pgxpool.Conn
+	lost chan struct{}
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+// Lock takes the run lock without waiting; syncer.ErrLocked means another
+// process has it.
+func (s *Store) Lock(ctx context.Context) (syncer.Lock, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, runLockKey).Scan(&ok); err != nil {
+		conn.Release()
+		return nil, interpretError(err)
+	}
+	if !ok {
+		conn.Release()
+		return nil, syncer.ErrLocked
+	}
+	l := &runLock{conn: conn, lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	go l.watch()
+	return l, nil
+}
+
+func (l *runLock) watch() {
+	defer close(l.done)
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err := l.conn.Ping(ctx)
+			cancel()
+			if err != nil {
+				close(l.lost)
+				return
+			}
+		}
+	}
+}
+
+func (l *runLock) Lost() <-chan struct{} { return l.lost }
+
+func (l *runLock) Release(ctx context.Context) {
+	l.once.Do(func() {
+		close(l.stop)
+		<-l.done
+		select {
+		case <-l.lost:
+			// The session is gone, and the lock with it.
+			l.conn.Hijack().Close(ctx)
+			return
+		default:
+		}
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if _, err := l.conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, runLockKey); err != nil {
+			// Closing the session frees the lock whatever went wrong.
+			l.conn.Hijack().Close(ctx)
+			return
+		}
+		l.conn.Release()
+	})
+}
+
+// StartRun inserts a running run and, in the same statement, fails the runs
+// that dead processes left running: the caller holds the run lock, so no
+// other run can be live.
+func (s *Store) StartRun(ctx context.Context, p syncer.StartRun) (syncer.RunStarted, error) {
+	var out syncer.RunStarted
+	err := s.pool.QueryRow(ctx, `
+WITH abandoned AS (
+    UPDATE sync_runs
+       SET status = 'failed', finished_at = now(),
+           error = 'abandoned: the process running it stopped before recording an outcome'
+     WHERE status = 'running'
+ RETURNING 1
+)
+INSERT INTO sync_runs (trigger, host)
+VALUES ($1, $2)
+RETURNING id, (SELECT count(*) FROM abandoned)`, p.Trigger, p.Host).Scan(&out.RunID, &out.Abandoned)
+	if err != nil {
+		return out, fmt.Errorf("insert sync run: %w", interpretError(err))
+	}
+	return out, nil
+}
+
+// FinishRun records a run's outcome, and for a successful run any coverage
+// gap since the previous successful one, in one transaction.
+func (s *Store) FinishRun(ctx context.Context, p syncer.FinishRun) (syncer.FinishResult, error) {
+	var out syncer.FinishResult
+	status := "succeeded"
+	var errText *string
+	if p.Failed {
+		status = "failed"
+		e := p.Error
+		if e == "" {
+			e = "failed"
+		}
+		errText = &e
+	}
+	drained := make([]string, len(p.Drained))
+	for i, st := range p.Drained {
+		drained[i] = string(st)
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return out, fmt.Errorf("finish sync run %d: %w", p.RunID, interpretError(err))
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	tag, err := tx.Exec(ctx, `
+UPDATE sync_runs
+   SET status = $2, finished_at = now(), error = $3, statuses_drained = $4, api_started_at = $5
+ WHERE id = $1`, p.RunID, status, errText, drained, ts(p.APIStartedAt))
+	if err != nil {
+		return out, fmt.Errorf("update sync run %d: %w", p.RunID, interpretError(err))
+	}
+	if tag.RowsAffected() != 1 {
+		return out, fmt.Errorf("update sync run %d: %w", p.RunID, errors.New("run row not found"))
+	}
+	if !p.Failed && !p.APIStartedAt.IsZero() {
+		var prevID int64
+		var prevStart time.Time
+		err := tx.QueryRow(ctx, `
+SELECT id, api_started_at FROM sync_runs
+ WHERE status = 'succeeded' AND id <> $1 AND api_started_at IS NOT NULL
+ ORDER BY api_started_at DESC LIMIT 1`, p.RunID).Scan(&prevID, &prevStart)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+		case err != nil:
+			return out, fmt.Errorf("find previous successful run: %w", interpretError(err))
+		default:
+			if end := p.APIStartedAt.Add(-syncer.Window); end.After(prevStart) {
+				gap := &syncer.Gap{PreviousRunID: prevID, Start: prevStart, End: end}
+				if _, err := tx.Exec(ctx, `
+INSERT INTO coverage_gaps (run_id, previous_run_id, gap_start, gap_end) VALUES ($1, $2, $3, $4)`,
+					p.RunID, prevID, gap.Start, gap.End); err != nil {
+					return out, fmt.Errorf("record coverage gap: %w", interpretError(err))
+				}
+				out.Gap = gap
+			}
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return out, fmt.Errorf("finish sync run %d: %w", p.RunID, interpretError(err))
+	}
+	return out, nil
+}
+
+// Run is one sync_runs row.
+type Run struct {
+	ID         int64
+	StartedAt  time.Time
+	FinishedAt *time.Time
+	Status     string
+	Trigger    string
+	Host       string
+	Drained    []string
+	Pages      int
+	Seen       int64
+	Inserted   int64
+	Updated    int64
+	Unchanged  int64
+	Skipped    int64
+	Warnings   int64
+	Error      *string
+}
+
+// RecentRuns lists the newest runs first.
+func (s *Store) RecentRuns(ctx context.Context, limit int) ([]Run, error) {
+	rows, err := s.pool.Query(ctx, `
+SELECT id, started_at, finished_at, status, trigger, host, statuses_drained, pages,
+       tasks_seen, tasks_inserted, tasks_updated, tasks_unchanged, records_skipped, warnings, error
+  FROM sync_runs ORDER BY id DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", interpretError(err))
+	}
+	defer rows.Close()
+	var out []Run
+	for rows.Next() {
+		var r Run
+		if err := rows.Scan(&r.ID, &r.StartedAt, &r.FinishedAt, &r.Status, &r.Trigger, &r.Host, &r.Drained, &r.Pages,
+			&r.Seen, &r.Inserted, &r.Updated, &r.Unchanged, &r.Skipped, &r.Warnings, &r.Error); err != nil {
+			return nil, fmt.Errorf("list runs: %w", interpretError(err))
+		}
+		out = append(out, r)
+	}
+	return out, interpretError(rows.Err())
+}
+
+// StatusCounts counts archived tasks per status.
+func (s *Store) StatusCounts(ctx context.Context) (map[mps.Status]int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT status, count(*) FROM tasks GROUP BY status`)
+	if err != nil {
+		return nil, fmt.Errorf("count tasks: %w", interpretError(err))
+	}
+	defer rows.Close()
+	out := map[mps.Status]int64{}
+	for rows.Next() {
+		var st string
+		var n int64
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("count tasks: %w", interpretError(err))
+		}
+		out[mps.Status(st)] = n
+	}
+	return out, interpretError(rows.Err())
+}
+
+// LastSuccess is the start of the newest successful run (zero if none).
+func (s *Store) LastSuccess(ctx context.Context) (time.Time, error) {
+	var t *time.Time
+	if err := s.pool.QueryRow(ctx, `SELECT max(started_at) FROM sync_runs WHERE status = 'succeeded'`).Scan(&t); err != nil {
+		return time.Time{}, fmt.Errorf("read last successful run: %w", interpretError(err))
+	}
+	if t == nil {
+		return time.Time{}, nil
+	}
+	return *t, nil
+}
