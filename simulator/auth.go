@@ -18,6 +18,18 @@ const maxSkew = 5 * time.Minute
 
 type authError struct{ code, msg string }
 
+func (e *authError) Error() string { return e.code + ": " + e.msg }
+
+// VerifySignature checks r's TC3-HMAC-SHA256 signature over body against
+// creds (SecretId → SecretKey) at the real time now. The error's text starts
+// with the API error code.
+func VerifySignature(r *http.Request, body []byte, creds map[string]string, now time.Time) error {
+	if _, err := verify(r, body, creds, now); err != nil {
+		return err
+	}
+	return nil
+}
+
 // verify checks a TC3-HMAC-SHA256 Authorization header against creds, the
 // way the API 3.0 gateway does. It returns the SecretId on success.
 func verify(r *http.Request, body []byte, creds map[string]string, now time.Time) (string, *authError) {

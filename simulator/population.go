@@ -21,7 +21,7 @@ type Task struct {
 	SubTaskTypes []string
 	// Unix nanoseconds; 0 means never (a task that never begins stays WAITING).
 	Create, Begin, Finish int64
-	Failed               bool
+	Failed                bool
 	// Raw, when set, is served verbatim instead of the typed fields, under
 	// Fixed status; it is how scenarios inject hostile records.
 	Raw   json.RawMessage

@@ -39,6 +39,9 @@ type Config struct {
 	Clock *Clock
 	// Faults to inject from the start.
 	Faults Faults
+	// AuthNow is the real time the signature check compares X-TC-Timestamp
+	// with (default time.Now); tests skew it to exercise SignatureExpire.
+	AuthNow func() time.Time
 }
 
 // Server is the simulated API. Its methods are safe for concurrent use.
@@ -77,6 +80,9 @@ func New(cfg Config, tasks []*Task) *Server {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = NewClock(time.Now(), 1)
+	}
+	if cfg.AuthNow == nil {
+		cfg.AuthNow = time.Now
 	}
 	s := &Server{
 		cfg:      cfg,
@@ -194,7 +200,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, reqID, "", "UnsupportedOperation", "only POST with a JSON body is supported")
 		return
 	}
-	secretID, aerr := verify(r, body, s.cfg.Credentials, time.Now())
+	secretID, aerr := verify(r, body, s.cfg.Credentials, s.cfg.AuthNow())
 	if aerr != nil {
 		s.fail(w, reqID, "", aerr.code, aerr.msg)
 		return

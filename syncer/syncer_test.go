@@ -1,0 +1,247 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/mps-archiver/mps-archiver/mps"
+)
+
+// fakeLister answers with ListFunc.
+type fakeLister struct {
+	ListFunc func(ctx context.Context, status mps.Status, token string) (*mps.Page, error)
+}
+
+func (f *fakeLister) ListTasks(ctx context.Context, status mps.Status, token string) (*mps.Page, error) {
+	return f.ListFunc(ctx, status, token)
+}
+
+// fakeStore records what it is given; each XxxFunc may override.
+type fakeStore struct {
+	mu            sync.Mutex
+	LockFunc      func(ctx context.Context) (Lock, error)
+	WritePageFunc func(ctx context.Context, p PageWrite) (PageResult, error)
+	pages         []PageWrite
+	finished      []FinishRun
+}
+
+type fakeLock struct{ lost chan struct{} }
+
+func (l *fakeLock) Lost() <-chan struct{}   { return l.lost }
+func (l *fakeLock) Release(context.Context) {}
+
+func (f *fakeStore) Lock(ctx context.Context) (Lock, error) {
+	if f.LockFunc != nil {
+		return f.LockFunc(ctx)
+	}
+	return &fakeLock{lost: make(chan struct{})}, nil
+}
+
+func (f *fakeStore) StartRun(context.Context, StartRun) (RunStarted, error) {
+	return RunStarted{RunID: 1}, nil
+}
+
+func (f *fakeStore) WritePage(ctx context.Context, p PageWrite) (PageResult, error) {
+	f.mu.Lock()
+	f.pages = append(f.pages, p)
+	f.mu.Unlock()
+	if f.WritePageFunc != nil {
+		return f.WritePageFunc(ctx, p)
+	}
+	return PageResult{Inserted: int64(len(p.Tasks))}, nil
+}
+
+func (f *fakeStore) FinishRun(_ context.Context, p FinishRun) (FinishResult, error) {
+	f.finished = append(f.finished, p)
+	return FinishResult{}, nil
+}
+
+// pagedLister serves n tasks per status in pages of size, tokens being the
+// next task's id.
+func pagedLister(n, size int) *fakeLister {
+	return &fakeLister{ListFunc: func(_ context.Context, st mps.Status, token string) (*mps.Page, error) {
+		start := 0
+		if token != "" {
+			fmt.Sscanf(token[strings.LastIndexByte(token, '-')+1:], "%d", &start)
+		}
+		p := &mps.Page{}
+		for i := start; i < n && i < start+size; i++ {
+			p.Tasks = append(p.Tasks, mps.Task{TaskID: fmt.Sprintf("%s-%d", st, i)})
+		}
+		if start+size < n {
+			p.ScrollToken = fmt.Sprintf("%s-%d", st, start+size)
+		}
+		return p, nil
+	}}
+}
+
+func TestRunDrainsEveryStatusInLifecycleOrder(t *testing.T) {
+	t.Parallel()
+	st := &fakeStore{}
+	s := New(pagedLister(250, 100), st, Config{}, nil)
+	res, err := s.Run(context.Background(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Pages != 9 || res.Seen != 750 || res.Inserted != 750 || len(res.Drained) != 3 {
+		t.Fatalf("result %+v", res)
+	}
+	var order []mps.Status
+	for _, p := range st.pages {
+		if len(order) == 0 || order[len(order)-1] != p.Status {
+			order = append(order, p.Status)
+		}
+	}
+	if fmt.Sprint(order) != "[WAITING PROCESSING FINISH]" {
+		t.Fatalf("drain order %v", order)
+	}
+	if len(st.finished) != 1 || st.finished[0].Failed {
+		t.Fatalf("finish %+v", st.finished)
+	}
+}
+
+func TestRepeatedTokenStopsTheDrain(t *testing.T) {
+	t.Parallel()
+	calls := 0
+	l := &fakeLister{ListFunc: func(_ context.Context, _ mps.Status, token string) (*mps.Page, error) {
+		calls++
+		next := map[string]string{"": "a", "a": "b", "b": "a"}[token]
+		return &mps.Page{Tasks: []mps.Task{{TaskID: "t" + token}}, ScrollToken: next}, nil
+	}}
+	st := &fakeStore{}
+	_, err := New(l, st, Config{Statuses: []mps.Status{mps.StatusFinish}}, nil).Run(context.Background(), "test")
+	if err == nil || !strings.Contains(err.Error(), `ScrollToken "a" twice`) || calls != 3 {
+		t.Fatalf("err %v after %d calls", err, calls)
+	}
+	if !st.finished[0].Failed || len(st.finished[0].Drained) != 0 {
+		t.Fatalf("finish %+v", st.finished[0])
+	}
+}
+
+func TestPageCapStopsTheDrain(t *testing.T) {
+	t.Parallel()
+	_, err := New(pagedLister(1000, 10), &fakeStore{}, Config{MaxPagesPerStatus: 5}, nil).Run(context.Background(), "test")
+	if err == nil || !strings.Contains(err.Error(), "more than 5 pages") {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestTotalCountIsIgnored(t *testing.T) {
+	t.Parallel()
+	l := pagedLister(30, 10)
+	inner := l.ListFunc
+	l.ListFunc = func(ctx context.Context, st mps.Status, token string) (*mps.Page, error) {
+		p, err := inner(ctx, st, token)
+		zero := int64(0)
+		p.TotalCount = &zero // claims nothing is left
+		return p, err
+	}
+	res, err := New(l, &fakeStore{}, Config{}, nil).Run(context.Background(), "test")
+	if err != nil || res.Seen != 90 {
+		t.Fatalf("seen %d, err %v", res.Seen, err)
+	}
+}
+
+func TestRejectedTokenRestartsOnce(t *testing.T) {
+	t.Parallel()
+	rejections := 0
+	inner := pagedLister(30, 10).ListFunc
+	l := &fakeLister{ListFunc: func(ctx context.Context, st mps.Status, token string) (*mps.Page, error) {
+		if token != "" && rejections < 1 {
+			rejections++
+			return nil, &mps.APIError{Code: mps.CodeInvalidScrollToken}
+		}
+		return inner(ctx, st, token)
+	}}
+	res, err := New(l, &fakeStore{}, Config{Statuses: []mps.Status{mps.StatusFinish}}, nil).Run(context.Background(), "test")
+	if err != nil || res.Restarts != 1 || res.Seen != 40 {
+		t.Fatalf("res %+v err %v", res, err)
+	}
+
+	always := &fakeLister{ListFunc: func(ctx context.Context, st mps.Status, token string) (*mps.Page, error) {
+		if token != "" {
+			return nil, &mps.APIError{Code: mps.CodeInvalidScrollToken}
+		}
+		return inner(ctx, st, token)
+	}}
+	_, err = New(always, &fakeStore{}, Config{Statuses: []mps.Status{mps.StatusFinish}}, nil).Run(context.Background(), "test")
+	if mps.ErrorCode(err) != mps.CodeInvalidScrollToken {
+		t.Fatalf("a token rejected twice must fail the run: %v", err)
+	}
+}
+
+func TestFetchErrorKeepsCommittedPages(t *testing.T) {
+	t.Parallel()
+	inner := pagedLister(50, 10).ListFunc
+	l := &fakeLister{ListFunc: func(ctx context.Context, st mps.Status, token string) (*mps.Page, error) {
+		if token == "WAITING-30" {
+			return nil, &mps.APIError{Code: "AuthFailure.SecretIdNotFound", RequestID: "req-1"}
+		}
+		return inner(ctx, st, token)
+	}}
+	st := &fakeStore{}
+	res, err := New(l, st, Config{}, nil).Run(context.Background(), "test")
+	if err == nil || len(st.pages) != 3 || len(res.RequestIDs) != 1 || res.RequestIDs[0] != "req-1" {
+		t.Fatalf("err %v, pages %d, res %+v", err, len(st.pages), res)
+	}
+	if !st.finished[0].Failed || !strings.Contains(st.finished[0].Error, "AuthFailure.SecretIdNotFound") {
+		t.Fatalf("finish %+v", st.finished[0])
+	}
+}
+
+func TestWriteErrorFailsTheRun(t *testing.T) {
+	t.Parallel()
+	st := &fakeStore{WritePageFunc: func(_ context.Context, p PageWrite) (PageResult, error) {
+		return PageResult{}, errors.New("disk full")
+	}}
+	res, err := New(pagedLister(500, 10), st, Config{}, nil).Run(context.Background(), "test")
+	if err == nil || !strings.Contains(err.Error(), "write page 1 of WAITING: disk full") || res.Pages != 0 {
+		t.Fatalf("err %v res %+v", err, res)
+	}
+	if len(st.pages) > 2 {
+		t.Fatalf("kept writing after a failure: %d pages", len(st.pages))
+	}
+}
+
+func TestLockedRunIsSkipped(t *testing.T) {
+	t.Parallel()
+	st := &fakeStore{LockFunc: func(context.Context) (Lock, error) { return nil, ErrLocked }}
+	_, err := New(pagedLister(10, 10), st, Config{}, nil).Run(context.Background(), "test")
+	if !errors.Is(err, ErrLocked) || len(st.finished) != 0 {
+		t.Fatalf("err %v, finished %v", err, st.finished)
+	}
+}
+
+func TestLostLockCancelsTheRun(t *testing.T) {
+	t.Parallel()
+	lost := make(chan struct{})
+	st := &fakeStore{LockFunc: func(context.Context) (Lock, error) { return &fakeLock{lost: lost}, nil }}
+	inner := pagedLister(1_000_000, 10).ListFunc
+	n := 0
+	l := &fakeLister{ListFunc: func(ctx context.Context, s mps.Status, tok string) (*mps.Page, error) {
+		if n++; n == 5 {
+			close(lost)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return inner(ctx, s, tok)
+	}}
+	_, err := New(l, st, Config{}, nil).Run(context.Background(), "test")
+	if err == nil || !strings.Contains(err.Error(), "lost the run lock") || !st.finished[0].Failed {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestDedupeKeepsLastRecord(t *testing.T) {
+	t.Parallel()
+	in := []mps.Task{{TaskID: "a", TaskType: "1"}, {TaskID: "b"}, {TaskID: "a", TaskType: "2"}}
+	out := dedupe(in)
+	if len(out) != 2 || out[0].TaskType != "2" || out[1].TaskID != "b" {
+		t.Fatalf("%+v", out)
+	}
+}
