@@ -191,6 +191,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The Date header carries the simulated clock, as the real API's carries
 	// its own: the archiver measures the 7-day window on it.
 	w.Header().Set("Date", s.clock.Now().UTC().Format(http.TimeFormat))
+	s.statsMu.Lock()
+	s.stats.Requests++
+	s.statsMu.Unlock()
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
 		s.fail(w, reqID, "", "InternalError", "could not read the request body")
@@ -251,7 +254,6 @@ func (s *Server) allow(secretID string) bool {
 
 func (s *Server) count(status string) {
 	s.statsMu.Lock()
-	s.stats.Requests++
 	s.stats.RequestsByStatus[status]++
 	s.statsMu.Unlock()
 }

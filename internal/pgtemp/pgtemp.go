@@ -118,7 +118,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		"-c shared_buffers=128MB",
 	}
 	if !opts.Durable {
-		pgOpts = append(pgOpts, "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off")
+		pgOpts = append(pgOpts, "-c fsync=off", "-c synchronous_commit=off")
 	}
 	s.pgOpts = strings.Join(pgOpts, " ")
 	if out, err := s.run(ctx, "pg_ctl", "-D", data, "-l", s.logFile, "-w", "-t", "60", "-o", s.pgOpts, "start"); err != nil {

@@ -1,0 +1,274 @@
+package storage_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mps-archiver/mps-archiver/internal/pgtest"
+	"github.com/mps-archiver/mps-archiver/migrations"
+	"github.com/mps-archiver/mps-archiver/mps"
+	"github.com/mps-archiver/mps-archiver/storage"
+	"github.com/mps-archiver/mps-archiver/syncer"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func open(t *testing.T, url string) *storage.Store {
+	t.Helper()
+	st, err := storage.Open(context.Background(), url, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	return st
+}
+
+func TestMigrationsRoundTrip(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewEmptyDB(t)
+	st := open(t, url)
+	ctx := context.Background()
+	if err := st.CheckSchema(ctx); !errors.Is(err, storage.ErrSchemaBehind) || !strings.Contains(err.Error(), "migrate up") {
+		t.Fatalf("fresh database: %v", err)
+	}
+	mg, err := st.NewMigrator(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mg.Close()
+	if err := mg.Up(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CheckSchema(ctx); err != nil {
+		t.Fatalf("after up: %v", err)
+	}
+	if err := mg.Down(0); err != nil {
+		t.Fatal(err)
+	}
+	if n := pgtest.Scalar[int64](t, url, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'`); n != 0 {
+		t.Fatalf("%d tables left after down", n)
+	}
+	if err := mg.Up(); err != nil {
+		t.Fatal(err)
+	}
+	if v, dirty, ok, err := mg.Version(); err != nil || !ok || dirty || v != migrations.Latest() {
+		t.Fatalf("version %d dirty %v ok %v err %v", v, dirty, ok, err)
+	}
+
+	pgtest.Exec(t, url, `UPDATE schema_migrations SET dirty = true`)
+	if err := st.CheckSchema(ctx); !errors.Is(err, storage.ErrSchemaDirty) || !strings.Contains(err.Error(), "migrate force") {
+		t.Fatalf("dirty: %v", err)
+	}
+	pgtest.Exec(t, url, `UPDATE schema_migrations SET dirty = false, version = 999`)
+	if err := st.CheckSchema(ctx); !errors.Is(err, storage.ErrSchemaAhead) {
+		t.Fatalf("ahead: %v", err)
+	}
+}
+
+func task(id string, created time.Time, sub ...string) mps.Task {
+	raw := fmt.Sprintf(`{"TaskId":%q,"TaskType":"WorkflowTask","SubTaskTypes":[],"CreateTime":%q}`, id, created.Format(time.RFC3339))
+	return mps.Task{TaskID: id, TaskType: "WorkflowTask", SubTaskTypes: sub, CreateTime: created, Raw: []byte(raw)}
+}
+
+func startRun(t *testing.T, st *storage.Store) int64 {
+	t.Helper()
+	r, err := st.StartRun(context.Background(), syncer.StartRun{Trigger: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.RunID
+}
+
+func TestWritePageUpsertsMonotonically(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDB(t)
+	st := open(t, url)
+	ctx := context.Background()
+	run := startRun(t, st)
+	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("CST", 8*3600))
+
+	a := task("a", created, `with "quote"`, `back\slash`, "plain")
+	b := task("b", created)
+	res, err := st.WritePage(ctx, syncer.PageWrite{RunID: run, Status: mps.StatusWaiting, Tasks: []mps.Task{a, b}, Skipped: 2, Warnings: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res != (syncer.PageResult{Inserted: 2}) {
+		t.Fatalf("first write %+v", res)
+	}
+	// Same page again: nothing changes.
+	res, _ = st.WritePage(ctx, syncer.PageWrite{RunID: run, Status: mps.StatusWaiting, Tasks: []mps.Task{a, b}})
+	if res != (syncer.PageResult{Unchanged: 2}) {
+		t.Fatalf("re-write %+v", res)
+	}
+	// a finishes.
+	a.FinishTime = created.Add(time.Hour)
+	a.Raw = []byte(`{"TaskId":"a","FinishTime":"x"}`)
+	res, _ = st.WritePage(ctx, syncer.PageWrite{RunID: run, Status: mps.StatusFinish, Tasks: []mps.Task{a}})
+	if res != (syncer.PageResult{Updated: 1}) {
+		t.Fatalf("finish %+v", res)
+	}
+	// A stale PROCESSING listing of a must not move it back.
+	res, _ = st.WritePage(ctx, syncer.PageWrite{RunID: run, Status: mps.StatusProcessing, Tasks: []mps.Task{task("a", created)}})
+	if res != (syncer.PageResult{Unchanged: 1}) {
+		t.Fatalf("regression %+v", res)
+	}
+	rows := pgtest.Query(t, url, `SELECT task_id, status, sub_task_types, create_time, finish_time IS NULL, begin_process_time IS NULL FROM tasks ORDER BY task_id`)
+	if fmt.Sprint(rows[0][:3]) != `[a FINISH [with "quote" back\slash plain]]` || !rows[0][3].(time.Time).Equal(created) || rows[0][4] != false || rows[0][5] != true {
+		t.Fatalf("row a: %v", rows[0])
+	}
+	if fmt.Sprint(rows[1][:3]) != "[b WAITING []]" || rows[1][4] != true {
+		t.Fatalf("row b: %v", rows[1])
+	}
+	changes := pgtest.Query(t, url, `SELECT task_id, coalesce(from_status, '-'), to_status, run_id FROM task_status_changes ORDER BY id`)
+	if fmt.Sprint(changes) != fmt.Sprintf("[[a - WAITING %d] [b - WAITING %d] [a WAITING FINISH %d]]", run, run, run) {
+		t.Fatalf("changes %v", changes)
+	}
+	counters := pgtest.Query(t, url, `SELECT pages, tasks_seen, tasks_inserted, tasks_updated, tasks_unchanged, records_skipped, warnings FROM sync_runs WHERE id = $1`, run)
+	if fmt.Sprint(counters) != "[[4 6 2 1 3 2 1]]" {
+		t.Fatalf("run counters %v", counters)
+	}
+}
+
+// TestResyncWritesNothing checks both counters the core issue names: no
+// task row version and (almost) no WAL for a re-sync of unchanged data.
+func TestResyncWritesNothing(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDB(t)
+	st := open(t, url)
+	ctx := context.Background()
+	run := startRun(t, st)
+	created := time.Now().UTC().Truncate(time.Second)
+	const n = 10_000
+	pages := make([][]mps.Task, 0, n/100)
+	for p := 0; p < n/100; p++ {
+		var page []mps.Task
+		for i := 0; i < 100; i++ {
+			page = append(page, task(fmt.Sprintf("t-%05d", p*100+i), created, "action-trans"))
+		}
+		pages = append(pages, page)
+	}
+	write := func() {
+		for _, page := range pages {
+			if _, err := st.WritePage(ctx, syncer.PageWrite{RunID: run, Status: mps.StatusFinish, Tasks: page}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write()
+	pgtest.Exec(t, url, `CHECKPOINT`)
+	statsSQL := `SELECT n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables WHERE relname = 'tasks'`
+	pgtest.Exec(t, url, `SELECT pg_stat_force_next_flush()`)
+	before := pgtest.Scalar[int64](t, url, statsSQL)
+	lsn0 := pgtest.Scalar[string](t, url, `SELECT pg_current_wal_lsn()::text`)
+	write()
+	walBytes := pgtest.Scalar[int64](t, url, `SELECT (pg_current_wal_lsn() - $1::pg_lsn)::bigint`, lsn0)
+	time.Sleep(50 * time.Millisecond)
+	after := pgtest.Scalar[int64](t, url, statsSQL)
+	if after != before {
+		t.Errorf("re-sync wrote %d task row versions", after-before)
+	}
+	if walBytes > 1<<20 {
+		t.Errorf("re-sync of %d unchanged tasks wrote %d bytes of WAL", n, walBytes)
+	}
+	t.Logf("re-sync of %d unchanged tasks: %d task rows written, %d bytes of WAL", n, after-before, walBytes)
+}
+
+func TestRunLock(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDB(t)
+	a, b := open(t, url), open(t, url)
+	ctx := context.Background()
+	la, err := a.Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Lock(ctx); !errors.Is(err, syncer.ErrLocked) {
+		t.Fatalf("second lock: %v", err)
+	}
+	la.Release(ctx)
+	la.Release(ctx) // twice is fine
+	lb, err := b.Lock(ctx)
+	if err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+	// Kill the holder's session: the server frees the lock, and the holder
+	// learns it lost it.
+	pgtest.Exec(t, url, `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted`)
+	select {
+	case <-lb.Lost():
+	case <-time.After(10 * time.Second):
+		t.Fatal("lost lock not noticed")
+	}
+	lb.Release(ctx)
+	la, err = a.Lock(ctx)
+	if err != nil {
+		t.Fatalf("after the holder died: %v", err)
+	}
+	la.Release(ctx)
+}
+
+func TestAbandonedRunsAreClosed(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDB(t)
+	st := open(t, url)
+	startRun(t, st)
+	startRun(t, st)
+	r, err := st.StartRun(context.Background(), syncer.StartRun{Trigger: "test"})
+	if err != nil || r.Abandoned != 1 { // each start closes the one before
+		t.Fatalf("abandoned %d, err %v", r.Abandoned, err)
+	}
+	if n := pgtest.Scalar[int64](t, url, `SELECT count(*) FROM sync_runs WHERE status = 'failed' AND error LIKE 'abandoned%'`); n != 2 {
+		t.Fatalf("%d abandoned rows", n)
+	}
+}
+
+func TestCoverageGapRecorded(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDB(t)
+	st := open(t, url)
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	finish := func(at time.Time) *syncer.Gap {
+		id := startRun(t, st)
+		fr, err := st.FinishRun(ctx, syncer.FinishRun{RunID: id, APIStartedAt: at, Drained: mps.Statuses})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fr.Gap
+	}
+	if g := finish(t0); g != nil {
+		t.Fatalf("first run: gap %+v", g)
+	}
+	if g := finish(t0.Add(6 * 24 * time.Hour)); g != nil {
+		t.Fatalf("6 days later: gap %+v", g)
+	}
+	g := finish(t0.Add(14 * 24 * time.Hour))
+	if g == nil || !g.Start.Equal(t0.Add(6*24*time.Hour)) || !g.End.Equal(t0.Add(7*24*time.Hour)) {
+		t.Fatalf("8 days after the last success: gap %+v", g)
+	}
+	if n := pgtest.Scalar[int64](t, url, `SELECT count(*) FROM coverage_gaps`); n != 1 {
+		t.Fatalf("%d gap rows", n)
+	}
+}
+
+func TestOpenErrorsHidePasswords(t *testing.T) {
+	t.Parallel()
+	for _, dsn := range []string{
+		"postgres://archiver:s3cretpw@127.0.0.1:1/db?connect_timeout=1",
+		"host=127.0.0.1 port=1 user=archiver password=s3cretpw connect_timeout=1",
+		"postgres://archiver:s3cretpw@[::1:bad/db",
+	} {
+		_, err := storage.Open(context.Background(), dsn, storage.Options{})
+		if err == nil || strings.Contains(err.Error(), "s3cretpw") {
+			t.Errorf("%v", err)
+		}
+	}
+	if got := storage.RedactURL("postgres://u:pw@h/db?password=pw2"); strings.Contains(got, "pw@") || strings.Contains(got, "pw2") {
+		t.Errorf("RedactURL: %s", got)
+	}
+}
