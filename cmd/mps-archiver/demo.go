@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -127,12 +128,17 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 
 	// 5. What was archived.
 	fmt.Fprintln(out)
-	if err := printSummary(ctx, out, st); err != nil {
+	sum, err := st.Summarize(context.WithoutCancel(ctx), time.Unix(0, 0).UTC(), time.Now().UTC().Add(24*time.Hour))
+	if err != nil {
 		return err
 	}
+	writeSummary(out, sum)
 	fmt.Fprintf(out, "\nQuery it yourself (while the database runs, e.g. with --keep or DATABASE_URL):\n")
 	fmt.Fprintf(out, "  psql '%s' -c \"SELECT status, count(*) FROM tasks GROUP BY status\"\n", storage.RedactURL(dbURL))
 	fmt.Fprintf(out, "  psql '%s' -c \"SELECT task_type, percentile_cont(0.5) WITHIN GROUP (ORDER BY finish_time - begin_process_time) FROM tasks WHERE status = 'FINISH' GROUP BY 1\"\n", storage.RedactURL(dbURL))
+	if sum.Total == 0 {
+		return errors.New("the demo archived no task: see the log lines above")
+	}
 	return nil
 }
 

@@ -76,16 +76,6 @@ func parseDay(flagName, v string, def time.Time) (time.Time, error) {
 	return t, nil
 }
 
-// printSummary prints the whole-archive summary (demo).
-func printSummary(ctx context.Context, w io.Writer, st *storage.Store) error {
-	sum, err := st.Summarize(ctx, time.Unix(0, 0).UTC(), time.Now().UTC().Add(24*time.Hour))
-	if err != nil {
-		return err
-	}
-	writeSummary(w, sum)
-	return nil
-}
-
 func writeSummary(w io.Writer, sum *storage.Summary) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Archived tasks: %d\n", sum.Total)

@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -167,6 +168,9 @@ func (s *Server) run(ctx context.Context, tool string, args ...string) ([]byte, 
 		cmd = exec.CommandContext(ctx, path, args...)
 	}
 	cmd.Dir = s.Dir
+	// A process group of its own: Ctrl-C in the terminal must not reach the
+	// server before we have read from it and stopped it ourselves.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	return cmd.CombinedOutput()
 }

@@ -1,0 +1,122 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestExampleFileIsTheDefaults(t *testing.T) {
+	t.Parallel()
+	cfg, err := Load(filepath.Join("..", "..", "configs", "mps-archiver.example.yaml"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := Default()
+	if cfg.MPS != def.MPS || cfg.Serve != def.Serve || cfg.Log != def.Log ||
+		strings.Join(cfg.Sync.Statuses, ",") != strings.Join(def.Sync.Statuses, ",") || cfg.Sync.RunTimeout != def.Sync.RunTimeout {
+		t.Fatalf("example file differs from the defaults:\n%+v\n%+v", cfg, def)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(file, []byte("mps:\n  rate_limit: 30\n  endpoint: https://from-file\nserve:\n  schedule: '@hourly'\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "key")
+	if err := os.WriteFile(keyFile, []byte("from-file-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(file, env(map[string]string{
+		"MPS_ENDPOINT":                 "https://from-env",
+		"TENCENTCLOUD_SECRET_KEY_FILE": keyFile,
+		"DATABASE_URL":                 "postgres://x@y/z",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MPS.RateLimit != 30 || cfg.MPS.Endpoint != "https://from-env" || cfg.Serve.Schedule != "@hourly" ||
+		cfg.MPS.SecretKey != "from-file-secret" || cfg.MPS.RequestTimeout != 30*time.Second {
+		t.Fatalf("%+v", cfg)
+	}
+}
+
+func TestBadInputNamesTheProblem(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(body string) string {
+		p := filepath.Join(dir, strings.ReplaceAll(body[:min(8, len(body))], "\n", "_")+".yaml")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cases := map[string]string{
+		filepath.Join(dir, "missing.yaml"):       "no such file",
+		write("mps:\n  rate_limt: 5\n"):          "rate_limt",
+		write("mps: [unclosed\n"):                "config file",
+		write("mps:\n  request_timeout: soon\n"): "soon",
+	}
+	for path, want := range cases {
+		_, err := Load(path, env(nil))
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: %v (want one line naming %q)", path, err, want)
+		}
+	}
+	if _, err := Load("", env(map[string]string{"TENCENTCLOUD_SECRET_KEY_FILE": "/nonexistent/key"})); err == nil ||
+		!strings.Contains(err.Error(), "TENCENTCLOUD_SECRET_KEY_FILE") {
+		t.Errorf("missing secret file: %v", err)
+	}
+
+	cfg := Default()
+	cfg.DatabaseURL = "postgres://u:hunter2@h/db"
+	cfg.MPS.Endpoint = "mps.tencentcloudapi.com"
+	cfg.MPS.RateLimit = 500
+	cfg.MPS.PageSize = 0
+	cfg.Sync.Statuses = []string{"DONE"}
+	cfg.Log.Level = "loud"
+	err := cfg.Validate(true)
+	for _, want := range []string{"mps.endpoint", "https://", "mps.rate_limit: 500", "mps.page_size: 0", `"DONE"`, `log.level: "loud"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate: %v lacks %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("Validate leaks the password: %v", err)
+	}
+	cfg = Default()
+	if err := cfg.Validate(false); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
+		t.Errorf("no database: %v", err)
+	}
+}
+
+func FuzzLoad(f *testing.F) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "configs", "mps-archiver.example.yaml"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add([]byte("mps: {rate_limit: -1}\nserve: {schedule: 'CRON_TZ='}"))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p := filepath.Join(dir, "fuzz.yaml")
+		if err := os.WriteFile(p, body, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := Load(p, env(nil))
+		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("multi-line error: %q", err)
+			}
+			return
+		}
+		_ = cfg.Validate(true)
+	})
+}
