@@ -200,7 +200,9 @@ func (s *Service) Stop() {
 		s.stopping = true
 		s.mu.Unlock()
 		if s.cron != nil {
-			<-s.cron.Stop().Done()
+			// Stop's context waits for the running job; the grace period
+			// below is what bounds that wait.
+			s.cron.Stop()
 		}
 		done := make(chan struct{})
 		go func() { s.running.Wait(); close(done) }()

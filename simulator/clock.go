@@ -55,3 +55,10 @@ func (c *Clock) Speed() float64 {
 	defer c.mu.Unlock()
 	return c.speed
 }
+
+// SetSpeed changes the fast-forward factor from now on (0 freezes).
+func (c *Clock) SetSpeed(speed float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.base, c.realBase, c.speed = c.nowLocked(), time.Now(), speed
+}

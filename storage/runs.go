@@ -15,7 +15,7 @@ import (
 )
 
 // runLockKey is the advisory lock every archiver process takes for a run:
-// the first 8 bytes of sha256("mps-archiver/sync-run").
+// the ASCII bytes of "mps-sync" read as a big-endian int64.
 const runLockKey int64 = 0x6d70732d73796e63
 
 // runLock holds the session advisory lock on a dedicated connection and

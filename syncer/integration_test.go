@@ -11,6 +11,7 @@ import (
 
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 
+	"github.com/mps-archiver/mps-archiver/internal/archivetest"
 	"github.com/mps-archiver/mps-archiver/internal/pgtest"
 	"github.com/mps-archiver/mps-archiver/mps"
 	"github.com/mps-archiver/mps-archiver/mpsclient"
@@ -84,41 +85,9 @@ func generated(n int, now time.Time, mod func(*simulator.GenConfig)) []*simulato
 	return simulator.Generate(cfg, now)
 }
 
-// assertMatchesTruth compares every archived task with the simulator's
-// ground truth, field by field.
 func (r *rig) assertMatchesTruth(t *testing.T) {
 	t.Helper()
-	truth := r.sim.Truth()
-	rows := pgtest.Query(t, r.dbURL, `
-SELECT task_id, status, task_type, array_to_string(sub_task_types, ','),
-       coalesce(to_char(create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '0000-00-00T00:00:00Z'),
-       coalesce(to_char(begin_process_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '0000-00-00T00:00:00Z'),
-       coalesce(to_char(finish_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '0000-00-00T00:00:00Z')
-  FROM tasks`)
-	got := make(map[string]string, len(rows))
-	for _, row := range rows {
-		got[row[0].(string)] = fmt.Sprint(row[1:])
-	}
-	if len(got) != len(truth) {
-		t.Errorf("archive has %d tasks, truth %d", len(got), len(truth))
-	}
-	bad := 0
-	for _, tt := range truth {
-		want := fmt.Sprint([]any{tt.Status, tt.TaskType, strings.Join(tt.SubTaskTypes, ","), tt.CreateTime, tt.BeginProcessTime, tt.FinishTime})
-		if got[tt.TaskId] != want {
-			if bad++; bad <= 5 {
-				t.Errorf("task %s: archive %s, truth %s", tt.TaskId, got[tt.TaskId], want)
-			}
-		}
-	}
-	if bad > 0 {
-		t.Errorf("%d of %d tasks differ from the truth", bad, len(truth))
-	}
-	if n := pgtest.Scalar[int64](t, r.dbURL, `
-SELECT count(*) FROM task_status_changes
- WHERE from_status IS NOT NULL AND mps_status_rank(to_status) <= mps_status_rank(from_status)`); n != 0 {
-		t.Errorf("%d status regressions recorded", n)
-	}
+	archivetest.AssertMatchesTruth(t, r.dbURL, r.sim.Truth())
 }
 
 func TestSyncSpecExamples(t *testing.T) {

@@ -53,6 +53,10 @@ func FindBinDir() (string, error) {
 		return "", fmt.Errorf("PG_BIN=%s has no initdb: %w", d, ErrNoServer)
 	}
 	if p, err := exec.LookPath("initdb"); err == nil {
+		// Follow links: pg_ctl and pg_dump live beside the real initdb.
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = real
+		}
 		return filepath.Dir(p), nil
 	}
 	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")

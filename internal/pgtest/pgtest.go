@@ -189,3 +189,15 @@ func admin(sql string) error {
 	_, err = conn.Exec(ctx, sql)
 	return err
 }
+
+// Conn opens a connection that lives until the test ends, for tests that
+// hold locks or sessions.
+func Conn(t testing.TB, u string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), u)
+	if err != nil {
+		t.Fatalf("pgtest: connect: %v", err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}

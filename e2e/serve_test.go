@@ -1,0 +1,288 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mps-archiver/mps-archiver/internal/archivetest"
+	"github.com/mps-archiver/mps-archiver/internal/pgtemp"
+	"github.com/mps-archiver/mps-archiver/internal/pgtest"
+	"github.com/mps-archiver/mps-archiver/simulator"
+)
+
+// TestServeRunsProbesMetricsAndStopsGracefully: a 1-second schedule runs
+// several syncs; the probes and metrics answer; SIGTERM mid-run exits 0
+// within the grace period and the cancelled run is recorded with the reason.
+func TestServeRunsProbesMetricsAndStopsGracefully(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	a := newAPI(t, generate(2000, now, nil), simulator.NewClock(now, 0), simulator.Faults{})
+	db := migrated(t)
+	p := start(t, baseEnv(a, db), "serve", "--schedule", "* * * * * *", "--listen", "127.0.0.1:0", "--shutdown-grace", "1s")
+	addr := p.httpAddr(t)
+
+	eventually(t, 30*time.Second, "3 successful runs", func() bool {
+		return scalar(t, db, `SELECT count(*) FROM sync_runs WHERE status = 'succeeded'`) >= 3
+	})
+	if code, body := get(t, "http://"+addr+"/healthz"); code != 200 || body != "ok\n" {
+		t.Fatalf("healthz %d %q", code, body)
+	}
+	if code, body := get(t, "http://"+addr+"/readyz"); code != 200 {
+		t.Fatalf("readyz %d %q", code, body)
+	}
+	_, m := get(t, "http://"+addr+"/metrics")
+	if v := metric(t, m, `mps_archiver_sync_runs_total{result="succeeded"}`); v < 3 {
+		t.Fatalf("succeeded runs %v", v)
+	}
+	if v := metric(t, m, `mps_archiver_retention_headroom_seconds`); v < 167*3600 || v > 168*3600 {
+		t.Fatalf("headroom %v", v)
+	}
+	if v := metric(t, m, `mps_archiver_api_requests_total{code="OK",status="FINISH"}`); v < 60 {
+		t.Fatalf("FINISH requests %v", v)
+	}
+	if v := metric(t, m, `mps_archiver_tasks_total{outcome="inserted"}`); v != 2000 {
+		t.Fatalf("inserted %v", v)
+	}
+	for _, name := range []string{"mps_archiver_last_success_timestamp_seconds", "mps_archiver_sync_run_duration_seconds_count",
+		`mps_archiver_pages_total{status="WAITING"}`, `mps_archiver_runs_skipped_total{reason="locked"}`, "mps_archiver_coverage_gaps_total",
+		"mps_archiver_rate_limiter_waits_total", "mps_archiver_last_run_failed"} {
+		metric(t, m, name)
+	}
+	// Quiet when healthy: one line per run, nothing above info.
+	for _, l := range p.logLines() {
+		if l["level"] != "INFO" {
+			t.Fatalf("unexpected log line %v", l)
+		}
+	}
+
+	// Slow the API so the next run is mid-drain when SIGTERM arrives.
+	slowed := time.Now()
+	a.sim.SetFaults(simulator.Faults{Latency: 200 * time.Millisecond})
+	eventually(t, 10*time.Second, "a slow run in progress", func() bool {
+		return pgtest.Scalar[bool](t, db, `SELECT count(*) = 1 FROM sync_runs WHERE status = 'running' AND started_at > $1 AND pages >= 1`, slowed)
+	})
+	sent := time.Now()
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(t, 15*time.Second); code != 0 {
+		t.Fatalf("exit %d after SIGTERM:\n%s", code, p.stderr.String())
+	}
+	if el := time.Since(sent); el > 6*time.Second {
+		t.Fatalf("shutdown took %s with a 1s grace", el)
+	}
+	rows := pgtest.Query(t, db, `SELECT status, coalesce(error, '') FROM sync_runs ORDER BY id DESC LIMIT 1`)
+	if rows[0][0] != "failed" || !strings.Contains(rows[0][1].(string), "shutdown: grace period of 1s expired") {
+		t.Fatalf("last run %v", rows[0])
+	}
+	if n := scalar(t, db, `SELECT count(*) FROM sync_runs WHERE status = 'running'`); n != 0 {
+		t.Fatalf("%d runs left running", n)
+	}
+}
+
+// TestReplicasNeverOverlap: three serve processes on one database never
+// sync at the same time, and count the runs they skipped.
+func TestReplicasNeverOverlap(t *testing.T) {
+	t.Parallel()
+	d := 8 * time.Second
+	if long() {
+		d = 20 * time.Second
+	}
+	now := time.Now().UTC()
+	a := newAPI(t, generate(3000, now, nil), simulator.NewClock(now, 0), simulator.Faults{Latency: 3 * time.Millisecond})
+	db := migrated(t)
+	var procs []*proc
+	for i := 0; i < 3; i++ {
+		procs = append(procs, start(t, baseEnv(a, db), "serve", "--schedule", "* * * * * *", "--listen", "127.0.0.1:0"))
+	}
+	var addrs []string
+	for _, p := range procs {
+		addrs = append(addrs, p.httpAddr(t))
+	}
+	time.Sleep(d)
+	skipped := 0.0
+	for _, addr := range addrs {
+		_, m := get(t, "http://"+addr+"/metrics")
+		skipped += metric(t, m, `mps_archiver_runs_skipped_total{reason="locked"}`)
+	}
+	for _, p := range procs {
+		p.signal(syscall.SIGTERM)
+	}
+	for _, p := range procs {
+		if code := p.wait(t, 40*time.Second); code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+	}
+	overlaps := scalar(t, db, `
+SELECT count(*) FROM sync_runs a JOIN sync_runs b ON a.id < b.id
+ WHERE tstzrange(a.started_at, coalesce(a.finished_at, 'infinity')) && tstzrange(b.started_at, coalesce(b.finished_at, 'infinity'))`)
+	runs := scalar(t, db, `SELECT count(*) FROM sync_runs`)
+	hosts := scalar(t, db, `SELECT count(DISTINCT host) FROM sync_runs`)
+	t.Logf("%s: %d runs, %v skipped for the lock, %d overlaps", d, runs, skipped, overlaps)
+	if overlaps != 0 || runs < 3 || skipped == 0 || hosts != 1 {
+		t.Fatalf("%d overlapping runs of %d, %v skipped", overlaps, runs, skipped)
+	}
+	archivetest.AssertMatchesTruth(t, db, a.sim.Truth())
+}
+
+// TestPostgresOutageDuringServe stops its own PostgreSQL for a few seconds
+// under a running serve: runs fail and are logged, the process stays up,
+// and the first run after PostgreSQL returns completes the archive.
+func TestPostgresOutageDuringServe(t *testing.T) {
+	ctx := context.Background()
+	srv, err := pgtemp.Start(ctx, pgtemp.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop(true)
+	db := srv.URL("postgres")
+	if r := run(t, map[string]string{"DATABASE_URL": db}, "migrate", "up"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	now := time.Now().UTC()
+	clock := simulator.NewClock(now, 60)
+	// Six days of history: none of it ages out of the window while the clock
+	// runs, so the archive can be compared with the API's truth.
+	a := newAPI(t, generate(2000, now, func(c *simulator.GenConfig) {
+		c.Window, c.ArrivalsPerHour, c.Horizon = 6*24*time.Hour, 3600, 2*time.Hour
+	}), clock, simulator.Faults{Latency: 2 * time.Millisecond})
+	p := start(t, baseEnv(a, db), "serve", "--schedule", "* * * * * *", "--listen", "127.0.0.1:0")
+	addr := p.httpAddr(t)
+	eventually(t, 30*time.Second, "a successful run", func() bool {
+		return scalar(t, db, `SELECT count(*) FROM sync_runs WHERE status = 'succeeded'`) >= 1
+	})
+	if err := srv.Restart(ctx, 4*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	restarted := time.Now()
+	if p.exited() {
+		t.Fatalf("serve exited during the outage:\n%s", p.stderr.String())
+	}
+	failedLogged := 0
+	for _, l := range p.logLines() {
+		if l["msg"] == "sync failed" || l["level"] == "ERROR" {
+			failedLogged++
+		}
+	}
+	if failedLogged == 0 {
+		t.Fatalf("no failure logged during the outage:\n%s", p.stderr.String())
+	}
+	// Freeze the API, and wait for a run that started after the outage.
+	clock.SetSpeed(0)
+	var lastOK int64
+	eventually(t, 30*time.Second, "a successful run after the outage", func() bool {
+		return pgtest.Scalar[bool](t, db, fmt.Sprintf(`SELECT count(*) > 0 FROM sync_runs WHERE status = 'succeeded' AND started_at > '%s'`, restarted.Add(time.Second).Format(time.RFC3339Nano)))
+	})
+	_, m := get(t, "http://"+addr+"/metrics")
+	lastOK = int64(metric(t, m, `mps_archiver_sync_runs_total{result="succeeded"}`))
+	if v := metric(t, m, `mps_archiver_last_run_failed`); v != 0 && lastOK == 0 {
+		t.Fatalf("metrics after recovery:\n%s", m)
+	}
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(t, 40*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	// One more run with the API frozen makes the archive comparable.
+	if r := run(t, baseEnv(a, db), "sync"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	archivetest.AssertMatchesTruth(t, db, a.sim.Truth())
+}
+
+// TestCoverageGapFromTheAPIClock: an 8-day outage on the simulator's clock
+// is recorded as a gap and logged at error level.
+func TestCoverageGapFromTheAPIClock(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	clock := simulator.NewClock(now, 0)
+	a := newAPI(t, generate(300, now, func(c *simulator.GenConfig) { c.ArrivalsPerHour, c.Horizon = 10, 9*24*time.Hour }), clock, simulator.Faults{})
+	db := migrated(t)
+	env := baseEnv(a, db)
+	if r := run(t, env, "sync"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	clock.Advance(8 * 24 * time.Hour)
+	r := run(t, env, "sync")
+	if r.code != 0 || !strings.Contains(r.stderr, `"level":"ERROR","msg":"coverage gap`) {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if hours := scalar(t, db, `SELECT extract(epoch FROM gap_end - gap_start)::bigint / 3600 FROM coverage_gaps`); hours != 24 {
+		t.Fatalf("gap of %d hours", hours)
+	}
+	out := run(t, env, "report")
+	if out.code != 0 || !strings.Contains(out.stdout, "Coverage gap: tasks created") {
+		t.Fatalf("report: %s %s", out.stdout, out.stderr)
+	}
+}
+
+// TestSecretsNeverLeak runs successful and failing syncs and a debug-level
+// serve with distinctive secrets, then searches every byte of output,
+// /metrics and a pg_dump.
+func TestSecretsNeverLeak(t *testing.T) {
+	t.Parallel()
+	const dbPassword = "DBpw-e2e-7Qx!9zK"
+	now := time.Now().UTC()
+	a := newAPI(t, generate(300, now, nil), simulator.NewClock(now, 0), simulator.Faults{ErrorRate: 0.1, Seed: 3})
+	db := migrated(t)
+	pgtest.Exec(t, db, fmt.Sprintf(`DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'leak_test') THEN CREATE ROLE leak_test LOGIN SUPERUSER PASSWORD '%s'; END IF; END $$`, dbPassword))
+	withPw := strings.Replace(db, "postgres@", "leak_test:"+strings.ReplaceAll(dbPassword, "!", "%21")+"@", 1)
+	env := baseEnv(a, withPw)
+	env["LOG_LEVEL"] = "debug"
+	var all strings.Builder
+	collect := func(r result) { all.WriteString(r.stdout + r.stderr) }
+
+	collect(run(t, env, "sync"))
+	wrong := baseEnv(a, withPw)
+	wrong["TENCENTCLOUD_SECRET_KEY"] = "wrong-" + secretKey
+	wrong["LOG_LEVEL"] = "debug"
+	collect(run(t, wrong, "sync"))
+	badDB := baseEnv(a, strings.Replace(withPw, "127.0.0.1:", "127.0.0.1:1", 1)+"&connect_timeout=2")
+	collect(run(t, badDB, "sync"))
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key")
+	os.WriteFile(keyFile, []byte(secretKey), 0o600)
+	fileEnv := baseEnv(a, withPw)
+	delete(fileEnv, "TENCENTCLOUD_SECRET_KEY")
+	fileEnv["TENCENTCLOUD_SECRET_KEY_FILE"] = keyFile
+	fileEnv["LOG_LEVEL"] = "debug"
+	collect(run(t, fileEnv, "report", "--format", "json"))
+
+	p := start(t, env, "serve", "--schedule", "* * * * * *", "--listen", "127.0.0.1:0")
+	addr := p.httpAddr(t)
+	eventually(t, 20*time.Second, "two runs", func() bool {
+		return scalar(t, db, `SELECT count(*) FROM sync_runs WHERE status <> 'running'`) >= 4
+	})
+	_, m := get(t, "http://"+addr+"/metrics")
+	_, ready := get(t, "http://"+addr+"/readyz")
+	p.signal(syscall.SIGTERM)
+	p.wait(t, 30*time.Second)
+	all.WriteString(p.stderr.String() + p.stdout.String() + m + ready)
+
+	bin, err := pgtemp.FindBinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dump, err := exec.Command(filepath.Join(bin, "pg_dump"), "--data-only", db).CombinedOutput()
+	if err != nil {
+		t.Fatalf("pg_dump: %v %s", err, dump)
+	}
+	all.Write(dump)
+
+	text := all.String()
+	if !strings.Contains(text, "AuthFailure.SignatureFailure") || !strings.Contains(text, "sync succeeded") {
+		t.Fatalf("the runs did not happen as planned:\n%s", text)
+	}
+	for _, secret := range []string{secretKey, dbPassword, strings.ReplaceAll(dbPassword, "!", "%21")} {
+		if i := strings.Index(text, secret); i >= 0 {
+			t.Fatalf("secret %q found: …%s…", secret, text[max(0, i-200):min(len(text), i+100)])
+		}
+	}
+	if !strings.Contains(text, "leak_test:xxxxx@") {
+		t.Logf("note: no redacted database URL was printed")
+	}
+}

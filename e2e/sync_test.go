@@ -1,0 +1,181 @@
+package e2e
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mps-archiver/mps-archiver/internal/archivetest"
+	"github.com/mps-archiver/mps-archiver/internal/pgtest"
+	"github.com/mps-archiver/mps-archiver/simulator"
+)
+
+func TestSyncAndExitStatus(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	a := newAPI(t, generate(1500, now, nil), simulator.NewClock(now, 0), simulator.Faults{})
+	db := migrated(t)
+	env := baseEnv(a, db)
+	r := run(t, env, "sync")
+	if r.code != 0 {
+		t.Fatalf("sync exit %d: %s", r.code, r.stderr)
+	}
+	// One JSON summary line, and nothing else at info level.
+	if n := strings.Count(strings.TrimSpace(r.stderr), "\n") + 1; n != 1 || !strings.Contains(r.stderr, `"msg":"sync succeeded"`) {
+		t.Fatalf("want one summary line, got %d:\n%s", n, r.stderr)
+	}
+	archivetest.AssertMatchesTruth(t, db, a.sim.Truth())
+
+	// Another process holds the run lock: exit 3, nothing recorded.
+	conn := pgtest.Conn(t, db)
+	if _, err := conn.Exec(context.Background(), `SELECT pg_advisory_lock($1)`, runLockKey); err != nil {
+		t.Fatal(err)
+	}
+	runs := scalar(t, db, `SELECT count(*) FROM sync_runs`)
+	if r := run(t, env, "sync"); r.code != 3 || !strings.Contains(r.stderr, "another sync is running") {
+		t.Fatalf("locked: exit %d: %s", r.code, r.stderr)
+	}
+	if scalar(t, db, `SELECT count(*) FROM sync_runs`) != runs {
+		t.Fatal("a skipped sync recorded a run")
+	}
+}
+
+// runLockKey is storage's advisory lock key ("mps-sync" as an int64).
+const runLockKey int64 = 7885929586573799011
+
+// TestKillNineMidSync kills `sync` at random moments, then runs a clean
+// sync: the archive must equal the truth, without duplicates or regressions,
+// and no run may stay "running".
+func TestKillNineMidSync(t *testing.T) {
+	t.Parallel()
+	rounds, n := 4, 6000
+	if long() {
+		rounds, n = 25, 20000
+	}
+	now := time.Now().UTC()
+	a := newAPI(t, generate(n, now, nil), simulator.NewClock(now, 0), simulator.Faults{Latency: 8 * time.Millisecond, Jitter: 8 * time.Millisecond})
+	db := migrated(t)
+	env := baseEnv(a, db)
+	rng := rand.New(rand.NewPCG(uint64(now.UnixNano()), 9))
+	killedMidRun := 0
+	for i := 0; i < rounds; i++ {
+		p := start(t, env, "sync")
+		time.Sleep(time.Duration(100+rng.IntN(900)) * time.Millisecond)
+		if !p.exited() {
+			killedMidRun++
+		}
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		<-p.done
+	}
+	archived := scalar(t, db, `SELECT count(*) FROM tasks`)
+	r := run(t, env, "sync")
+	if r.code != 0 {
+		t.Fatalf("clean sync after kills: exit %d: %s", r.code, r.stderr)
+	}
+	t.Logf("%d rounds, %d killed mid-run, %d of %d tasks archived before the clean sync", rounds, killedMidRun, archived, n)
+	if killedMidRun == 0 {
+		t.Fatal("no kill landed mid-run: the test did not test crashes")
+	}
+	archivetest.AssertMatchesTruth(t, db, a.sim.Truth())
+	if left := scalar(t, db, `SELECT count(*) FROM sync_runs WHERE status = 'running'`); left != 0 {
+		t.Fatalf("%d runs left running", left)
+	}
+	if dup := scalar(t, db, `SELECT count(*) - count(DISTINCT task_id) FROM tasks`); dup != 0 {
+		t.Fatalf("%d duplicates", dup)
+	}
+}
+
+// TestHostileConfiguration: each bad input is one line on stderr naming the
+// problem, a non-zero exit, and nothing written.
+func TestHostileConfiguration(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	a := newAPI(t, generate(10, now, nil), simulator.NewClock(now, 0), simulator.Faults{})
+	db := migrated(t)
+	dir := t.TempDir()
+	unknownKey := filepath.Join(dir, "unknown.yaml")
+	os.WriteFile(unknownKey, []byte("mps:\n  endpiont: https://x\n"), 0o600)
+	unreadable := filepath.Join(dir, "unreadable.yaml")
+	os.WriteFile(unreadable, []byte("mps: {}\n"), 0o000)
+	if os.Geteuid() == 0 {
+		unreadable = dir // a directory: unreadable as a file even for root
+	}
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"missing config", nil, []string{"sync", "--config", filepath.Join(dir, "nope.yaml")}, "nope.yaml"},
+		{"unreadable config", nil, []string{"sync", "--config", unreadable}, "config file"},
+		{"unknown key", nil, []string{"sync", "--config", unknownKey}, "endpiont"},
+		{"bad cron spec", nil, []string{"serve", "--schedule", "61 * * * *", "--listen", "127.0.0.1:0"}, "schedule"},
+		{"bare CRON_TZ", nil, []string{"serve", "--schedule", "CRON_TZ=", "--listen", "127.0.0.1:0"}, "schedule"},
+		{"bad database URL", map[string]string{"DATABASE_URL": "postgres://archiver:pw-in-url-1@127.0.0.1:1/x?connect_timeout=2"}, []string{"sync"}, "127.0.0.1:1"},
+		{"not a database URL", map[string]string{"DATABASE_URL": "mysql:somewhere"}, []string{"sync"}, "database_url"},
+		{"endpoint without scheme", map[string]string{"MPS_ENDPOINT": "mps.tencentcloudapi.com"}, []string{"sync"}, "https://"},
+		{"rate limit over the API's", map[string]string{"MPS_RATE_LIMIT": "500"}, []string{"sync"}, "mps.rate_limit"},
+		{"no credentials", map[string]string{"TENCENTCLOUD_SECRET_ID": "", "TENCENTCLOUD_SECRET_KEY": ""}, []string{"sync"}, "TENCENTCLOUD_SECRET_ID"},
+		{"unknown command", nil, []string{"synk"}, "unknown command"},
+		{"bad flag", nil, []string{"sync", "--no-such-flag"}, "no-such-flag"},
+	}
+	for _, c := range cases {
+		env := baseEnv(a, db)
+		for k, v := range c.env {
+			env[k] = v
+		}
+		r := run(t, env, c.args...)
+		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+		if r.code == 0 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%s: exit %d, stderr %q", c.name, r.code, r.stderr)
+			continue
+		}
+		if c.name != "bad flag" && len(lines) != 1 {
+			t.Errorf("%s: %d lines: %q", c.name, len(lines), r.stderr)
+		}
+		if strings.Contains(r.stderr, "pw-in-url-1") {
+			t.Errorf("%s: the password leaked: %s", c.name, r.stderr)
+		}
+	}
+	if n := scalar(t, db, `SELECT count(*) FROM sync_runs`) + scalar(t, db, `SELECT count(*) FROM tasks`); n != 0 {
+		t.Fatalf("bad input wrote %d rows", n)
+	}
+
+	// An unmigrated database: sync says what to run.
+	empty := pgtest.NewEmptyDB(t)
+	r := run(t, baseEnv(a, empty), "sync")
+	if r.code == 0 || !strings.Contains(r.stderr, "mps-archiver migrate up") {
+		t.Fatalf("unmigrated: exit %d %s", r.code, r.stderr)
+	}
+}
+
+func TestMigrateCommand(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewEmptyDB(t)
+	env := map[string]string{"DATABASE_URL": db}
+	for _, step := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"migrate", "version"}, "none"},
+		{[]string{"migrate", "up"}, "schema version: 5"},
+		{[]string{"migrate", "down"}, "schema version: 4"},
+		{[]string{"migrate", "up"}, "schema version: 5"},
+		{[]string{"migrate", "force", "5"}, "schema version: 5"},
+	} {
+		r := run(t, env, step.args...)
+		if r.code != 0 || !strings.Contains(r.stdout, step.want) {
+			t.Fatalf("%v: exit %d, stdout %q, stderr %q", step.args, r.code, r.stdout, r.stderr)
+		}
+	}
+	pgtest.Exec(t, db, `UPDATE schema_migrations SET dirty = true`)
+	r := run(t, map[string]string{"DATABASE_URL": db, "TENCENTCLOUD_SECRET_ID": "x", "TENCENTCLOUD_SECRET_KEY": "y"}, "sync")
+	if r.code == 0 || !strings.Contains(r.stderr, "dirty") || !strings.Contains(r.stderr, "migrate force") {
+		t.Fatalf("dirty schema: %d %s", r.code, r.stderr)
+	}
+}

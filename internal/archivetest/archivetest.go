@@ -1,0 +1,58 @@
+// Package archivetest compares an archive database with the simulator's
+// ground truth, for the end-to-end tests.
+package archivetest
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/mps-archiver/mps-archiver/internal/pgtest"
+	"github.com/mps-archiver/mps-archiver/simulator"
+)
+
+// AssertMatchesTruth checks that the archive at dbURL holds exactly the
+// tasks of truth, field by field, with no duplicate and no recorded status
+// regression.
+func AssertMatchesTruth(t testing.TB, dbURL string, truth []simulator.TruthTask) {
+	t.Helper()
+	const ts = `coalesce(to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '0000-00-00T00:00:00Z')`
+	rows := pgtest.Query(t, dbURL, `SELECT task_id, status, task_type, array_to_string(sub_task_types, ','), `+
+		fmt.Sprintf(ts, "create_time")+`, `+fmt.Sprintf(ts, "begin_process_time")+`, `+fmt.Sprintf(ts, "finish_time")+` FROM tasks`)
+	got := make(map[string]string, len(rows))
+	for _, row := range rows {
+		got[row[0].(string)] = fmt.Sprint(row[1:])
+	}
+	if len(got) != len(truth) {
+		t.Errorf("archive has %d tasks, truth %d", len(got), len(truth))
+	}
+	inTruth := make(map[string]bool, len(truth))
+	for _, tt := range truth {
+		inTruth[tt.TaskId] = true
+	}
+	extra := 0
+	for id, row := range got {
+		if !inTruth[id] {
+			if extra++; extra <= 5 {
+				t.Errorf("archived task %s %s is not in the API's truth", id, row)
+			}
+		}
+	}
+	bad := 0
+	for _, tt := range truth {
+		want := fmt.Sprint([]any{tt.Status, tt.TaskType, strings.Join(tt.SubTaskTypes, ","), tt.CreateTime, tt.BeginProcessTime, tt.FinishTime})
+		if got[tt.TaskId] != want {
+			if bad++; bad <= 5 {
+				t.Errorf("task %s: archive %s, truth %s", tt.TaskId, got[tt.TaskId], want)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d of %d tasks differ from the truth", bad, len(truth))
+	}
+	if n := pgtest.Scalar[int64](t, dbURL, `
+SELECT count(*) FROM task_status_changes
+ WHERE from_status IS NOT NULL AND mps_status_rank(to_status) <= mps_status_rank(from_status)`); n != 0 {
+		t.Errorf("%d status regressions recorded", n)
+	}
+}
