@@ -82,6 +82,12 @@ func ParseSchedule(spec, timeZone string) (sched cron.Schedule, err error) {
 		}
 		spec = "CRON_TZ=" + timeZone + " " + spec
 	}
+	if i := strings.Index(spec, "@every"); i >= 0 {
+		// cron quietly turns a negative interval into one second.
+		if d, err := time.ParseDuration(strings.TrimSpace(spec[i+len("@every"):])); err == nil && d <= 0 {
+			return nil, fmt.Errorf("schedule %q: @every needs a positive interval", spec)
+		}
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			sched, err = nil, fmt.Errorf("schedule %q: invalid cron spec (%v)", spec, r)

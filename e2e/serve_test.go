@@ -14,6 +14,7 @@ import (
 	"github.com/mps-archiver/mps-archiver/internal/archivetest"
 	"github.com/mps-archiver/mps-archiver/internal/pgtemp"
 	"github.com/mps-archiver/mps-archiver/internal/pgtest"
+	"github.com/mps-archiver/mps-archiver/migrations"
 	"github.com/mps-archiver/mps-archiver/simulator"
 )
 
@@ -284,5 +285,43 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 	if !strings.Contains(text, "leak_test:xxxxx@") {
 		t.Logf("note: no redacted database URL was printed")
+	}
+}
+
+// TestServeMigrateWithReplicas: serve refuses an unmigrated schema without
+// --migrate; three replicas started at once with --migrate all come up.
+func TestServeMigrateWithReplicas(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	a := newAPI(t, generate(100, now, nil), simulator.NewClock(now, 0), simulator.Faults{})
+	db := pgtest.NewEmptyDB(t)
+	r := run(t, baseEnv(a, db), "serve", "--listen", "127.0.0.1:0")
+	if r.code == 0 || !strings.Contains(r.stderr, "migrate up") {
+		t.Fatalf("unmigrated serve: exit %d %s", r.code, r.stderr)
+	}
+	var procs []*proc
+	for i := 0; i < 3; i++ {
+		procs = append(procs, start(t, baseEnv(a, db), "serve", "--migrate", "--listen", "127.0.0.1:0", "--schedule", "@every 1h"))
+	}
+	for _, p := range procs {
+		addr := p.httpAddr(t)
+		eventually(t, 20*time.Second, "ready", func() bool {
+			code, _ := get(t, "http://"+addr+"/readyz")
+			return code == 200
+		})
+	}
+	for _, p := range procs {
+		p.signal(syscall.SIGTERM)
+		if code := p.wait(t, 30*time.Second); code != 0 {
+			t.Fatalf("exit %d: %s", code, p.stderr.String())
+		}
+	}
+	if v := scalar(t, db, `SELECT version FROM schema_migrations`); v != int64(migrations.Latest()) {
+		t.Fatalf("schema version %d", v)
+	}
+	pgtest.Exec(t, db, `UPDATE schema_migrations SET version = 99`)
+	r = run(t, baseEnv(a, db), "serve", "--migrate", "--listen", "127.0.0.1:0")
+	if r.code == 0 || !strings.Contains(r.stderr, "newer than this binary") {
+		t.Fatalf("newer schema: exit %d %s", r.code, r.stderr)
 	}
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/mps-archiver/mps-archiver/internal/archivetest"
 	"github.com/mps-archiver/mps-archiver/internal/pgtest"
+	"github.com/mps-archiver/mps-archiver/migrations"
 	"github.com/mps-archiver/mps-archiver/simulator"
 )
 
@@ -158,15 +160,16 @@ func TestMigrateCommand(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewEmptyDB(t)
 	env := map[string]string{"DATABASE_URL": db}
+	latest := migrations.Latest()
 	for _, step := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"migrate", "version"}, "none"},
-		{[]string{"migrate", "up"}, "schema version: 5"},
-		{[]string{"migrate", "down"}, "schema version: 4"},
-		{[]string{"migrate", "up"}, "schema version: 5"},
-		{[]string{"migrate", "force", "5"}, "schema version: 5"},
+		{[]string{"migrate", "up"}, fmt.Sprintf("schema version: %d", latest)},
+		{[]string{"migrate", "down"}, fmt.Sprintf("schema version: %d", latest-1)},
+		{[]string{"migrate", "up"}, fmt.Sprintf("schema version: %d", latest)},
+		{[]string{"migrate", "force", fmt.Sprint(latest)}, fmt.Sprintf("schema version: %d", latest)},
 	} {
 		r := run(t, env, step.args...)
 		if r.code != 0 || !strings.Contains(r.stdout, step.want) {

@@ -1,0 +1,131 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mps-archiver/mps-archiver/syncer"
+)
+
+func TestParseSchedule(t *testing.T) {
+	t.Parallel()
+	for _, ok := range []string{"*/5 * * * *", "0 */5 * * * *", "@every 10m", "@hourly", "CRON_TZ=Asia/Shanghai 0 3 * * *", "TZ=UTC 0 3 * * *"} {
+		if _, err := ParseSchedule(ok, ""); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "61 * * * *", "* * *", "CRON_TZ=", "CRON_TZ=Nowhere/City 0 * * * *", "@every -1s", "@fortnightly", "0 0 30 2 *"} {
+		if _, err := ParseSchedule(bad, ""); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if _, err := ParseSchedule("0 3 * * *", "Mars/Olympus"); err == nil || !strings.Contains(err.Error(), "time_zone") {
+		t.Errorf("bad time zone: %v", err)
+	}
+	s, err := ParseSchedule("0 3 * * *", "Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := s.Next(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	if !next.Equal(time.Date(2026, 1, 1, 19, 0, 0, 0, time.UTC)) {
+		t.Errorf("03:00 Shanghai is 19:00 UTC, got %v", next.UTC())
+	}
+}
+
+type runnerFunc func(ctx context.Context, trigger string) (syncer.Result, error)
+
+func (f runnerFunc) Run(ctx context.Context, trigger string) (syncer.Result, error) { return f(ctx, trigger) }
+
+type healthy struct{ err error }
+
+func (h healthy) Ping(context.Context) error        { return h.err }
+func (h healthy) CheckSchema(context.Context) error { return nil }
+
+// TestPanicDoesNotStopTheSchedule: a run that panics is recovered, and the
+// next tick runs again (Recover innermost, inside SkipIfStillRunning).
+func TestPanicDoesNotStopTheSchedule(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	r := runnerFunc(func(ctx context.Context, trigger string) (syncer.Result, error) {
+		if calls.Add(1) == 1 {
+			panic("boom")
+		}
+		return syncer.Result{}, nil
+	})
+	svc, err := New(Config{Schedule: "* * * * * *"}, r, healthy{}, NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Stop()
+	deadline := time.Now().Add(5 * time.Second)
+	for calls.Load() < 3 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if calls.Load() < 3 {
+		t.Fatalf("%d calls: the schedule stopped after a panic", calls.Load())
+	}
+}
+
+func TestReadinessAndStopTwice(t *testing.T) {
+	t.Parallel()
+	h := &healthy{}
+	r := runnerFunc(func(ctx context.Context, trigger string) (syncer.Result, error) { return syncer.Result{}, syncer.ErrLocked })
+	m := NewMetrics()
+	svc, err := New(Config{Schedule: "@every 1h", Listen: "127.0.0.1:0", RunOnStart: true}, r, h, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + svc.Addr().String()
+	resp, err := http.Get(url + "/readyz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("readyz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	h.err = errors.New("connection refused")
+	svc2, _ := New(Config{Schedule: "@every 1h", Listen: "127.0.0.1:0"}, r, healthy{err: errors.New("connection refused")}, NewMetrics(), slog.New(slog.DiscardHandler))
+	if err := svc2.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = http.Get("http://" + svc2.Addr().String() + "/readyz")
+	if err != nil || resp.StatusCode != 503 {
+		t.Fatalf("readyz with the database down: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	svc.Stop()
+	svc.Stop()
+	svc2.Stop()
+	if _, err := http.Get(url + "/healthz"); err == nil {
+		t.Fatal("HTTP still served after Stop")
+	}
+}
+
+func TestHeadroom(t *testing.T) {
+	t.Parallel()
+	m := NewMetrics()
+	now := time.Date(2026, 1, 8, 0, 0, 0, 0, time.UTC)
+	m.now = func() time.Time { return now }
+	if m.Headroom() != 0 {
+		t.Fatal("no success yet must read 0")
+	}
+	m.SetLastSuccess(now.Add(-48 * time.Hour))
+	if m.Headroom() != 120*time.Hour {
+		t.Fatalf("headroom %s", m.Headroom())
+	}
+	m.SetLastSuccess(now.Add(-72 * time.Hour)) // older: ignored
+	if m.Headroom() != 120*time.Hour {
+		t.Fatalf("headroom %s", m.Headroom())
+	}
+}
