@@ -7,6 +7,7 @@ package mps
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Wire constants of the action, as the API page gives them.
@@ -64,6 +65,14 @@ func ParseStatus(s string) (Status, error) {
 		return "", fmt.Errorf("unknown task status %q (want WAITING, PROCESSING or FINISH)", s)
 	}
 	return st, nil
+}
+
+// Query is one page request: a status list, the ScrollToken to start at
+// ("" for the first page) and an optional time range (zero: open).
+type Query struct {
+	Status      Status
+	ScrollToken string
+	Start, End  time.Time
 }
 
 // DescribeTasksRequestParams is the JSON body of a DescribeTasks call.

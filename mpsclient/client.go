@@ -164,14 +164,21 @@ func New(cfg Config) (*Client, error) {
 // PageSize is the Limit the client sends.
 func (c *Client) PageSize() int { return c.cfg.PageSize }
 
-// ListTasks fetches the page of status that starts at scrollToken ("" for
-// the first page).
-func (c *Client) ListTasks(ctx context.Context, status mps.Status, scrollToken string) (*mps.Page, error) {
-	st := string(status)
+// ListTasks fetches the page q asks for.
+func (c *Client) ListTasks(ctx context.Context, q mps.Query) (*mps.Page, error) {
+	st := string(q.Status)
 	limit := uint64(c.cfg.PageSize)
 	params := mps.DescribeTasksRequestParams{Status: &st, Limit: &limit}
-	if scrollToken != "" {
-		params.ScrollToken = &scrollToken
+	if q.ScrollToken != "" {
+		params.ScrollToken = &q.ScrollToken
+	}
+	if !q.Start.IsZero() {
+		s := q.Start.UTC().Format(time.RFC3339)
+		params.StartTime = &s
+	}
+	if !q.End.IsZero() {
+		e := q.End.UTC().Format(time.RFC3339)
+		params.EndTime = &e
 	}
 	return c.DescribeTasks(ctx, params)
 }

@@ -94,21 +94,21 @@ func TestGoldenSpecExamples(t *testing.T) {
 	c := newClient(t, url, func(c *mpsclient.Config) { c.PageSize = 5 })
 	ctx := context.Background()
 
-	p1, err := c.ListTasks(ctx, mps.StatusFinish, "")
+	p1, err := c.ListTasks(ctx, mps.Query{Status: mps.StatusFinish, ScrollToken: ""})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(p1.Tasks) != 5 || p1.ScrollToken != "taskId6" || *p1.TotalCount != 12 || p1.RequestID != "46311b39-10ce-47eb-b2b6-7ce82bb4476d" {
 		t.Fatalf("page 1: %+v", p1)
 	}
-	p2, err := c.ListTasks(ctx, mps.StatusFinish, p1.ScrollToken)
+	p2, err := c.ListTasks(ctx, mps.Query{Status: mps.StatusFinish, ScrollToken: p1.ScrollToken})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(p2.Tasks) != 1 || p2.Tasks[0].TaskID != "taskId6" || p2.ScrollToken != "" {
 		t.Fatalf("page 2: %+v", p2)
 	}
-	p3, err := c.ListTasks(ctx, mps.StatusProcessing, "")
+	p3, err := c.ListTasks(ctx, mps.Query{Status: mps.StatusProcessing, ScrollToken: ""})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 				c.RequestTimeout = 300 * time.Millisecond
 				c.Observe = func(a mpsclient.Attempt) { codes = append(codes, a.Code) }
 			})
-			if _, err := c.ListTasks(context.Background(), mps.StatusFinish, ""); err != nil {
+			if _, err := c.ListTasks(context.Background(), mps.Query{Status: mps.StatusFinish, ScrollToken: ""}); err != nil {
 				t.Fatalf("not retried to success: %v (codes %v)", err, codes)
 			}
 			if n.Load() != 3 || len(codes) != 3 || codes[0] == "" || codes[2] != "" {
@@ -200,7 +200,7 @@ func TestFatalCodesFailAtOnce(t *testing.T) {
 			t.Parallel()
 			url, n := countingServer(t, func(_ int64, w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(errorBody(code))) })
 			c := newClient(t, url, nil)
-			_, err := c.ListTasks(context.Background(), mps.StatusFinish, "")
+			_, err := c.ListTasks(context.Background(), mps.Query{Status: mps.StatusFinish, ScrollToken: ""})
 			var ae *mps.APIError
 			if !errors.As(err, &ae) || ae.Code != code || ae.RequestID != "req-"+code || ae.Message != "boom" {
 				t.Fatalf("error = %v", err)
@@ -221,7 +221,7 @@ func TestAttemptsAreBounded(t *testing.T) {
 		_, _ = w.Write([]byte(errorBody("InternalError")))
 	})
 	c := newClient(t, url, nil)
-	_, err := c.ListTasks(context.Background(), mps.StatusFinish, "")
+	_, err := c.ListTasks(context.Background(), mps.Query{Status: mps.StatusFinish, ScrollToken: ""})
 	var ae *mps.APIError
 	if !errors.As(err, &ae) || ae.Code != "InternalError" || ae.Attempts != 4 || n.Load() != 4 {
 		t.Fatalf("err %v after %d requests", err, n.Load())
@@ -239,7 +239,7 @@ func TestCancelStopsRetries(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := c.ListTasks(ctx, mps.StatusFinish, "")
+	_, err := c.ListTasks(ctx, mps.Query{Status: mps.StatusFinish, ScrollToken: ""})
 	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
 		t.Fatalf("err %v after %s", err, time.Since(start))
 	}
@@ -257,7 +257,7 @@ func TestEachAttemptIsSignedAfresh(t *testing.T) {
 		_, _ = w.Write([]byte(okPage))
 	})
 	c := newClient(t, url, nil)
-	if _, err := c.ListTasks(context.Background(), mps.StatusFinish, ""); err != nil {
+	if _, err := c.ListTasks(context.Background(), mps.Query{Status: mps.StatusFinish, ScrollToken: ""}); err != nil {
 		t.Fatal(err)
 	}
 	// A rate-limit answer waits at least a second, so the timestamp, and
@@ -277,7 +277,7 @@ func TestRateLimiterPacesCalls(t *testing.T) {
 	})
 	start := time.Now()
 	for range 11 {
-		if _, err := c.ListTasks(context.Background(), mps.StatusFinish, ""); err != nil {
+		if _, err := c.ListTasks(context.Background(), mps.Query{Status: mps.StatusFinish, ScrollToken: ""}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -293,7 +293,7 @@ func TestServerTimeFromDateHeader(t *testing.T) {
 		w.Header().Set("Date", "Wed, 27 Dec 2028 13:57:15 GMT")
 		_, _ = w.Write([]byte(okPage))
 	})
-	p, err := newClient(t, url, nil).ListTasks(context.Background(), mps.StatusFinish, "")
+	p, err := newClient(t, url, nil).ListTasks(context.Background(), mps.Query{Status: mps.StatusFinish, ScrollToken: ""})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -311,3 +311,31 @@ func TestHostileRecordsFromTheAPI(t *testing.T) {
 		t.Fatalf("second run: %+v, %v", res, err)
 	}
 }
+
+func TestPartitionedFinishDrain(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC().Truncate(time.Second)
+	tasks := generated(5000, now, nil)
+	// Tasks created exactly on the partition boundaries of a 4-way split.
+	for i := 1; i < 4; i++ {
+		at := now.Add(-syncer.Window + time.Duration(i)*syncer.Window/4)
+		tasks = append(tasks, &simulator.Task{ID: fmt.Sprintf("boundary-%d", i), Type: "WorkflowTask", SubTaskTypes: []string{"action-trans"},
+			Create: at.UnixNano(), Begin: at.Add(time.Second).UnixNano(), Finish: at.Add(2 * time.Second).UnixNano()})
+	}
+	for _, parts := range []int{4, 7} {
+		sim := newSim(tasks, simulator.NewClock(now, 0), simulator.Faults{Latency: 2 * time.Millisecond})
+		r := newRig(t, sim, nil)
+		r.syncer = syncer.New(r.client, r.st, syncer.Config{Partitions: parts}, nil)
+		res, err := r.syncer.Run(context.Background(), "partitioned")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Inserted != int64(len(sim.Truth())) {
+			t.Fatalf("%d partitions: inserted %d of %d", parts, res.Inserted, len(sim.Truth()))
+		}
+		if n := sim.Stats().RequestsByStatus["FINISH"]; n < int64(parts) {
+			t.Fatalf("%d FINISH requests for %d partitions", n, parts)
+		}
+		r.assertMatchesTruth(t)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/mps-archiver/mps-archiver/mps"
@@ -16,7 +17,7 @@ import (
 
 // Lister fetches one page of one status.
 type Lister interface {
-	ListTasks(ctx context.Context, status mps.Status, scrollToken string) (*mps.Page, error)
+	ListTasks(ctx context.Context, q mps.Query) (*mps.Page, error)
 }
 
 // Store persists runs and pages. Every method that writes commits before it
@@ -111,6 +112,12 @@ type Config struct {
 	MaxPagesPerStatus int
 	// RunTimeout bounds a whole run (0: none).
 	RunTimeout time.Duration
+	// Partitions splits the FINISH drain, by far the longest, into this many
+	// create-time ranges drained concurrently (default 1: one cursor). The
+	// ranges are contiguous, overlap by a second and are open at both ends,
+	// so every FINISH task (which has all its times) falls in at least one,
+	// whichever task time the API's StartTime/EndTime filter on.
+	Partitions int
 	// Host is recorded with each run.
 	Host string
 	// OnPage, when set, is called after each committed page.
@@ -142,6 +149,9 @@ func New(lister Lister, store Store, cfg Config, log *slog.Logger) *Syncer {
 	}
 	if cfg.MaxPagesPerStatus <= 0 {
 		cfg.MaxPagesPerStatus = 200_000
+	}
+	if cfg.Partitions <= 0 {
+		cfg.Partitions = 1
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -250,29 +260,74 @@ func (s *Syncer) drainAll(ctx context.Context, res *Result) error {
 
 type fetched struct {
 	page *mps.Page
+	q    mps.Query
 	n    int
 }
 
-// drain walks one status's pages. A goroutine fetches page n+1 while page n
-// is being written; the channel holds one page, so memory stays at two
-// pages whatever the archive's size.
+// queries returns the cursors of one status: one, or for FINISH the
+// configured create-time partitions of the API's window ending at now.
+func (s *Syncer) queries(status mps.Status, now time.Time) []mps.Query {
+	p := s.cfg.Partitions
+	if status != mps.StatusFinish || p <= 1 {
+		return []mps.Query{{Status: status}}
+	}
+	from := now.Add(-Window)
+	step := Window / time.Duration(p)
+	out := make([]mps.Query, p)
+	for i := range out {
+		out[i].Status = status
+		if i > 0 {
+			out[i].Start = from.Add(time.Duration(i)*step - time.Second).Truncate(time.Second)
+		}
+		if i < p-1 {
+			out[i].End = from.Add(time.Duration(i+1)*step + time.Second).Truncate(time.Second)
+		}
+	}
+	return out
+}
+
+// drain walks one status's pages. Fetchers (one per cursor) fetch ahead
+// while the single writer commits; the channel holds one page per cursor, so
+// memory stays at a few pages whatever the archive's size.
 func (s *Syncer) drain(ctx context.Context, status mps.Status, res *Result) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	pages := make(chan fetched, 1)
-	fetchErr := make(chan error, 1)
-	go func() {
-		defer close(pages)
-		fetchErr <- s.fetch(ctx, status, pages, res)
-	}()
+	now := res.APIStarted
+	if now.IsZero() {
+		now = time.Now()
+	}
+	qs := s.queries(status, now)
+	pages := make(chan fetched, len(qs))
+	fetchErrs := make(chan fetchResult, len(qs))
+	var wg sync.WaitGroup
+	for _, q := range qs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fr := s.fetch(ctx, q, pages)
+			if fr.err != nil {
+				cancel() // one cursor failing fails the status: stop the others
+			}
+			fetchErrs <- fr
+		}()
+	}
+	go func() { wg.Wait(); close(pages); close(fetchErrs) }()
 
 	var writeErr error
+	outside := 0
 	for f := range pages {
 		if writeErr != nil {
-			continue // drain the channel so the fetcher can exit
+			continue // drain the channel so the fetchers can exit
 		}
 		p := f.page
+		if res.APIStarted.IsZero() {
+			res.APIStarted = p.ServerTime
+			if res.APIStarted.IsZero() {
+				res.APIStarted = res.Started.UTC()
+			}
+		}
 		tasks := dedupe(p.Tasks)
+		outside += countOutside(tasks, f.q)
 		pr, err := s.store.WritePage(ctx, PageWrite{
 			RunID: res.RunID, Status: status, Tasks: tasks, Skipped: p.Skipped, Warnings: p.Warnings(),
 		})
@@ -292,57 +347,92 @@ func (s *Syncer) drain(ctx context.Context, status mps.Status, res *Result) erro
 			s.cfg.OnPage(PageEvent{RunID: res.RunID, Status: status, Page: f.n, Tasks: len(tasks), PageResult: pr})
 		}
 	}
-	if err := <-fetchErr; writeErr == nil && err != nil {
-		return err
+	if outside > 0 {
+		s.log.Warn("the API listed tasks outside the requested create-time range; partitioned drains may be doing redundant work (set sync.partitions to 1)",
+			"status", status, "records", outside)
 	}
-	return writeErr
+	// The first real failure wins over the cancellations it caused.
+	var fetchErr error
+	for fr := range fetchErrs {
+		res.Restarts += fr.restarts
+		if fr.err != nil && (fetchErr == nil || errors.Is(fetchErr, context.Canceled) && !errors.Is(fr.err, context.Canceled)) {
+			fetchErr = fr.err
+		}
+	}
+	if writeErr != nil {
+		return writeErr
+	}
+	if fetchErr != nil && errors.Is(fetchErr, context.Canceled) && ctx.Err() != nil {
+		if err := context.Cause(ctx); err != nil {
+			return err
+		}
+	}
+	return fetchErr
 }
 
-// fetch follows the ScrollTokens of one status until the API returns an
-// empty token. TotalCount is never consulted: the API page's own examples
-// disagree about it. A token seen twice, or more pages than the cap, ends the
-// drain with an error; a token the API rejects restarts the drain once.
-func (s *Syncer) fetch(ctx context.Context, status mps.Status, out chan<- fetched, res *Result) error {
-	token := ""
+func countOutside(tasks []mps.Task, q mps.Query) int {
+	if q.Start.IsZero() && q.End.IsZero() {
+		return 0
+	}
+	n := 0
+	for i := range tasks {
+		c := tasks[i].CreateTime
+		if !c.IsZero() && (!q.Start.IsZero() && c.Before(q.Start) || !q.End.IsZero() && c.After(q.End)) {
+			n++
+		}
+	}
+	return n
+}
+
+type fetchResult struct {
+	restarts int
+	err      error
+}
+
+// fetch follows one cursor's ScrollTokens until the API returns an empty
+// token. TotalCount is never consulted: the API page's own examples disagree
+// about it. A token seen twice, or more pages than the cap, ends the drain
+// with an error; a token the API rejects restarts the cursor once.
+func (s *Syncer) fetch(ctx context.Context, q mps.Query, out chan<- fetched) fetchResult {
+	var fr fetchResult
 	seen := map[string]struct{}{}
-	restarted := false
+	q.ScrollToken = ""
 	for n := 1; ; n++ {
 		if n > s.cfg.MaxPagesPerStatus {
-			return fmt.Errorf("drain %s: more than %d pages; stopping (raise sync.max_pages_per_status if the account really is this large)", status, s.cfg.MaxPagesPerStatus)
+			fr.err = fmt.Errorf("drain %s: more than %d pages; stopping (raise sync.max_pages_per_status if the account really is this large)", q.Status, s.cfg.MaxPagesPerStatus)
+			return fr
 		}
-		page, err := s.lister.ListTasks(ctx, status, token)
-		if err == nil && res.APIStarted.IsZero() {
-			res.APIStarted = page.ServerTime
-			if res.APIStarted.IsZero() {
-				res.APIStarted = res.Started.UTC()
-			}
-		}
+		page, err := s.lister.ListTasks(ctx, q)
 		if err != nil {
-			if token != "" && !restarted && mps.ErrorCode(err) == mps.CodeInvalidScrollToken {
-				s.log.Warn("scroll token rejected; restarting the drain", "status", status, "page", n, "error", err)
-				restarted, token, n = true, "", 0
+			if q.ScrollToken != "" && fr.restarts == 0 && mps.ErrorCode(err) == mps.CodeInvalidScrollToken {
+				s.log.Warn("scroll token rejected; restarting the drain", "status", q.Status, "page", n, "error", err)
+				fr.restarts++
+				q.ScrollToken, n = "", 0
 				clear(seen)
-				res.Restarts++
 				continue
 			}
 			if ctx.Err() != nil {
-				return ctx.Err()
+				fr.err = ctx.Err()
+			} else {
+				fr.err = fmt.Errorf("fetch page %d of %s: %w", n, q.Status, err)
 			}
-			return fmt.Errorf("fetch page %d of %s: %w", n, status, err)
+			return fr
 		}
 		select {
-		case out <- fetched{page: page, n: n}:
+		case out <- fetched{page: page, q: q, n: n}:
 		case <-ctx.Done():
-			return ctx.Err()
+			fr.err = ctx.Err()
+			return fr
 		}
 		if page.ScrollToken == "" {
-			return nil
+			return fr
 		}
-		if _, dup := seen[page.ScrollToken]; dup || page.ScrollToken == token {
-			return fmt.Errorf("drain %s: the API returned ScrollToken %q twice; stopping instead of looping", status, page.ScrollToken)
+		if _, dup := seen[page.ScrollToken]; dup || page.ScrollToken == q.ScrollToken {
+			fr.err = fmt.Errorf("drain %s: the API returned ScrollToken %q twice; stopping instead of looping", q.Status, page.ScrollToken)
+			return fr
 		}
 		seen[page.ScrollToken] = struct{}{}
-		token = page.ScrollToken
+		q.ScrollToken = page.ScrollToken
 	}
 }
 

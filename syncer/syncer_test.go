@@ -16,8 +16,8 @@ type fakeLister struct {
 	ListFunc func(ctx context.Context, status mps.Status, token string) (*mps.Page, error)
 }
 
-func (f *fakeLister) ListTasks(ctx context.Context, status mps.Status, token string) (*mps.Page, error) {
-	return f.ListFunc(ctx, status, token)
+func (f *fakeLister) ListTasks(ctx context.Context, q mps.Query) (*mps.Page, error) {
+	return f.ListFunc(ctx, q.Status, q.ScrollToken)
 }
 
 // fakeStore records what it is given; each XxxFunc may override.

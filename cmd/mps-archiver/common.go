@@ -158,6 +158,7 @@ func newSyncer(cfg config.Config, client syncer.Lister, st syncer.Store, log *sl
 	return syncer.New(client, st, syncer.Config{
 		Statuses:          statuses,
 		MaxPagesPerStatus: cfg.Sync.MaxPagesPerStatus,
+		Partitions:        cfg.Sync.Partitions,
 		RunTimeout:        cfg.Sync.RunTimeout,
 		Host:              host,
 		OnPage:            onPage,

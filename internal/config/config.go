@@ -50,6 +50,7 @@ type MPS struct {
 // Sync configures a run.
 type Sync struct {
 	Statuses          []string      `yaml:"statuses"`
+	Partitions        int           `yaml:"partitions"`
 	MaxPagesPerStatus int           `yaml:"max_pages_per_status"`
 	RunTimeout        time.Duration `yaml:"run_timeout"`
 }
@@ -83,6 +84,7 @@ func Default() Config {
 		},
 		Sync: Sync{
 			Statuses:          []string{"WAITING", "PROCESSING", "FINISH"},
+			Partitions:        4,
 			MaxPagesPerStatus: 200_000,
 			RunTimeout:        time.Hour,
 		},
@@ -251,6 +253,9 @@ func (c *Config) Validate(needAPI bool) error {
 		}
 		if _, err := c.Statuses(); err != nil {
 			errs = append(errs, err)
+		}
+		if c.Sync.Partitions < 1 || c.Sync.Partitions > 32 {
+			errs = append(errs, fmt.Errorf("sync.partitions: %d is outside 1..32", c.Sync.Partitions))
 		}
 		if c.Sync.MaxPagesPerStatus < 1 {
 			errs = append(errs, fmt.Errorf("sync.max_pages_per_status: %d must be positive", c.Sync.MaxPagesPerStatus))
