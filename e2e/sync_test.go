@@ -121,7 +121,7 @@ func TestHostileConfiguration(t *testing.T) {
 		{"bad database URL", map[string]string{"DATABASE_URL": "postgres://archiver:pw-in-url-1@127.0.0.1:1/x?connect_timeout=2"}, []string{"sync"}, "127.0.0.1:1"},
 		{"not a database URL", map[string]string{"DATABASE_URL": "mysql:somewhere"}, []string{"sync"}, "database_url"},
 		{"endpoint without scheme", map[string]string{"MPS_ENDPOINT": "mps.tencentcloudapi.com"}, []string{"sync"}, "https://"},
-		{"rate limit over the API's", map[string]string{"MPS_RATE_LIMIT": "500"}, []string{"sync"}, "mps.rate_limit"},
+		{"rate limit out of range", map[string]string{"MPS_RATE_LIMIT": "50000"}, []string{"sync"}, "mps.rate_limit"},
 		{"no credentials", map[string]string{"TENCENTCLOUD_SECRET_ID": "", "TENCENTCLOUD_SECRET_KEY": ""}, []string{"sync"}, "TENCENTCLOUD_SECRET_ID"},
 		{"unknown command", nil, []string{"synk"}, "unknown command"},
 		{"bad flag", nil, []string{"sync", "--no-such-flag"}, "no-such-flag"},

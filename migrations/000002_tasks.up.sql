@@ -15,6 +15,9 @@ CREATE TABLE tasks (
     begin_process_time  timestamptz,
     finish_time         timestamptz,
     raw                 jsonb       NOT NULL,
+    -- The status the task had when the archive first saw it; later moves
+    -- are rows of task_status_changes.
+    first_status        text        NOT NULL,
     first_seen_at       timestamptz NOT NULL DEFAULT now(),
     last_changed_at     timestamptz NOT NULL DEFAULT now(),
     first_seen_run_id   bigint,

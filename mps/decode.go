@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
 )
 
 // Task is one record of a page after lenient decoding: what could be read is
@@ -52,124 +54,148 @@ func (p *Page) Warnings() int {
 // not a DescribeTasks answer.
 var ErrMalformed = errors.New("malformed DescribeTasks response")
 
-type pageEnvelope struct {
-	Response *struct {
-		TotalCount  json.RawMessage   `json:"TotalCount"`
-		TaskSet     []json.RawMessage `json:"TaskSet"`
-		ScrollToken json.RawMessage   `json:"ScrollToken"`
-		RequestId   json.RawMessage   `json:"RequestId"`
-	} `json:"Response"`
-}
+// parsers are reused: decoding is the largest CPU cost of a sync after the
+// database, and fastjson parses a page in one pass where encoding/json needs
+// four (validate and decode the envelope, then each record).
+var parsers fastjson.ParserPool
 
-// DecodePage reads a successful DescribeTasks body. A body that is not JSON
-// or not of the page's shape is an error wrapping ErrMalformed; a record that
-// is odd on its own never fails the page: it is skipped (no TaskId) or kept
-// with warnings (unreadable fields).
+// DecodePage reads a DescribeTasks body. An error answer is an *APIError; a
+// body that is not JSON or not of the page's shape is an error wrapping
+// ErrMalformed; a record that is odd on its own never fails the page: it is
+// skipped (no TaskId) or kept with warnings (unreadable fields).
 func DecodePage(body []byte) (*Page, error) {
-	var env pageEnvelope
-	if err := json.Unmarshal(body, &env); err != nil {
-		return nil, fmt.Errorf("%w: %s", ErrMalformed, shortJSONError(err))
+	p := parsers.Get()
+	defer parsers.Put(p)
+	root, err := p.ParseBytes(body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrMalformed, truncate(err.Error(), 120))
 	}
-	if env.Response == nil {
+	r := root.Get("Response")
+	if r == nil || r.Type() != fastjson.TypeObject {
 		return nil, fmt.Errorf("%w: no Response object", ErrMalformed)
 	}
-	r := env.Response
-	p := &Page{Tasks: make([]Task, 0, len(r.TaskSet))}
-	var ok bool
-	if p.ScrollToken, ok = jsonString(r.ScrollToken); !ok && !isNull(r.ScrollToken) {
+	requestID := stringOf(r.Get("RequestId"))
+	if e := r.Get("Error"); e != nil && e.Type() == fastjson.TypeObject {
+		if code := stringOf(e.Get("Code")); code != "" {
+			return nil, &APIError{Code: code, Message: stringOf(e.Get("Message")), RequestID: requestID}
+		}
+	}
+	page := &Page{RequestID: requestID}
+	switch tok := r.Get("ScrollToken"); {
+	case tok == nil || tok.Type() == fastjson.TypeNull:
+	case tok.Type() == fastjson.TypeString:
+		page.ScrollToken = stringOf(tok)
+	default:
 		return nil, fmt.Errorf("%w: ScrollToken is not a string", ErrMalformed)
 	}
-	p.RequestID, _ = jsonString(r.RequestId)
-	if len(r.TotalCount) > 0 && !isNull(r.TotalCount) {
-		var n int64
-		if json.Unmarshal(r.TotalCount, &n) == nil {
-			p.TotalCount = &n
+	if tc := r.Get("TotalCount"); tc != nil && tc.Type() == fastjson.TypeNumber {
+		if n, err := tc.Int64(); err == nil {
+			page.TotalCount = &n
 		}
 	}
-	for _, rec := range r.TaskSet {
-		t, ok := DecodeTask(rec)
+	set := r.Get("TaskSet")
+	if set == nil || set.Type() == fastjson.TypeNull {
+		return page, nil
+	}
+	records, err := set.Array()
+	if err != nil {
+		return nil, fmt.Errorf("%w: TaskSet is not an array", ErrMalformed)
+	}
+	page.Tasks = make([]Task, 0, len(records))
+	for _, rec := range records {
+		t, ok := decodeRecord(rec)
 		if !ok {
-			p.Skipped++
+			page.Skipped++
 			continue
 		}
-		p.Tasks = append(p.Tasks, t)
+		page.Tasks = append(page.Tasks, t)
 	}
-	return p, nil
+	return page, nil
 }
 
-type rawTask struct {
-	TaskId           json.RawMessage
-	TaskType         json.RawMessage
-	SubTaskTypes     json.RawMessage
-	CreateTime       json.RawMessage
-	BeginProcessTime json.RawMessage
-	FinishTime       json.RawMessage
+// DecodeTask reads one TaskSimpleInfo record leniently. ok is false when the
+// record has no usable TaskId (or is not an object) and cannot be archived.
+func DecodeTask(rec []byte) (Task, bool) {
+	p := parsers.Get()
+	defer parsers.Put(p)
+	v, err := p.ParseBytes(rec)
+	if err != nil {
+		return Task{}, false
+	}
+	return decodeRecord(v)
 }
 
-// DecodeTask reads one TaskSimpleInfo leniently. ok is false when the record
-// has no usable TaskId (or is not an object) and cannot be archived.
-func DecodeTask(rec json.RawMessage) (t Task, ok bool) {
-	var r rawTask
-	if err := json.Unmarshal(rec, &r); err != nil {
+func decodeRecord(rec *fastjson.Value) (t Task, ok bool) {
+	if rec.Type() != fastjson.TypeObject {
 		return Task{}, false
 	}
-	id, isStr := jsonString(r.TaskId)
-	id = strings.TrimSpace(cleanText(id))
-	if !isStr || id == "" {
+	idv := rec.Get("TaskId")
+	if idv == nil || idv.Type() != fastjson.TypeString {
 		return Task{}, false
 	}
-	t.TaskID = id
-	t.Raw = cleanRawJSON(rec)
-	if typ, isStr := jsonString(r.TaskType); isStr {
-		t.TaskType = cleanText(typ)
-	} else if !isNull(r.TaskType) {
+	t.TaskID = strings.TrimSpace(cleanText(stringOf(idv)))
+	if t.TaskID == "" {
+		return Task{}, false
+	}
+	t.Raw = cleanRawJSON(rec.MarshalTo(nil))
+	switch v := rec.Get("TaskType"); {
+	case v == nil || v.Type() == fastjson.TypeNull:
+	case v.Type() == fastjson.TypeString:
+		t.TaskType = cleanText(stringOf(v))
+	default:
 		t.Warnings = append(t.Warnings, "TaskType is not a string")
 	}
-	t.SubTaskTypes, ok = decodeStrings(r.SubTaskTypes)
-	if !ok {
+	t.SubTaskTypes = []string{}
+	switch v := rec.Get("SubTaskTypes"); {
+	case v == nil || v.Type() == fastjson.TypeNull:
+	case v.Type() == fastjson.TypeArray:
+		elems, _ := v.Array()
+		t.SubTaskTypes = make([]string, 0, len(elems))
+		bad := false
+		for _, e := range elems {
+			if e.Type() != fastjson.TypeString {
+				bad = true
+				continue
+			}
+			t.SubTaskTypes = append(t.SubTaskTypes, cleanText(stringOf(e)))
+		}
+		if bad {
+			t.Warnings = append(t.Warnings, "SubTaskTypes is not an array of strings")
+		}
+	default:
 		t.Warnings = append(t.Warnings, "SubTaskTypes is not an array of strings")
 	}
-	t.CreateTime = decodeTime(r.CreateTime, "CreateTime", &t.Warnings)
-	t.BeginProcessTime = decodeTime(r.BeginProcessTime, "BeginProcessTime", &t.Warnings)
-	t.FinishTime = decodeTime(r.FinishTime, "FinishTime", &t.Warnings)
+	t.CreateTime = decodeTime(rec.Get("CreateTime"), "CreateTime", &t.Warnings)
+	t.BeginProcessTime = decodeTime(rec.Get("BeginProcessTime"), "BeginProcessTime", &t.Warnings)
+	t.FinishTime = decodeTime(rec.Get("FinishTime"), "FinishTime", &t.Warnings)
 	return t, true
 }
 
-func decodeStrings(raw json.RawMessage) ([]string, bool) {
-	if isNull(raw) {
-		return []string{}, true
-	}
-	var elems []json.RawMessage
-	if json.Unmarshal(raw, &elems) != nil {
-		return []string{}, false
-	}
-	out := make([]string, 0, len(elems))
-	ok := true
-	for _, e := range elems {
-		s, isStr := jsonString(e)
-		if !isStr {
-			ok = false
-			continue
-		}
-		out = append(out, cleanText(s))
-	}
-	return out, ok
-}
-
-func decodeTime(raw json.RawMessage, field string, warnings *[]string) time.Time {
-	if isNull(raw) {
+func decodeTime(v *fastjson.Value, field string, warnings *[]string) time.Time {
+	if v == nil || v.Type() == fastjson.TypeNull {
 		return time.Time{}
 	}
-	s, isStr := jsonString(raw)
-	if !isStr {
+	if v.Type() != fastjson.TypeString {
 		*warnings = append(*warnings, field+" is not a string")
 		return time.Time{}
 	}
-	t, err := ParseTime(s)
+	t, err := ParseTime(stringOf(v))
 	if err != nil {
 		*warnings = append(*warnings, err.Error())
 	}
 	return t
+}
+
+// stringOf is v's string value, or "" when v is not a string.
+func stringOf(v *fastjson.Value) string {
+	if v == nil {
+		return ""
+	}
+	b, err := v.StringBytes()
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }
 
 // ParseTime reads an API time. The API's "not yet" value and the empty string
@@ -203,23 +229,6 @@ func FormatTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-func isNull(raw json.RawMessage) bool {
-	raw = bytes.TrimSpace(raw)
-	return len(raw) == 0 || string(raw) == "null"
-}
-
-func jsonString(raw json.RawMessage) (string, bool) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '"' {
-		return "", false
-	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return "", false
-	}
-	return s, true
-}
-
 // cleanText makes s storable as PostgreSQL text, which rejects NUL.
 func cleanText(s string) string {
 	if strings.IndexByte(s, 0) >= 0 {
@@ -229,18 +238,34 @@ func cleanText(s string) string {
 }
 
 // cleanRawJSON makes a record storable as jsonb, which rejects the \u0000
-// escape and invalid UTF-8. Clean input, the normal case, is returned as is.
+// escape, invalid UTF-8, raw control characters and bad escapes (fastjson,
+// which re-serialises the record, is lenient about the last two). Clean
+// input, the normal case, is returned as is after one cheap scan.
 func cleanRawJSON(rec []byte) []byte {
-	rec = bytes.TrimSpace(rec)
-	if utf8.Valid(rec) && !bytes.Contains(rec, []byte(`\u0000`)) {
+	if utf8.Valid(rec) && !bytes.Contains(rec, []byte(`\u0000`)) && !hasControl(rec) &&
+		(bytes.IndexByte(rec, '\\') < 0 || json.Valid(rec)) {
 		return rec
 	}
 	var v any
 	if err := json.Unmarshal(rec, &v); err != nil {
-		return rec // unreachable: rec was decoded once already
+		// Not even encoding/json can read it: keep the text, as a string.
+		out, _ := json.Marshal(map[string]string{"unparseable_record": strings.ToValidUTF8(string(rec), "\uFFFD")})
+		return bytes.ReplaceAll(out, []byte(`\u0000`), []byte(`\ufffd`))
 	}
 	out, _ := json.Marshal(v) // coerces invalid UTF-8 to U+FFFD
 	return bytes.ReplaceAll(out, []byte(`\u0000`), []byte(`\ufffd`))
+}
+
+// hasControl reports a byte below 0x20: in a record fastjson re-serialised
+// (no whitespace between tokens) it can only be a raw control character
+// inside a string, which JSON forbids.
+func hasControl(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 {
+			return true
+		}
+	}
+	return false
 }
 
 func shortJSONError(err error) string {

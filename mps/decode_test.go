@@ -185,3 +185,24 @@ func FuzzParseTime(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeKeepsRawStorable(t *testing.T) {
+	t.Parallel()
+	body := "{\"Response\":{\"TaskSet\":[" +
+		"{\"TaskId\":\"ctl\",\"TaskType\":\"a\tb\"}," + // raw tab inside a string: not JSON
+		"{\"TaskId\":\"esc\",\"TaskType\":\"bad \\q escape\"}," +
+		"{\"TaskId\":\"ok\",\"TaskType\":\"quote \\\" and \\u4efb\"}" +
+		"],\"ScrollToken\":\"\"}}"
+	p, err := DecodePage([]byte(body))
+	if err != nil {
+		t.Fatalf("the page was refused as a whole: %v", err)
+	}
+	for _, task := range p.Tasks {
+		if !json.Valid(task.Raw) || strings.ContainsAny(string(task.Raw), "\t\x00") {
+			t.Errorf("%s: raw not storable: %q", task.TaskID, task.Raw)
+		}
+	}
+	if len(p.Tasks) == 0 {
+		t.Fatal("nothing decoded")
+	}
+}

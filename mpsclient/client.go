@@ -9,9 +9,11 @@
 package mpsclient
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -152,7 +154,7 @@ func New(cfg Config) (*Client, error) {
 		t.IdleConnTimeout = 90 * time.Second
 		tr = t
 	}
-	sdk.WithHttpTransport(dateTransport{tr})
+	sdk.WithHttpTransport(captureTransport{tr})
 
 	return &Client{
 		cfg:     cfg,
@@ -255,9 +257,9 @@ func (c *Client) attempt(ctx context.Context, status mps.Status, params mps.Desc
 
 	req := &describeTasksRequest{BaseRequest: &tchttp.BaseRequest{}, DescribeTasksRequestParams: params}
 	c.sdk.InitBaseRequest(&req.BaseRequest, mps.Service, mps.Version, mps.ActionDescribeTasks)
-	date := new(time.Time)
-	req.SetContext(context.WithValue(actx, dateKey{}, date))
-	resp := &describeTasksResponse{}
+	cap := new(captured)
+	req.SetContext(context.WithValue(actx, captureKey{}, cap))
+	resp := &describeTasksResponse{cap: cap}
 
 	start := time.Now()
 	err := c.sdk.Send(req, resp)
@@ -281,26 +283,57 @@ func (c *Client) attempt(ctx context.Context, status mps.Status, params mps.Desc
 	if apiErr != nil {
 		return nil, apiErr
 	}
-	resp.page.ServerTime = *date
+	resp.page.ServerTime = cap.date
 	return resp.page, nil
 }
 
-type dateKey struct{}
+type captureKey struct{}
 
-// dateTransport records the response's Date header into the *time.Time the
-// request context carries: the SDK does not expose response headers.
-type dateTransport struct{ next http.RoundTripper }
+// captured is what captureTransport saw of one response.
+type captured struct {
+	date time.Time
+	body []byte // set when the SDK was handed a stub instead
+}
 
-func (t dateTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+// stubBody is what the SDK parses in place of a large successful page.
+var stubBody = []byte(`{"Response":{"RequestId":""}}`)
+
+// captureTransport does two things the SDK cannot be asked to do. It records
+// the response's Date header, the API's clock. And it keeps a large 200 body
+// for describeTasksResponse, handing the SDK a stub: the SDK scans every
+// body four times with a reflection-based decoder before our decoder sees it,
+// which was the largest CPU cost of a sync. Small bodies, where every error
+// answer falls, and non-200 answers pass through untouched; DecodePage still
+// recognises an error body should a large one ever come.
+type captureTransport struct{ next http.RoundTripper }
+
+func (t captureTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.next.RoundTrip(req)
-	if err == nil {
-		if dst, ok := req.Context().Value(dateKey{}).(*time.Time); ok {
-			if d, perr := http.ParseTime(resp.Header.Get("Date")); perr == nil {
-				*dst = d.UTC()
-			}
-		}
+	c, ok := req.Context().Value(captureKey{}).(*captured)
+	if err != nil || !ok {
+		return resp, err
 	}
-	return resp, err
+	if d, perr := http.ParseTime(resp.Header.Get("Date")); perr == nil {
+		c.date = d.UTC()
+	}
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Encoding") != "" ||
+		(resp.ContentLength >= 0 && resp.ContentLength < 4096) {
+		return resp, nil
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	if len(body) < 4096 {
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		return resp, nil
+	}
+	c.body = body
+	resp.Body = io.NopCloser(bytes.NewReader(stubBody))
+	resp.ContentLength = int64(len(stubBody))
+	resp.Header.Del("Content-Length")
+	return resp, nil
 }
 
 // translate turns whatever the SDK returned into an *mps.APIError.
@@ -371,6 +404,7 @@ type describeTasksRequest struct {
 // record's raw JSON and never fails a page for one odd record.
 type describeTasksResponse struct {
 	tchttp.BaseResponse
+	cap  *captured
 	page *mps.Page
 	err  error
 }
@@ -379,8 +413,12 @@ type describeTasksResponse struct {
 // A malformed page is recorded rather than returned, so the SDK does not wrap
 // it with a copy of the whole body.
 func (r *describeTasksResponse) UnmarshalJSON(body []byte) error {
+	if r.cap != nil && r.cap.body != nil {
+		body = r.cap.body
+	}
 	r.page, r.err = mps.DecodePage(body)
-	if r.err != nil {
+	var ae *mps.APIError
+	if r.err != nil && !errors.As(r.err, &ae) {
 		r.err = &mps.APIError{Code: mps.CodeMalformedResponse, Message: r.err.Error()}
 	}
 	return nil

@@ -3,7 +3,6 @@ package simulator
 import (
 	"math/rand/v2"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -127,12 +126,9 @@ func (s *Server) inject(w http.ResponseWriter, r *http.Request, reqID string, q 
 			s.fail(w, reqID, q.status, code, msg)
 			return true
 		}
-		resp.RequestId = &reqID
-		rec := &bufferWriter{header: http.Header{}}
-		writeJSON(rec, map[string]any{"Response": resp})
-		body := rec.buf.String()
+		body := encodePage(resp, reqID)
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(body[:len(body)/2]))
+		_, _ = w.Write(body[:len(body)/2])
 		return true
 	case faultStall:
 		t := time.NewTimer(stall)
@@ -149,12 +145,3 @@ func (s *Server) inject(w http.ResponseWriter, r *http.Request, reqID string, q 
 	}
 	return false
 }
-
-type bufferWriter struct {
-	header http.Header
-	buf    strings.Builder
-}
-
-func (b *bufferWriter) Header() http.Header         { return b.header }
-func (b *bufferWriter) Write(p []byte) (int, error) { return b.buf.Write(p) }
-func (b *bufferWriter) WriteHeader(int)             {}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mps-archiver/mps-archiver/mps"
@@ -26,6 +27,24 @@ type Task struct {
 	// Fixed status; it is how scenarios inject hostile records.
 	Raw   json.RawMessage
 	Fixed mps.Status
+
+	final atomic.Pointer[[]byte] // rendering once nothing can change
+}
+
+// render is the task's JSON record at now. A finished task's record never
+// changes again and is rendered once.
+func (t *Task) render(now int64) []byte {
+	if t.Raw != nil {
+		return t.Raw
+	}
+	if b := t.final.Load(); b != nil {
+		return *b
+	}
+	b, _ := json.Marshal(t.Info(now))
+	if t.Finish != 0 && t.Finish <= now && t.Begin <= now {
+		t.final.Store(&b)
+	}
+	return b
 }
 
 // StatusAt is the task's status at the instant now (Unix ns).

@@ -62,7 +62,7 @@ type Server struct {
 
 	countMu    sync.Mutex
 	countAt    time.Time
-	countCache map[mps.Status][]int32
+	countCache *[4][]int32 // prefix counts: [0] every status, [rank] one status
 }
 
 // Stats counts what the server answered.
@@ -100,6 +100,14 @@ func (s *Server) Clock() *Clock { return s.clock }
 
 // SetFaults replaces the fault configuration.
 func (s *Server) SetFaults(f Faults) { s.faults.set(f) }
+
+// SetRateLimit changes the per-SecretId limit (negative: off).
+func (s *Server) SetRateLimit(perSecond float64) {
+	s.limMu.Lock()
+	defer s.limMu.Unlock()
+	s.cfg.RateLimit = perSecond
+	s.limiters = map[string]*rate.Limiter{}
+}
 
 // SetTasks replaces the population.
 func (s *Server) SetTasks(tasks []*Task) {
@@ -234,15 +242,47 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, reqID, q.status, code, msg)
 		return
 	}
-	resp.RequestId = &reqID
-	writeJSON(w, map[string]any{"Response": resp})
+	writeBody(w, encodePage(resp, reqID))
+}
+
+// encodePage writes a page by hand: the records are already JSON, and
+// re-marshalling them would validate and compact every one again.
+func encodePage(p *pageBody, reqID string) []byte {
+	size := 128
+	for _, r := range p.TaskSet {
+		size += len(r) + 1
+	}
+	b := make([]byte, 0, size)
+	b = append(b, `{"Response":{"TotalCount":`...)
+	b = strconv.AppendInt(b, *p.TotalCount, 10)
+	b = append(b, `,"TaskSet":[`...)
+	for i, r := range p.TaskSet {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, r...)
+	}
+	token, _ := json.Marshal(*p.ScrollToken)
+	id, _ := json.Marshal(reqID)
+	b = append(b, `],"ScrollToken":`...)
+	b = append(b, token...)
+	b = append(b, `,"RequestId":`...)
+	b = append(b, id...)
+	return append(b, `}}`...)
+}
+
+func writeBody(w http.ResponseWriter, b []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	_, _ = w.Write(b)
 }
 
 func (s *Server) allow(secretID string) bool {
+	s.limMu.Lock()
 	if s.cfg.RateLimit < 0 {
+		s.limMu.Unlock()
 		return true
 	}
-	s.limMu.Lock()
 	l, ok := s.limiters[secretID]
 	if !ok {
 		l = rate.NewLimiter(rate.Limit(s.cfg.RateLimit), max(1, int(s.cfg.RateLimit)))
@@ -412,12 +452,7 @@ func (s *Server) list(q query) (*pageBody, string, string) {
 			next = t.ID
 			break
 		}
-		if t.Raw != nil {
-			set = append(set, t.Raw)
-			continue
-		}
-		b, _ := json.Marshal(t.Info(now))
-		set = append(set, b)
+		set = append(set, t.render(now))
 	}
 	total := int64(s.remaining(q, now, start, hi, match))
 	return &pageBody{TotalCount: &total, TaskSet: set, ScrollToken: &next}, "", ""
@@ -440,22 +475,21 @@ func (s *Server) remaining(q query, now int64, start, hi int, match func(*Task) 
 	s.countMu.Lock()
 	defer s.countMu.Unlock()
 	if s.countCache == nil || time.Since(s.countAt) > time.Second {
-		cache := map[mps.Status][]int32{}
-		for _, st := range append([]mps.Status{""}, mps.Statuses...) {
-			cache[st] = make([]int32, len(s.tasks)+1)
+		var cache [4][]int32
+		for k := range cache {
+			cache[k] = make([]int32, len(s.tasks)+1)
 		}
 		for i, t := range s.tasks {
-			st := t.StatusAt(now)
-			for k, c := range cache {
-				c[i+1] = c[i]
-				if k == "" || k == st {
-					c[i+1]++
-				}
+			r := t.StatusAt(now).Rank()
+			for k := range cache {
+				cache[k][i+1] = cache[k][i]
 			}
+			cache[0][i+1]++
+			cache[r][i+1]++
 		}
-		s.countCache, s.countAt = cache, time.Now()
+		s.countCache, s.countAt = &cache, time.Now()
 	}
-	c := s.countCache[mps.Status(q.status)]
+	c := s.countCache[mps.Status(q.status).Rank()]
 	return int(c[hi] - c[start])
 }
 

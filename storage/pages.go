@@ -11,9 +11,9 @@ import (
 	"github.com/mps-archiver/mps-archiver/syncer"
 )
 
-// writePageSQL upserts one page of one status, records status transitions
-// and bumps the run's counters, all in one statement and so one round trip
-// and one atomic commit.
+// writePageSQL upserts one page of one status and records its status
+// transitions, in one statement and so one round trip and one atomic commit.
+// A task's first sighting is its tasks.first_status, not a transition.
 //
 // Rows whose (status, raw) already match, and rows whose archived status is
 // further along than the page's, are filtered out before the INSERT: an
@@ -35,10 +35,12 @@ changed AS (
 ),
 upserted AS (
     INSERT INTO tasks AS t (task_id, task_type, sub_task_types, status, create_time, begin_process_time,
-                            finish_time, raw, first_seen_run_id, last_changed_run_id)
+                            finish_time, raw, first_status, first_seen_run_id, last_changed_run_id)
     SELECT task_id, task_type, sub_task_types::text[], $2, create_time, begin_process_time,
-           finish_time, raw, $1, $1
+           finish_time, raw, $2, $1, $1
       FROM changed
+     -- One lock order for every writer: concurrent pages cannot deadlock.
+     ORDER BY task_id
         ON CONFLICT (task_id) DO UPDATE
        SET task_type = EXCLUDED.task_type,
            sub_task_types = EXCLUDED.sub_task_types,
@@ -57,26 +59,9 @@ transitions AS (
     SELECT c.task_id, $1, c.old_status, $2
       FROM changed c
       JOIN upserted u ON u.task_id = c.task_id
-     WHERE c.old_status IS DISTINCT FROM $2::text
-),
-counts AS (
-    SELECT count(*) FILTER (WHERE inserted) AS inserted,
-           count(*) FILTER (WHERE NOT inserted) AS updated
-      FROM upserted
-),
-run AS (
-    UPDATE sync_runs r
-       SET pages = r.pages + 1,
-           tasks_seen = r.tasks_seen + $10,
-           tasks_inserted = r.tasks_inserted + c.inserted,
-           tasks_updated = r.tasks_updated + c.updated,
-           tasks_unchanged = r.tasks_unchanged + ($10 - c.inserted - c.updated),
-           records_skipped = r.records_skipped + $11,
-           warnings = r.warnings + $12
-      FROM counts c
-     WHERE r.id = $1
+     WHERE c.old_status IS NOT NULL AND c.old_status <> $2::text
 )
-SELECT inserted, updated FROM counts`
+SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted`
 
 // WritePage writes one page. Tasks must have distinct TaskIds (the syncer
 // deduplicates): one INSERT … ON CONFLICT cannot touch a row twice.
@@ -102,7 +87,6 @@ func (s *Store) WritePage(ctx context.Context, p syncer.PageWrite) (syncer.PageR
 	var res syncer.PageResult
 	err := s.pool.QueryRow(ctx, writePageSQL,
 		p.RunID, string(p.Status), ids, types, subs, creates, begins, finishes, raws,
-		int64(n), int64(p.Skipped), int64(p.Warnings),
 	).Scan(&res.Inserted, &res.Updated)
 	if err != nil {
 		return res, fmt.Errorf("upsert %d tasks: %w", n, interpretError(err))

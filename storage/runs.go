@@ -141,8 +141,11 @@ func (s *Store) FinishRun(ctx context.Context, p syncer.FinishRun) (syncer.Finis
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	tag, err := tx.Exec(ctx, `
 UPDATE sync_runs
-   SET status = $2, finished_at = now(), error = $3, statuses_drained = $4, api_started_at = $5
- WHERE id = $1`, p.RunID, status, errText, drained, ts(p.APIStartedAt))
+   SET status = $2, finished_at = now(), error = $3, statuses_drained = $4, api_started_at = $5,
+       pages = $6, tasks_seen = $7, tasks_inserted = $8, tasks_updated = $9, tasks_unchanged = $10,
+       records_skipped = $11, warnings = $12
+ WHERE id = $1`, p.RunID, status, errText, drained, ts(p.APIStartedAt),
+		p.Pages, p.Seen, p.Inserted, p.Updated, p.Unchanged, p.Skipped, p.Warnings)
 	if err != nil {
 		return out, fmt.Errorf("update sync run %d: %w", p.RunID, interpretError(err))
 	}
@@ -176,6 +179,19 @@ INSERT INTO coverage_gaps (run_id, previous_run_id, gap_start, gap_end) VALUES (
 		return out, fmt.Errorf("finish sync run %d: %w", p.RunID, interpretError(err))
 	}
 	return out, nil
+}
+
+// RecordProgress stores a running run's counters.
+func (s *Store) RecordProgress(ctx context.Context, p syncer.Progress) error {
+	_, err := s.pool.Exec(ctx, `
+UPDATE sync_runs
+   SET pages = $2, tasks_seen = $3, tasks_inserted = $4, tasks_updated = $5, tasks_unchanged = $6,
+       records_skipped = $7, warnings = $8
+ WHERE id = $1 AND status = 'running'`, p.RunID, p.Pages, p.Seen, p.Inserted, p.Updated, p.Unchanged, p.Skipped, p.Warnings)
+	if err != nil {
+		return fmt.Errorf("record progress of run %d: %w", p.RunID, interpretError(err))
+	}
+	return nil
 }
 
 // Run is one sync_runs row.

@@ -40,8 +40,8 @@ var (
 
 // Options tunes the pool.
 type Options struct {
-	// MaxConns caps the pool (default 4: the lock connection, the page
-	// writer, a probe and headroom).
+	// MaxConns caps the pool (default 6: the lock connection, two page
+	// writers, progress, a probe and headroom).
 	MaxConns int32
 	// ApplicationName shows in pg_stat_activity.
 	ApplicationName string
@@ -61,7 +61,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("database URL %s: %s", RedactURL(dsn), redactParseError(err))
 	}
 	if opts.MaxConns <= 0 {
-		opts.MaxConns = 4
+		opts.MaxConns = 6
 	}
 	if opts.ApplicationName == "" {
 		opts.ApplicationName = "mps-archiver"

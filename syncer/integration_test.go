@@ -36,7 +36,7 @@ type rig struct {
 	syncer *syncer.Syncer
 }
 
-func newRig(t *testing.T, sim *simulator.Server, mod func(*mpsclient.Config)) *rig {
+func newRig(t testing.TB, sim *simulator.Server, mod func(*mpsclient.Config)) *rig {
 	t.Helper()
 	hs := httptest.NewServer(sim)
 	t.Cleanup(hs.Close)

@@ -30,8 +30,11 @@ type Store interface {
 	// processes as failed.
 	StartRun(ctx context.Context, p StartRun) (RunStarted, error)
 	// WritePage upserts one page in one statement, skipping rows whose content
-	// did not change and never moving a task's status backwards.
+	// did not change and never moving a task's status backwards. It is called
+	// from several goroutines at once.
 	WritePage(ctx context.Context, p PageWrite) (PageResult, error)
+	// RecordProgress stores the run's counters so far.
+	RecordProgress(ctx context.Context, p Progress) error
 	// FinishRun records the outcome. For a successful run it also records a
 	// coverage gap when the previous successful run is further back than the
 	// API's 7-day window.
@@ -63,11 +66,21 @@ type RunStarted struct {
 
 // PageWrite is one page bound for the archive.
 type PageWrite struct {
-	RunID    int64
-	Status   mps.Status
-	Tasks    []mps.Task
-	Skipped  int
-	Warnings int
+	RunID  int64
+	Status mps.Status
+	Tasks  []mps.Task
+}
+
+// Progress is a run's counters.
+type Progress struct {
+	RunID     int64
+	Pages     int
+	Seen      int64
+	Inserted  int64
+	Updated   int64
+	Unchanged int64
+	Skipped   int64
+	Warnings  int64
 }
 
 // PageResult counts what a page did to the archive.
@@ -79,6 +92,7 @@ type PageResult struct {
 
 // FinishRun is a run's outcome.
 type FinishRun struct {
+	Progress
 	RunID   int64
 	Failed  bool
 	Error   string
@@ -112,6 +126,12 @@ type Config struct {
 	MaxPagesPerStatus int
 	// RunTimeout bounds a whole run (0: none).
 	RunTimeout time.Duration
+	// Writers is how many pages are written at once (default 2): the
+	// database, not the API, is the ceiling of an unthrottled sync.
+	Writers int
+	// ProgressEvery is how often the run's counters are stored while it runs
+	// (default 2s); they are always stored at the end.
+	ProgressEvery time.Duration
 	// Partitions splits the FINISH drain, by far the longest, into this many
 	// create-time ranges drained concurrently (default 1: one cursor). The
 	// ranges are contiguous, overlap by a second and are open at both ends,
@@ -153,6 +173,12 @@ func New(lister Lister, store Store, cfg Config, log *slog.Logger) *Syncer {
 	if cfg.Partitions <= 0 {
 		cfg.Partitions = 1
 	}
+	if cfg.Writers <= 0 {
+		cfg.Writers = 2
+	}
+	if cfg.ProgressEvery <= 0 {
+		cfg.ProgressEvery = 2 * time.Second
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -181,10 +207,14 @@ type Result struct {
 	APIStarted time.Time
 	// Gap is set when this run found the archive has a hole.
 	Gap *Gap
+
+	lastProgress time.Time // when the counters were last stored
 }
 
-// Succeeded reports whether every configured status was drained.
-func (r Result) Succeeded(cfgStatuses int) bool { return len(r.Drained) == cfgStatuses }
+func (r *Result) progress() Progress {
+	return Progress{RunID: r.RunID, Pages: r.Pages, Seen: r.Seen, Inserted: r.Inserted, Updated: r.Updated,
+		Unchanged: r.Unchanged, Skipped: r.Skipped, Warnings: r.Warnings}
+}
 
 // Run performs one full drain. It returns ErrLocked (and records nothing)
 // when another process is syncing. Any other error means the run was
@@ -229,7 +259,7 @@ func (s *Syncer) Run(ctx context.Context, trigger string) (res Result, err error
 			runErr = fmt.Errorf("%w (%v)", runErr, cause)
 		}
 	}
-	fin := FinishRun{RunID: res.RunID, Drained: res.Drained, Failed: runErr != nil, APIStartedAt: res.APIStarted}
+	fin := FinishRun{RunID: res.RunID, Drained: res.Drained, Failed: runErr != nil, APIStartedAt: res.APIStarted, Progress: res.progress()}
 	if runErr != nil {
 		fin.Error = runErr.Error()
 		var ae *mps.APIError
@@ -287,8 +317,9 @@ func (s *Syncer) queries(status mps.Status, now time.Time) []mps.Query {
 }
 
 // drain walks one status's pages. Fetchers (one per cursor) fetch ahead
-// while the single writer commits; the channel holds one page per cursor, so
-// memory stays at a few pages whatever the archive's size.
+// while Writers goroutines commit pages; this goroutine only counts. The
+// channels hold a page per cursor, so memory stays at a few pages whatever
+// the archive's size.
 func (s *Syncer) drain(ctx context.Context, status mps.Status, res *Result) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -299,52 +330,86 @@ func (s *Syncer) drain(ctx context.Context, status mps.Status, res *Result) erro
 	qs := s.queries(status, now)
 	pages := make(chan fetched, len(qs))
 	fetchErrs := make(chan fetchResult, len(qs))
-	var wg sync.WaitGroup
+	// A failed fetch stops the other cursors but lets the writers commit what
+	// was already fetched; a failed write stops everything.
+	fetchCtx, cancelFetch := context.WithCancel(ctx)
+	defer cancelFetch()
+	var fetchers sync.WaitGroup
 	for _, q := range qs {
-		wg.Add(1)
+		fetchers.Add(1)
 		go func() {
-			defer wg.Done()
-			fr := s.fetch(ctx, q, pages)
+			defer fetchers.Done()
+			fr := s.fetch(fetchCtx, q, pages)
 			if fr.err != nil {
-				cancel() // one cursor failing fails the status: stop the others
+				cancelFetch()
 			}
 			fetchErrs <- fr
 		}()
 	}
-	go func() { wg.Wait(); close(pages); close(fetchErrs) }()
+	go func() { fetchers.Wait(); close(pages); close(fetchErrs) }()
+
+	type written struct {
+		f     fetched
+		tasks int
+		pr    PageResult
+		err   error
+	}
+	done := make(chan written, s.cfg.Writers)
+	var writers sync.WaitGroup
+	for range s.cfg.Writers {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			for f := range pages {
+				if ctx.Err() != nil {
+					continue // drain the channel so the fetchers can exit
+				}
+				tasks := dedupe(f.page.Tasks)
+				pr, err := s.store.WritePage(ctx, PageWrite{RunID: res.RunID, Status: status, Tasks: tasks})
+				if err != nil {
+					cancel()
+				}
+				done <- written{f: f, tasks: len(tasks), pr: pr, err: err}
+			}
+		}()
+	}
+	go func() { writers.Wait(); close(done) }()
 
 	var writeErr error
 	outside := 0
-	for f := range pages {
-		if writeErr != nil {
-			continue // drain the channel so the fetchers can exit
+	if res.lastProgress.IsZero() {
+		res.lastProgress = time.Now()
+	}
+	for w := range done {
+		if w.err != nil {
+			if writeErr == nil && !(errors.Is(w.err, context.Canceled) && ctx.Err() != nil) {
+				writeErr = fmt.Errorf("write page %d of %s: %w", w.f.n, status, w.err)
+			}
+			continue
 		}
-		p := f.page
+		p := w.f.page
 		if res.APIStarted.IsZero() {
 			res.APIStarted = p.ServerTime
 			if res.APIStarted.IsZero() {
 				res.APIStarted = res.Started.UTC()
 			}
 		}
-		tasks := dedupe(p.Tasks)
-		outside += countOutside(tasks, f.q)
-		pr, err := s.store.WritePage(ctx, PageWrite{
-			RunID: res.RunID, Status: status, Tasks: tasks, Skipped: p.Skipped, Warnings: p.Warnings(),
-		})
-		if err != nil {
-			writeErr = fmt.Errorf("write page %d of %s: %w", f.n, status, err)
-			cancel()
-			continue
-		}
+		outside += countOutside(p.Tasks, w.f.q)
 		res.Pages++
-		res.Seen += int64(len(tasks))
-		res.Inserted += pr.Inserted
-		res.Updated += pr.Updated
-		res.Unchanged += pr.Unchanged
+		res.Seen += int64(w.tasks)
+		res.Inserted += w.pr.Inserted
+		res.Updated += w.pr.Updated
+		res.Unchanged += w.pr.Unchanged
 		res.Skipped += int64(p.Skipped)
 		res.Warnings += int64(p.Warnings())
 		if s.cfg.OnPage != nil {
-			s.cfg.OnPage(PageEvent{RunID: res.RunID, Status: status, Page: f.n, Tasks: len(tasks), PageResult: pr})
+			s.cfg.OnPage(PageEvent{RunID: res.RunID, Status: status, Page: w.f.n, Tasks: w.tasks, PageResult: w.pr})
+		}
+		if time.Since(res.lastProgress) >= s.cfg.ProgressEvery {
+			res.lastProgress = time.Now()
+			if err := s.store.RecordProgress(ctx, res.progress()); err != nil && ctx.Err() == nil {
+				s.log.Warn("could not record run progress", "run_id", res.RunID, "error", err)
+			}
 		}
 	}
 	if outside > 0 {

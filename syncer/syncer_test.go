@@ -55,6 +55,8 @@ func (f *fakeStore) WritePage(ctx context.Context, p PageWrite) (PageResult, err
 	return PageResult{Inserted: int64(len(p.Tasks))}, nil
 }
 
+func (f *fakeStore) RecordProgress(context.Context, Progress) error { return nil }
+
 func (f *fakeStore) FinishRun(_ context.Context, p FinishRun) (FinishResult, error) {
 	f.finished = append(f.finished, p)
 	return FinishResult{}, nil

@@ -51,6 +51,7 @@ func commands() []command {
 		{"report", "summarise the archive", runReport},
 		{"simulate", "run the local MPS DescribeTasks simulator", runSimulate},
 		{"demo", "throwaway PostgreSQL + simulator + scheduler, end to end", runDemo},
+		{"bench", "measure sync throughput, memory and write amplification on this machine", runBench},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -78,12 +78,12 @@ func TestBadInputNamesTheProblem(t *testing.T) {
 	cfg := Default()
 	cfg.DatabaseURL = "postgres://u:hunter2@h/db"
 	cfg.MPS.Endpoint = "mps.tencentcloudapi.com"
-	cfg.MPS.RateLimit = 500
+	cfg.MPS.RateLimit = 50000
 	cfg.MPS.PageSize = 0
 	cfg.Sync.Statuses = []string{"DONE"}
 	cfg.Log.Level = "loud"
 	err := cfg.Validate(true)
-	for _, want := range []string{"mps.endpoint", "https://", "mps.rate_limit: 500", "mps.page_size: 0", `"DONE"`, `log.level: "loud"`} {
+	for _, want := range []string{"mps.endpoint", "https://", "mps.rate_limit: 50000", "mps.page_size: 0", `"DONE"`, `log.level: "loud"`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate: %v lacks %q", err, want)
 		}

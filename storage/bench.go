@@ -1,0 +1,83 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mps-archiver/mps-archiver/mps"
+)
+
+// The functions in this file serve `mps-archiver bench`, which runs them
+// against a throwaway database only.
+
+// CopyCeiling COPYs pages into an empty table shaped like tasks (same
+// columns and indexes), one commit per page: the physical ceiling the page
+// upsert is measured against.
+func (s *Store) CopyCeiling(ctx context.Context, pages [][]mps.Task) (time.Duration, error) {
+	if _, err := s.pool.Exec(ctx, `DROP TABLE IF EXISTS bench_copy; CREATE TABLE bench_copy (LIKE tasks INCLUDING ALL)`); err != nil {
+		return 0, fmt.Errorf("create bench_copy: %w", interpretError(err))
+	}
+	defer s.pool.Exec(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS bench_copy`)
+	cols := []string{"task_id", "task_type", "sub_task_types", "status", "first_status", "create_time", "begin_process_time", "finish_time", "raw"}
+	start := time.Now()
+	for _, page := range pages {
+		rows := make([][]any, len(page))
+		for i, t := range page {
+			rows[i] = []any{t.TaskID, t.TaskType, t.SubTaskTypes, "FINISH", "FINISH", ts(t.CreateTime), ts(t.BeginProcessTime), ts(t.FinishTime), t.Raw}
+		}
+		if _, err := s.pool.CopyFrom(ctx, pgx.Identifier{"bench_copy"}, cols, pgx.CopyFromRows(rows)); err != nil {
+			return 0, fmt.Errorf("copy: %w", interpretError(err))
+		}
+	}
+	return time.Since(start), nil
+}
+
+// NaiveUpsert writes tasks the naive way, one autocommitted
+// INSERT … ON CONFLICT per row, into an empty table shaped like tasks.
+func (s *Store) NaiveUpsert(ctx context.Context, tasks []mps.Task) (time.Duration, error) {
+	if _, err := s.pool.Exec(ctx, `DROP TABLE IF EXISTS bench_naive; CREATE TABLE bench_naive (LIKE tasks INCLUDING ALL)`); err != nil {
+		return 0, fmt.Errorf("create bench_naive: %w", interpretError(err))
+	}
+	defer s.pool.Exec(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS bench_naive`)
+	start := time.Now()
+	for _, t := range tasks {
+		_, err := s.pool.Exec(ctx, `
+INSERT INTO bench_naive (task_id, task_type, sub_task_types, status, first_status, create_time, begin_process_time, finish_time, raw)
+VALUES ($1, $2, $3, 'FINISH', 'FINISH', $4, $5, $6, $7)
+ON CONFLICT (task_id) DO UPDATE SET task_type = EXCLUDED.task_type, sub_task_types = EXCLUDED.sub_task_types,
+       status = EXCLUDED.status, create_time = EXCLUDED.create_time, begin_process_time = EXCLUDED.begin_process_time,
+       finish_time = EXCLUDED.finish_time, raw = EXCLUDED.raw`,
+			t.TaskID, t.TaskType, t.SubTaskTypes, ts(t.CreateTime), ts(t.BeginProcessTime), ts(t.FinishTime), t.Raw)
+		if err != nil {
+			return 0, fmt.Errorf("naive upsert: %w", interpretError(err))
+		}
+	}
+	return time.Since(start), nil
+}
+
+// WALPosition is the current WAL insert position in bytes.
+func (s *Store) WALPosition(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint`).Scan(&n)
+	return n, interpretError(err)
+}
+
+// TaskRowWrites is the number of row versions ever written to tasks
+// (inserts, updates, deletes) by the statistics collector, which lags writes
+// by up to a second.
+func (s *Store) TaskRowWrites(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `
+SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint
+  FROM pg_stat_user_tables WHERE relname = 'tasks'`).Scan(&n)
+	return n, interpretError(err)
+}
+
+// ResetArchive empties every archive table.
+func (s *Store) ResetArchive(ctx context.Context) error {
+	_, err := s.pool.Exec(ctx, `TRUNCATE tasks, task_status_changes, sync_runs, coverage_gaps; CHECKPOINT`)
+	return interpretError(err)
+}
