@@ -41,7 +41,9 @@ func TestParseSchedule(t *testing.T) {
 
 type runnerFunc func(ctx context.Context, trigger string) (syncer.Result, error)
 
-func (f runnerFunc) Run(ctx context.Context, trigger string) (syncer.Result, error) { return f(ctx, trigger) }
+func (f runnerFunc) Run(ctx context.Context, trigger string) (syncer.Result, error) {
+	return f(ctx, trigger)
+}
 
 type healthy struct{ err error }
 
@@ -79,7 +81,9 @@ func TestPanicDoesNotStopTheSchedule(t *testing.T) {
 func TestReadinessAndStopTwice(t *testing.T) {
 	t.Parallel()
 	h := &healthy{}
-	r := runnerFunc(func(ctx context.Context, trigger string) (syncer.Result, error) { return syncer.Result{}, syncer.ErrLocked })
+	r := runnerFunc(func(ctx context.Context, trigger string) (syncer.Result, error) {
+		return syncer.Result{}, syncer.ErrLocked
+	})
 	m := NewMetrics()
 	svc, err := New(Config{Schedule: "@every 1h", Listen: "127.0.0.1:0", RunOnStart: true}, r, h, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

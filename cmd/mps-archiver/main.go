@@ -9,11 +9,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 )
 
 func main() {
+	tuneGC()
 	ctx, cancel := context.WithCancelCause(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -26,6 +28,21 @@ func main() {
 	}()
 	env := &Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
 	os.Exit(Main(ctx, env, os.Args[1:]))
+}
+
+// tuneGC trades memory the archiver has to spare for CPU it has not: a sync
+// allocates a few hundred KB per page and keeps almost none of it, and on a
+// 2-core machine shared with PostgreSQL the default collector's pace cost 14%
+// of a cold sync's throughput (measured with `mps-archiver bench`). The soft
+// limit keeps the heap well under the 64 MiB RSS budget whatever the pace.
+// GOGC and GOMEMLIMIT in the environment still win.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(300)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(48 << 20)
+	}
 }
 
 // Env is what a command may touch of the outside world, so tests can run
