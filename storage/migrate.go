@@ -27,9 +27,10 @@ func (s *Store) NewMigrator(ctx context.Context) (*Migrator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read embedded migrations: %w", err)
 	}
-	// The driver closes the *sql.DB it is given; OpenDBFromPool makes that a
-	// view on the pool that leaves the pool itself open.
-	db := stdlib.OpenDBFromPool(s.pool)
+	// A connection of its own, not one of the pool's: golang-migrate keeps
+	// the connection it took when it fails to start (for instance without
+	// CREATE privilege), and a pool would then wait for it forever on Close.
+	db := stdlib.OpenDB(*s.pool.Config().ConnConfig.Copy())
 	drv, err := migratepgx.WithInstance(db, &migratepgx.Config{})
 	if err != nil {
 		_ = db.Close()
