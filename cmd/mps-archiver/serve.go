@@ -96,10 +96,13 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 }
 
 // prepareSchema refuses a dirty or newer schema, and applies pending
-// migrations only when asked.
+// migrations only when asked. With migrate, Up runs even when the schema
+// looks dirty: another replica may be migrating right now, and Up waits for
+// its lock, then finds the work done (or reports a real failure).
 func prepareSchema(ctx context.Context, st *storage.Store, migrate bool) error {
 	err := st.CheckSchema(ctx)
-	if err == nil || !errors.Is(err, storage.ErrSchemaBehind) || !migrate {
+	if err == nil || !migrate || errors.Is(err, storage.ErrSchemaAhead) ||
+		!errors.Is(err, storage.ErrSchemaBehind) && !errors.Is(err, storage.ErrSchemaDirty) {
 		return err
 	}
 	mg, err := st.NewMigrator(ctx)
