@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -218,8 +219,13 @@ func TestCoverageGapFromTheAPIClock(t *testing.T) {
 	if hours := scalar(t, db, `SELECT extract(epoch FROM gap_end - gap_start)::bigint / 3600 FROM coverage_gaps`); hours != 24 {
 		t.Fatalf("gap of %d hours", hours)
 	}
-	out := run(t, env, "report")
-	if out.code != 0 || !strings.Contains(out.stdout, "Coverage gap: tasks created") {
+	out := run(t, env, "report", "--format", "json")
+	var rep struct {
+		Gaps []struct {
+			Start time.Time `json:"gap_start"`
+		} `json:"coverage_gaps"`
+	}
+	if out.code != 0 || json.Unmarshal([]byte(out.stdout), &rep) != nil || len(rep.Gaps) != 1 || !rep.Gaps[0].Start.Equal(now.Truncate(time.Second)) {
 		t.Fatalf("report: %s %s", out.stdout, out.stderr)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -70,6 +72,9 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	sf.gen.ArrivalsPerHour = *arrivals
 	sf.gen.Horizon = time.Duration(float64(*duration+time.Minute)**speed) + time.Hour
 	sf.speed = *speed
+	// Start the simulated clock in the past so that it reaches the real now
+	// as the demo ends: the archive then holds no task from the future.
+	sf.clock = time.Now().UTC().Add(-time.Duration(float64(*duration) * *speed)).Format(time.RFC3339)
 	sim, err := sf.build(map[string]string{secretID: secretKey})
 	if err != nil {
 		return err
@@ -128,15 +133,26 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 
 	// 5. What was archived.
 	fmt.Fprintln(out)
-	sum, err := st.Summarize(context.WithoutCancel(ctx), time.Unix(0, 0).UTC(), time.Now().UTC().Add(24*time.Hour))
+	// The simulated clock runs ahead of the real one.
+	simNow := sim.Clock().Now().UTC()
+	rep, err := st.Report(context.WithoutCancel(ctx), storage.ReportParams{
+		Since: simNow.AddDate(0, 0, -8).Truncate(24 * time.Hour), Until: simNow.Add(time.Hour), By: "week"})
 	if err != nil {
 		return err
 	}
-	writeSummary(out, sum)
+	if err := writeSections(out, rep, tableSection); err != nil {
+		return err
+	}
+	htmlPath := filepath.Join(os.TempDir(), "mps-archiver-demo-report.html")
+	if f, err := os.Create(htmlPath); err == nil {
+		if writeHTML(f, rep) == nil && f.Close() == nil {
+			fmt.Fprintf(out, "\nThe same as a page with charts: %s\n", htmlPath)
+		}
+	}
 	fmt.Fprintf(out, "\nQuery it yourself (while the database runs, e.g. with --keep or DATABASE_URL):\n")
 	fmt.Fprintf(out, "  psql '%s' -c \"SELECT status, count(*) FROM tasks GROUP BY status\"\n", storage.RedactURL(dbURL))
 	fmt.Fprintf(out, "  psql '%s' -c \"SELECT task_type, percentile_cont(0.5) WITHIN GROUP (ORDER BY finish_time - begin_process_time) FROM tasks WHERE status = 'FINISH' GROUP BY 1\"\n", storage.RedactURL(dbURL))
-	if sum.Total == 0 {
+	if rep.Total == 0 {
 		return errors.New("the demo archived no task: see the log lines above")
 	}
 	return nil
