@@ -12,6 +12,10 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+
+	// Time-zone data in the binary: CRON_TZ schedules work on scratch and
+	// distroless images, which have no /usr/share/zoneinfo.
+	_ "time/tzdata"
 )
 
 func main() {

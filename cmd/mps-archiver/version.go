@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
+	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/debug"
+	"time"
 
 	"github.com/mps-archiver/mps-archiver/migrations"
 )
@@ -23,10 +27,30 @@ func buildVersion() string {
 }
 
 func runVersion(_ context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "version", "")
+	fs := newFlagSet(env, "version", "[--check]")
+	check := fs.Bool("check", false, "also check what the runtime needs: time-zone data and TLS root certificates")
 	if stop, err := handleParse(parseFlags(fs, args)); stop {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "mps-archiver %s (schema %d, %s)\n", buildVersion(), migrations.Latest(), runtime.Version())
+	if !*check {
+		return nil
+	}
+	// A minimal container image is where these go missing: the check says
+	// so before a sync fails with an opaque TLS or time-zone error.
+	if _, err := time.LoadLocation("Asia/Shanghai"); err != nil {
+		return fmt.Errorf("time-zone data: %v", err)
+	}
+	fmt.Fprintln(env.Stdout, "time-zone data: ok")
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		return fmt.Errorf("TLS root certificates: %v", err)
+	}
+	n := len(pool.Subjects()) // deprecated for other uses; a count is fine
+	if n == 0 {
+		return errors.New("TLS root certificates: none found (install ca-certificates, or set SSL_CERT_FILE)")
+	}
+	fmt.Fprintf(env.Stdout, "TLS root certificates: %d\n", n)
+	fmt.Fprintf(env.Stdout, "user: uid %d, gid %d\n", os.Getuid(), os.Getgid())
 	return nil
 }
