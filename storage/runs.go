@@ -194,47 +194,6 @@ UPDATE sync_runs
 	return nil
 }
 
-// Run is one sync_runs row.
-type Run struct {
-	ID         int64
-	StartedAt  time.Time
-	FinishedAt *time.Time
-	Status     string
-	Trigger    string
-	Host       string
-	Drained    []string
-	Pages      int
-	Seen       int64
-	Inserted   int64
-	Updated    int64
-	Unchanged  int64
-	Skipped    int64
-	Warnings   int64
-	Error      *string
-}
-
-// RecentRuns lists the newest runs first.
-func (s *Store) RecentRuns(ctx context.Context, limit int) ([]Run, error) {
-	rows, err := s.pool.Query(ctx, `
-SELECT id, started_at, finished_at, status, trigger, host, statuses_drained, pages,
-       tasks_seen, tasks_inserted, tasks_updated, tasks_unchanged, records_skipped, warnings, error
-  FROM sync_runs ORDER BY id DESC LIMIT $1`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list runs: %w", interpretError(err))
-	}
-	defer rows.Close()
-	var out []Run
-	for rows.Next() {
-		var r Run
-		if err := rows.Scan(&r.ID, &r.StartedAt, &r.FinishedAt, &r.Status, &r.Trigger, &r.Host, &r.Drained, &r.Pages,
-			&r.Seen, &r.Inserted, &r.Updated, &r.Unchanged, &r.Skipped, &r.Warnings, &r.Error); err != nil {
-			return nil, fmt.Errorf("list runs: %w", interpretError(err))
-		}
-		out = append(out, r)
-	}
-	return out, interpretError(rows.Err())
-}
-
 // StatusCounts counts archived tasks per status.
 func (s *Store) StatusCounts(ctx context.Context) (map[mps.Status]int64, error) {
 	rows, err := s.pool.Query(ctx, `SELECT status, count(*) FROM tasks GROUP BY status`)

@@ -185,20 +185,14 @@ func New(lister Lister, store Store, cfg Config, log *slog.Logger) *Syncer {
 	return &Syncer{lister: lister, store: store, cfg: cfg, log: log}
 }
 
-// Result summarises a run.
+// Result summarises a run: its counters (Progress, with the RunID) and
+// how it went.
 type Result struct {
-	RunID      int64
+	Progress
 	Trigger    string
 	Started    time.Time
 	Duration   time.Duration
 	Drained    []mps.Status
-	Pages      int
-	Seen       int64
-	Inserted   int64
-	Updated    int64
-	Unchanged  int64
-	Skipped    int64
-	Warnings   int64
 	Restarts   int // drains restarted after a rejected ScrollToken
 	Abandoned  int64
 	RequestIDs []string // of the API errors that failed the run
@@ -209,11 +203,6 @@ type Result struct {
 	Gap *Gap
 
 	lastProgress time.Time // when the counters were last stored
-}
-
-func (r *Result) progress() Progress {
-	return Progress{RunID: r.RunID, Pages: r.Pages, Seen: r.Seen, Inserted: r.Inserted, Updated: r.Updated,
-		Unchanged: r.Unchanged, Skipped: r.Skipped, Warnings: r.Warnings}
 }
 
 // Run performs one full drain. It returns ErrLocked (and records nothing)
@@ -259,7 +248,7 @@ func (s *Syncer) Run(ctx context.Context, trigger string) (res Result, err error
 			runErr = fmt.Errorf("%w (%v)", runErr, cause)
 		}
 	}
-	fin := FinishRun{RunID: res.RunID, Drained: res.Drained, Failed: runErr != nil, APIStartedAt: res.APIStarted, Progress: res.progress()}
+	fin := FinishRun{RunID: res.RunID, Drained: res.Drained, Failed: runErr != nil, APIStartedAt: res.APIStarted, Progress: res.Progress}
 	if runErr != nil {
 		fin.Error = runErr.Error()
 		var ae *mps.APIError
@@ -407,7 +396,7 @@ func (s *Syncer) drain(ctx context.Context, status mps.Status, res *Result) erro
 		}
 		if time.Since(res.lastProgress) >= s.cfg.ProgressEvery {
 			res.lastProgress = time.Now()
-			if err := s.store.RecordProgress(ctx, res.progress()); err != nil && ctx.Err() == nil {
+			if err := s.store.RecordProgress(ctx, res.Progress); err != nil && ctx.Err() == nil {
 				s.log.Warn("could not record run progress", "run_id", res.RunID, "error", err)
 			}
 		}

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -82,27 +80,21 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	}
 	defer pg.Stop(true)
 	dbURL := pg.URL("postgres")
-	st, err := storage.Open(ctx, dbURL, storage.Options{})
+	st, err := openMigrated(ctx, dbURL)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := prepareSchema(ctx, st, true); err != nil {
-		return err
-	}
 
 	secretID, secretKey := "AKIDbench"+randomHex(6), randomHex(16)
 	now := time.Now().UTC().Truncate(time.Second)
 	clock := simulator.NewClock(now, 0)
 	sim := simulator.New(simulator.Config{Credentials: map[string]string{secretID: secretKey}, RateLimit: -1, Clock: clock}, nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	endpoint, stopSim, err := serveLoopback(sim)
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = hs.Serve(ln) }()
-	defer hs.Close()
-	endpoint := "http://" + ln.Addr().String()
+	defer stopSim()
 
 	tmp, err := os.MkdirTemp("", "mps-archiver-bench-")
 	if err != nil {

@@ -122,6 +122,20 @@ func openStore(ctx context.Context, cfg config.Config, checkSchema bool) (*stora
 	return st, nil
 }
 
+// openMigrated connects to a database of the demo's or the benchmark's own
+// and brings its schema up to date.
+func openMigrated(ctx context.Context, url string) (*storage.Store, error) {
+	st, err := storage.Open(ctx, url, storage.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if err := prepareSchema(ctx, st, true); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
 // newClient builds the MPS client from cfg.
 func newClient(cfg config.Config, observe func(mpsclient.Attempt), observeWait func(time.Duration)) (*mpsclient.Client, error) {
 	cred, err := mpsclient.ResolveCredential(mpsclient.CredentialConfig{

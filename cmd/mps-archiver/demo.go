@@ -8,8 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,26 +77,20 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	endpoint, stopSim, err := serveLoopback(sim)
 	if err != nil {
 		return err
 	}
-	httpSrv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = httpSrv.Serve(ln) }()
-	defer httpSrv.Close()
-	endpoint := "http://" + ln.Addr().String()
+	defer stopSim()
 	fmt.Fprintf(out, "Simulated MPS API at %s: %d tasks in the 7-day window, %.0f new per simulated hour, clock at %.0fx\n",
 		endpoint, len(sim.Truth()), *arrivals, *speed)
 
 	// 3. Schema.
-	st, err := storage.Open(ctx, dbURL, storage.Options{})
+	st, err := openMigrated(ctx, dbURL)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := prepareSchema(ctx, st, true); err != nil {
-		return err
-	}
 	fmt.Fprintln(out, "Schema migrated.")
 
 	// 4. The real scheduler and syncer.
@@ -140,6 +132,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(out, "Archived %d tasks.\n\n", rep.Total)
 	if err := writeSections(out, rep, tableSection); err != nil {
 		return err
 	}
