@@ -9,9 +9,10 @@ import (
 	"github.com/mps-archiver/mps-archiver/mps"
 )
 
-// Faults says what goes wrong, per request, with each rate in [0,1]. Rates
-// are drawn in the order the fields appear; at most one fault hits a request
-// (latency aside).
+// Faults says what goes wrong, per request, with each rate in [0,1]. One
+// draw decides each request, so the rates are exact shares and add up: 0.3
+// errors and 0.3 HTML answers fail 60% of requests. At most one fault hits a
+// request (latency aside).
 type Faults struct {
 	Seed uint64 `json:"seed"`
 	// ErrorRate of requests are answered with one of ErrorCodes (default
@@ -78,17 +79,24 @@ func (fi *faultInjector) draw(hasToken bool) (fault, string, time.Duration, time
 	if f.Jitter > 0 {
 		delay += time.Duration(fi.rng.Int64N(int64(f.Jitter)))
 	}
-	roll := func(p float64) bool { return p > 0 && fi.rng.Float64() < p }
+	r := fi.rng.Float64()
+	below := func(p float64) bool {
+		if r < p {
+			return true
+		}
+		r -= p
+		return false
+	}
 	switch {
-	case roll(f.ErrorRate):
+	case below(f.ErrorRate):
 		return faultError, f.ErrorCodes[fi.rng.IntN(len(f.ErrorCodes))], delay, 0
-	case roll(f.HTML5xxRate):
+	case below(f.HTML5xxRate):
 		return faultHTML, "", delay, 0
-	case roll(f.TruncateRate):
+	case below(f.TruncateRate):
 		return faultTruncate, "", delay, 0
-	case roll(f.StallRate):
+	case below(f.StallRate):
 		return faultStall, "", delay, f.StallFor
-	case hasToken && roll(f.ExpireTokenRate):
+	case hasToken && below(f.ExpireTokenRate):
 		return faultExpire, "", delay, 0
 	}
 	return faultNone, "", delay, 0

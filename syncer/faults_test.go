@@ -3,6 +3,7 @@ package syncer_test
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +42,11 @@ func TestAPIFaultRates(t *testing.T) {
 		res, err := r.syncer.Run(context.Background(), "faults")
 		elapsed := time.Since(start)
 		runs := runsByStatus(t, r.dbURL)
-		t.Logf("fault rate %.0f%%: %d requests, %d faults, err=%v, %s", rate*100, sim.Stats().Requests, sim.Stats().FaultsInjected, err, elapsed.Round(time.Millisecond))
+		stats := sim.Stats()
+		t.Logf("fault rate %.0f%%: %d requests, %d faults, err=%v, %s", rate*100, stats.Requests, stats.FaultsInjected, err, elapsed.Round(time.Millisecond))
+		if got := float64(stats.FaultsInjected) / float64(stats.Requests); stats.Requests > 20 && math.Abs(got-rate) > 0.2 {
+			t.Fatalf("injected %.0f%% faults, configured %.0f%%", got*100, rate*100)
+		}
 		switch {
 		case err == nil:
 			if runs["succeeded"] != 1 {
