@@ -195,6 +195,14 @@ func (s *Service) runOnce(trigger string) {
 	res, err := s.runner.Run(s.runCtx, trigger)
 	s.metrics.ObserveRun(res, err)
 	LogResult(s.log, res, err)
+	// Loud when falling behind: every failed run says how long is left
+	// before tasks leave the API unarchived, at error level under 3 days.
+	if err != nil && !errors.Is(err, syncer.ErrLocked) {
+		if h := s.metrics.Headroom(); h < 72*time.Hour {
+			s.log.Error("the archive is falling behind: tasks start leaving the API's 7-day window unarchived in less than the retention headroom",
+				"retention_headroom_hours", h.Hours(), "last_success", s.metrics.LastSuccess().Format(time.RFC3339))
+		}
+	}
 }
 
 // Stop shuts down: no new runs, the in-flight run gets the grace period, then

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -132,4 +133,46 @@ func TestHeadroom(t *testing.T) {
 	if m.Headroom() != 120*time.Hour {
 		t.Fatalf("headroom %s", m.Headroom())
 	}
+}
+
+func TestFallingBehindIsLoud(t *testing.T) {
+	t.Parallel()
+	var buf syncBuf
+	m := NewMetrics()
+	m.SetLastSuccess(time.Now().Add(-150 * time.Hour))
+	r := runnerFunc(func(ctx context.Context, trigger string) (syncer.Result, error) {
+		return syncer.Result{}, errors.New("database unavailable")
+	})
+	svc, err := New(Config{Schedule: "@every 1h", RunOnStart: true}, r, healthy{}, m, slog.New(slog.NewJSONHandler(&buf, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(buf.String(), "falling behind") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	svc.Stop()
+	if !strings.Contains(buf.String(), `"retention_headroom_hours":17.99`) {
+		t.Fatalf("no falling-behind error with 18 h of headroom:\n%s", buf.String())
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
