@@ -217,7 +217,9 @@ func TestRunLock(t *testing.T) {
 	}
 	// Kill the holder's session: the server frees the lock, and the holder
 	// learns it lost it.
-	pgtest.Exec(t, url, `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted`)
+	// Only this test's database: parallel tests hold advisory locks too.
+	pgtest.Exec(t, url, `SELECT pg_terminate_backend(pid) FROM pg_locks
+	  WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
 	select {
 	case <-lb.Lost():
 	case <-time.After(10 * time.Second):
