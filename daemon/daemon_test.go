@@ -176,3 +176,15 @@ func (s *syncBuf) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func TestCodeLabelIsBounded(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"": "OK", "InternalError.DbError": "InternalError.DbError", "x<script>": "other",
+		strings.Repeat("A", 65): "other", "ClientError.NetworkError": "ClientError.NetworkError",
+	} {
+		if got := codeLabel(in); got != want {
+			t.Errorf("codeLabel(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -101,12 +101,26 @@ func NewMetrics() *Metrics {
 
 // ObserveAttempt is the API client's per-attempt hook.
 func (m *Metrics) ObserveAttempt(a mpsclient.Attempt) {
-	code := a.Code
-	if code == "" {
-		code = "OK"
-	}
+	code := codeLabel(a.Code)
 	m.apiRequests.WithLabelValues(string(a.Status), code).Inc()
 	m.apiLatency.WithLabelValues(string(a.Status)).Observe(a.Duration.Seconds())
+}
+
+// codeLabel bounds the code label: codes come from the server, and a label
+// must not take arbitrary values.
+func codeLabel(code string) string {
+	if code == "" {
+		return "OK"
+	}
+	if len(code) > 64 {
+		return "other"
+	}
+	for _, c := range code {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_') {
+			return "other"
+		}
+	}
+	return code
 }
 
 // ObserveWait is the API client's rate-limiter hook.
