@@ -268,10 +268,6 @@ func hasControl(b []byte) bool {
 	return false
 }
 
-func shortJSONError(err error) string {
-	return truncate(err.Error(), 120)
-}
-
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -138,16 +139,8 @@ func (s *Server) Stats() Stats {
 	s.statsMu.Lock()
 	defer s.statsMu.Unlock()
 	out := s.stats
-	out.RequestsByStatus = maps(s.stats.RequestsByStatus)
-	out.ErrorsByCode = maps(s.stats.ErrorsByCode)
-	return out
-}
-
-func maps(m map[string]int64) map[string]int64 {
-	out := make(map[string]int64, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
+	out.RequestsByStatus = maps.Clone(s.stats.RequestsByStatus)
+	out.ErrorsByCode = maps.Clone(s.stats.ErrorsByCode)
 	return out
 }
 
