@@ -276,8 +276,18 @@ func LogResult(log *slog.Logger, res syncer.Result, err error) {
 		"tasks_inserted", res.Inserted, "tasks_updated", res.Updated, "tasks_unchanged", res.Unchanged,
 		"records_skipped", res.Skipped, "warnings", res.Warnings,
 	}
-	if res.Restarts > 0 {
-		attrs = append(attrs, "drain_restarts", res.Restarts)
+	// What the run observed of the API's paging, once per run.
+	for _, ev := range []struct {
+		key string
+		n   int64
+	}{{"cursor_restarts", res.Restarts}, {"tokens_recovered", res.TokensRecovered}, {"tokens_lost", res.TokensLost},
+		{"echoed_tokens", res.EchoedTokens}, {"out_of_range_records", res.OutOfRange}} {
+		if ev.n > 0 {
+			attrs = append(attrs, ev.key, ev.n)
+		}
+	}
+	if res.TimeRange != "" && res.TimeRange != syncer.CapSupported {
+		attrs = append(attrs, "time_filters", res.TimeRange)
 	}
 	if res.Abandoned > 0 {
 		attrs = append(attrs, "abandoned_runs_closed", res.Abandoned)

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/mps-archiver/mps-archiver/mps"
 	"github.com/mps-archiver/mps-archiver/mpsclient"
 	"github.com/mps-archiver/mps-archiver/syncer"
 )
@@ -27,6 +28,9 @@ type Metrics struct {
 	skipped       *prometheus.CounterVec
 	gaps          prometheus.Counter
 	lastRunFailed prometheus.Gauge
+	drainEvents   *prometheus.CounterVec
+	filterSupport *prometheus.GaugeVec
+	detailReqs    *prometheus.CounterVec
 
 	mu          sync.Mutex
 	lastSuccess time.Time
@@ -75,6 +79,17 @@ func NewMetrics() *Metrics {
 	m.lastRunFailed = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "last_run_failed", Help: "1 if the most recent non-skipped run failed.",
 	})
+	m.drainEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "drain_events_total",
+		Help: "What runs observed of the API's paging: cursor_restart (token rejected), token_recovered (a skipped token's task read by DescribeTaskDetail), token_lost (skipped and gone), echoed_token (list ended by a repeated token), out_of_range (records outside a requested time range).",
+	}, []string{"event"})
+	m.filterSupport = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "api_filter_supported",
+		Help: "1 when DescribeTasks honours the filter, 0 when it rejects or ignores it (learned from its answers; absent until known).",
+	}, []string{"filter"})
+	m.detailReqs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "api_detail_requests_total", Help: "DescribeTaskDetail HTTP attempts by error code (\"OK\" for success).",
+	}, []string{"code"})
 	lastSuccess := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "last_success_timestamp_seconds", Help: "Start time of the last successful full drain (0: none yet).",
 	}, func() float64 {
@@ -89,7 +104,11 @@ func NewMetrics() *Metrics {
 		Help: "168h minus the age of the last successful full drain: how long until tasks start leaving the API unarchived (0 if none yet).",
 	}, func() float64 { return m.Headroom().Seconds() })
 	f.MustRegister(m.runs, m.runDuration, m.pages, m.apiRequests, m.apiLatency, m.tasks,
-		m.limiterWaits, m.limiterWaitS, m.skipped, m.gaps, m.lastRunFailed, lastSuccess, headroom)
+		m.limiterWaits, m.limiterWaitS, m.skipped, m.gaps, m.lastRunFailed, lastSuccess, headroom,
+		m.drainEvents, m.filterSupport, m.detailReqs)
+	for _, e := range []string{"cursor_restart", "token_recovered", "token_lost", "echoed_token", "out_of_range"} {
+		m.drainEvents.WithLabelValues(e)
+	}
 	for _, r := range []string{"succeeded", "failed", "skipped"} {
 		m.runs.WithLabelValues(r)
 	}
@@ -102,6 +121,10 @@ func NewMetrics() *Metrics {
 // ObserveAttempt is the API client's per-attempt hook.
 func (m *Metrics) ObserveAttempt(a mpsclient.Attempt) {
 	code := codeLabel(a.Code)
+	if a.Action == mps.ActionDescribeTaskDetail {
+		m.detailReqs.WithLabelValues(code).Inc()
+		return
+	}
 	m.apiRequests.WithLabelValues(string(a.Status), code).Inc()
 	m.apiLatency.WithLabelValues(string(a.Status)).Observe(a.Duration.Seconds())
 }
@@ -147,6 +170,18 @@ func (m *Metrics) ObserveRun(res syncer.Result, err error) {
 	m.tasks.WithLabelValues("unchanged").Add(float64(res.Unchanged))
 	m.tasks.WithLabelValues("skipped").Add(float64(res.Skipped))
 	m.tasks.WithLabelValues("warning").Add(float64(res.Warnings))
+	m.drainEvents.WithLabelValues("cursor_restart").Add(float64(res.Restarts))
+	m.drainEvents.WithLabelValues("token_recovered").Add(float64(res.TokensRecovered))
+	m.drainEvents.WithLabelValues("token_lost").Add(float64(res.TokensLost))
+	m.drainEvents.WithLabelValues("echoed_token").Add(float64(res.EchoedTokens))
+	m.drainEvents.WithLabelValues("out_of_range").Add(float64(res.OutOfRange))
+	if res.TimeRange != "" {
+		v := 0.0
+		if res.TimeRange == syncer.CapSupported {
+			v = 1
+		}
+		m.filterSupport.WithLabelValues(syncer.CapTimeRange).Set(v)
+	}
 	if res.Gap != nil {
 		m.gaps.Inc()
 	}

@@ -92,6 +92,56 @@ func TestKillNineMidSync(t *testing.T) {
 	}
 }
 
+// TestKillNineUnderTokenVariants: kill -9 mid-sync, again and again, against
+// a server whose pages start after their token, that echoes the last token
+// and rejects tokens whose task moved, while tasks move through their lists;
+// then a clean sync of the frozen world leaves the archive equal to the truth.
+func TestKillNineUnderTokenVariants(t *testing.T) {
+	t.Parallel()
+	rounds := 4
+	if long() {
+		rounds = 20
+	}
+	now := time.Now().UTC()
+	tasks := generate(4000, now, func(c *simulator.GenConfig) {
+		c.Window = 3 * time.Hour
+		c.QueueMean, c.ProcessMean = 3*time.Minute, 5*time.Minute
+		c.ArrivalsPerHour, c.Horizon = 2000, 6*time.Hour
+		c.Vocabulary = simulator.VocabularyMixed
+	})
+	clock := simulator.NewClock(now, 300)
+	a := newAPI(t, tasks, clock, simulator.Faults{Latency: 4 * time.Millisecond, Jitter: 4 * time.Millisecond})
+	a.sim.SetVariant(simulator.Variant{ExclusiveTokens: true, EchoLastToken: true, RejectMovedTokens: true})
+	db := migrated(t)
+	env := baseEnv(a, db)
+	env["MPS_DETAILS_RATE_LIMIT"] = "100"
+	rng := rand.New(rand.NewPCG(uint64(now.UnixNano()), 11))
+	killedMidRun := 0
+	for i := 0; i < rounds; i++ {
+		p := start(t, env, "sync")
+		time.Sleep(time.Duration(100+rng.IntN(600)) * time.Millisecond)
+		if !p.exited() {
+			killedMidRun++
+		}
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		<-p.done
+	}
+	if killedMidRun == 0 {
+		t.Fatal("no kill landed mid-run: the test did not test crashes")
+	}
+	clock.SetSpeed(0)
+	r := run(t, env, "sync")
+	if r.code != 0 {
+		t.Fatalf("clean sync after kills: exit %d: %s", r.code, r.stderr)
+	}
+	archivetest.AssertMatchesTruth(t, db, a.sim.Truth())
+	recovered := scalar(t, db, `SELECT coalesce(sum(tokens_recovered), 0) FROM sync_runs WHERE status = 'succeeded'`)
+	if recovered == 0 {
+		t.Fatal("the clean sync recovered no skipped token: the test did not test exclusive tokens")
+	}
+	t.Logf("%d rounds, %d killed mid-run; the clean sync recovered %d skipped tokens", rounds, killedMidRun, recovered)
+}
+
 // TestHostileConfiguration: each bad input is one line on stderr naming the
 // problem, a non-zero exit, and nothing written.
 func TestHostileConfiguration(t *testing.T) {

@@ -14,7 +14,8 @@ const (
 	CodeInternalError        = "InternalError"
 	CodeInvalidParameter     = "InvalidParameterValue"
 	CodeInvalidLimit         = "InvalidParameterValue.Limit"
-	CodeInvalidScrollToken   = "InvalidParameterValue.ScrollToken"
+	CodeUnknownParameter     = "UnknownParameter"
+	CodeResourceNotFound     = "ResourceNotFound"
 	CodeInvalidMpsUser       = "FailedOperation.InvalidMpsUser"
 	CodeSignatureFailure     = "AuthFailure.SignatureFailure"
 	CodeSignatureExpire      = "AuthFailure.SignatureExpire"
@@ -28,9 +29,11 @@ const (
 	CodeTimeout              = "ClientError.Timeout"
 )
 
-// APIError is a DescribeTasks call that failed for good: either a fatal code
-// on the first attempt, or a transient one on every attempt.
+// APIError is a call that failed for good: either a fatal code on the first
+// attempt, or a transient one on every attempt.
 type APIError struct {
+	// Action is the API action that failed (DescribeTasks when empty).
+	Action    string
 	Code      string
 	Message   string
 	RequestID string
@@ -39,7 +42,11 @@ type APIError struct {
 
 func (e *APIError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "DescribeTasks failed: %s", e.Code)
+	action := e.Action
+	if action == "" {
+		action = ActionDescribeTasks
+	}
+	fmt.Fprintf(&b, "%s failed: %s", action, e.Code)
 	if e.Message != "" {
 		fmt.Fprintf(&b, ": %s", truncate(oneLine(e.Message), 200))
 	}
@@ -74,6 +81,41 @@ func Transient(code string) bool {
 		code == CodeHTTPStatusError, code == CodeIOError,
 		code == CodeMalformedResponse, code == CodeTimeout:
 		return true
+	}
+	return false
+}
+
+// TokenRejected reports whether code, answered to a request that carried a
+// ScrollToken, means the token itself was refused. No code is documented for
+// it: a token whose task moved to another list, or expired, comes back as a
+// parameter error or as a missing resource.
+func TokenRejected(code string) bool {
+	return strings.HasPrefix(code, "InvalidParameter") && code != CodeInvalidLimit ||
+		strings.HasPrefix(code, CodeResourceNotFound)
+}
+
+// Gone reports whether a DescribeTaskDetail answer means the detail no longer
+// exists (or never did): the API documents neither code for expiry, so both
+// ResourceNotFound* and a rejected TaskId count.
+func Gone(code string) bool {
+	return strings.HasPrefix(code, CodeResourceNotFound) || code == CodeInvalidParameter
+}
+
+// UnknownParameter reports whether err is the API 3.0 common error for a
+// request parameter the action does not define, naming one of params (any
+// parameter when none are given).
+func UnknownParameter(err error, params ...string) bool {
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Code != CodeUnknownParameter {
+		return false
+	}
+	if len(params) == 0 {
+		return true
+	}
+	for _, p := range params {
+		if strings.Contains(ae.Message, p) {
+			return true
+		}
 	}
 	return false
 }

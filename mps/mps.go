@@ -15,6 +15,9 @@ const (
 	Service             = "mps"
 	Version             = "2019-06-12"
 	ActionDescribeTasks = "DescribeTasks"
+	// ActionDescribeTaskDetail returns how one task ended; it keeps a task
+	// for 7 days at best (3 on the international site).
+	ActionDescribeTaskDetail = "DescribeTaskDetail"
 
 	// DefaultEndpoint is the public API endpoint; mps.intl.tencentcloudapi.com
 	// serves the international site.
@@ -68,12 +71,17 @@ func ParseStatus(s string) (Status, error) {
 }
 
 // Query is one page request: a status list, the ScrollToken to start at
-// ("" for the first page) and an optional time range (zero: open).
+// ("" for the first page) and an optional time range. A range is sent with
+// both bounds or not at all: a server fills a missing bound with a default
+// of its own (another MPS-family API documents "the last 3 days").
 type Query struct {
 	Status      Status
 	ScrollToken string
 	Start, End  time.Time
 }
+
+// Ranged reports whether q carries a time range.
+func (q Query) Ranged() bool { return !q.Start.IsZero() || !q.End.IsZero() }
 
 // DescribeTasksRequestParams is the JSON body of a DescribeTasks call.
 // Optional fields are pointers so that an unset field is left out of the

@@ -1,11 +1,13 @@
-// Package mpsclient calls MPS DescribeTasks through the official Tencent Cloud
-// SDK's common client, which signs every request with TC3-HMAC-SHA256.
+// Package mpsclient calls MPS DescribeTasks and DescribeTaskDetail through the
+// official Tencent Cloud SDK's common client, which signs every request with
+// TC3-HMAC-SHA256.
 //
 // The SDK's own retries are switched off: they retry only the exact code
 // RequestLimitExceeded, sleep without honouring the context and re-send the
 // same signed request. This package retries itself, re-signing each attempt,
-// with capped exponential backoff and full jitter, and paces all calls through
-// one token bucket.
+// with capped exponential backoff and full jitter, and paces each action's
+// calls through a token bucket of its own (the API limits each action
+// separately).
 package mpsclient
 
 import (
@@ -45,6 +47,8 @@ type Config struct {
 	// Burst defaults to 1.
 	RateLimit float64
 	Burst     int
+	// DetailRateLimit is DescribeTaskDetail's own ceiling (default 20).
+	DetailRateLimit float64
 	// PageSize is the Limit sent with each call (default and maximum 100).
 	PageSize int
 	// RequestTimeout bounds each attempt (default 30s).
@@ -64,16 +68,19 @@ type Config struct {
 
 // Attempt describes one HTTP round trip, for metrics.
 type Attempt struct {
-	Status   mps.Status
-	Code     string // "" on success
+	Action   string     // mps.ActionDescribeTasks or mps.ActionDescribeTaskDetail
+	Status   mps.Status // the list's status filter (DescribeTasks only)
+	Code     string     // "" on success
 	Duration time.Duration
 }
 
-// Client lists MPS tasks. It is safe for concurrent use.
+// Client lists MPS tasks and reads their details. It is safe for concurrent
+// use.
 type Client struct {
-	cfg     Config
-	sdk     *common.Client
-	limiter *rate.Limiter
+	cfg           Config
+	sdk           *common.Client
+	limiter       *rate.Limiter
+	detailLimiter *rate.Limiter
 }
 
 // ParseEndpoint checks an MPS_ENDPOINT value and returns its scheme and the
@@ -112,6 +119,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.Burst <= 0 {
 		cfg.Burst = 1
+	}
+	if cfg.DetailRateLimit <= 0 {
+		cfg.DetailRateLimit = 20
 	}
 	if cfg.PageSize <= 0 || cfg.PageSize > mps.MaxLimit {
 		cfg.PageSize = mps.MaxLimit
@@ -157,9 +167,10 @@ func New(cfg Config) (*Client, error) {
 	sdk.WithHttpTransport(captureTransport{tr})
 
 	return &Client{
-		cfg:     cfg,
-		sdk:     sdk,
-		limiter: rate.NewLimiter(rate.Limit(cfg.RateLimit), cfg.Burst),
+		cfg:           cfg,
+		sdk:           sdk,
+		limiter:       rate.NewLimiter(rate.Limit(cfg.RateLimit), cfg.Burst),
+		detailLimiter: rate.NewLimiter(rate.Limit(cfg.DetailRateLimit), cfg.Burst),
 	}, nil
 }
 
@@ -191,39 +202,88 @@ func (c *Client) DescribeTasks(ctx context.Context, params mps.DescribeTasksRequ
 	if params.Status != nil {
 		status = mps.Status(*params.Status)
 	}
+	var page *mps.Page
+	err := c.retry(ctx, c.limiter, func() error {
+		req := &describeTasksRequest{BaseRequest: &tchttp.BaseRequest{}, DescribeTasksRequestParams: params}
+		resp := &describeTasksResponse{}
+		cap, err := c.send(ctx, mps.ActionDescribeTasks, status, req.BaseRequest, req, resp, &resp.cap)
+		if err == nil && resp.err != nil {
+			err = resp.err
+		}
+		if err == nil && resp.page == nil {
+			err = &mps.APIError{Code: mps.CodeMalformedResponse, Message: "empty response"}
+		}
+		if err = c.finish(mps.ActionDescribeTasks, status, cap, err); err != nil {
+			return err
+		}
+		resp.page.ServerTime = cap.date
+		page = resp.page
+		return nil
+	})
+	return page, err
+}
+
+// TaskDetail calls DescribeTaskDetail for one task, retrying transient
+// failures, paced by its own limiter. A task the API no longer knows is an
+// *mps.APIError for which mps.Gone is true.
+func (c *Client) TaskDetail(ctx context.Context, taskID string) (*mps.TaskDetail, error) {
+	var detail *mps.TaskDetail
+	err := c.retry(ctx, c.detailLimiter, func() error {
+		req := &describeTaskDetailRequest{BaseRequest: &tchttp.BaseRequest{}, DescribeTaskDetailRequestParams: mps.DescribeTaskDetailRequestParams{TaskId: &taskID}}
+		resp := &describeTaskDetailResponse{taskID: taskID}
+		cap, err := c.send(ctx, mps.ActionDescribeTaskDetail, "", req.BaseRequest, req, resp, &resp.cap)
+		if err == nil && resp.err != nil {
+			err = resp.err
+		}
+		if err == nil && resp.detail == nil {
+			err = &mps.APIError{Code: mps.CodeMalformedResponse, Message: "empty response"}
+		}
+		if err = c.finish(mps.ActionDescribeTaskDetail, "", cap, err); err != nil {
+			return err
+		}
+		resp.detail.ServerTime = cap.date
+		detail = resp.detail
+		return nil
+	})
+	return detail, err
+}
+
+// retry makes up to MaxAttempts attempts of one call, each paced by lim and
+// re-signed, with backoff after a transient failure.
+func (c *Client) retry(ctx context.Context, lim *rate.Limiter, attempt func() error) error {
 	var last *mps.APIError
-	for attempt := 1; attempt <= c.cfg.MaxAttempts; attempt++ {
-		if attempt > 1 {
-			if err := sleep(ctx, c.backoff(attempt-1, last.Code)); err != nil {
-				return nil, err
+	for n := 1; n <= c.cfg.MaxAttempts; n++ {
+		if n > 1 {
+			if err := sleep(ctx, c.backoff(n-1, last.Code)); err != nil {
+				return err
 			}
 		}
-		if err := c.wait(ctx); err != nil {
-			return nil, err
+		if err := c.wait(ctx, lim); err != nil {
+			return err
 		}
-		page, err := c.attempt(ctx, status, params)
+		err := attempt()
 		if err == nil {
-			return page, nil
+			return nil
 		}
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
 		var ae *mps.APIError
 		if !errors.As(err, &ae) {
-			return nil, err
+			return err
 		}
-		ae.Attempts = attempt
+		ae.Attempts = n
 		if !mps.Transient(ae.Code) {
-			return nil, ae
+			return ae
 		}
 		last = ae
 	}
-	return nil, last
+	return last
 }
 
-func (c *Client) wait(ctx context.Context) error {
+func (c *Client) wait(ctx context.Context, lim *rate.Limiter) error {
 	start := time.Now()
-	if err := c.limiter.Wait(ctx); err != nil {
+	if err := lim.Wait(ctx); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -251,48 +311,61 @@ func (c *Client) backoff(retry int, code string) time.Duration {
 	return d
 }
 
-func (c *Client) attempt(ctx context.Context, status mps.Status, params mps.DescribeTasksRequestParams) (*mps.Page, error) {
+// sent is one attempt in flight: its start and what the transport saw.
+type sent struct {
+	*captured
+	start time.Duration
+	began time.Time
+}
+
+// send signs and sends one attempt of action under its own deadline. capp
+// receives the transport's capture before the SDK parses the body, so the
+// response's UnmarshalJSON can read the full body.
+func (c *Client) send(ctx context.Context, action string, status mps.Status, base *tchttp.BaseRequest, req tchttp.Request, resp tchttp.Response, capp **captured) (sent, error) {
 	actx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
-
-	req := &describeTasksRequest{BaseRequest: &tchttp.BaseRequest{}, DescribeTasksRequestParams: params}
-	c.sdk.InitBaseRequest(&req.BaseRequest, mps.Service, mps.Version, mps.ActionDescribeTasks)
+	c.sdk.InitBaseRequest(&base, mps.Service, mps.Version, action)
 	cap := new(captured)
-	req.SetContext(context.WithValue(actx, captureKey{}, cap))
-	resp := &describeTasksResponse{cap: cap}
-
-	start := time.Now()
+	*capp = cap
+	base.SetContext(context.WithValue(actx, captureKey{}, cap))
+	began := time.Now()
 	err := c.sdk.Send(req, resp)
-	if err == nil && resp.err != nil {
-		err = resp.err
+	if cap.apiErr != nil {
+		// A Tencent error body behind a non-200 status: its code, not the
+		// SDK's HttpStatusCodeError, says what went wrong.
+		err = cap.apiErr
 	}
-	if err == nil && resp.page == nil {
-		err = &mps.APIError{Code: mps.CodeMalformedResponse, Message: "empty response"}
+	if err != nil {
+		err = translate(err, actx)
 	}
-	apiErr := translate(err, actx)
+	return sent{captured: cap, began: began}, err
+}
+
+// finish labels an attempt's error with its action and reports the attempt.
+func (c *Client) finish(action string, status mps.Status, s sent, err error) error {
+	var ae *mps.APIError
+	if errors.As(err, &ae) {
+		ae.Action = action
+	}
 	if c.cfg.Observe != nil {
 		code := ""
-		if apiErr != nil {
-			code = mps.ErrorCode(apiErr)
-			if code == "" {
+		if err != nil {
+			if code = mps.ErrorCode(err); code == "" {
 				code = "other"
 			}
 		}
-		c.cfg.Observe(Attempt{Status: status, Code: code, Duration: time.Since(start)})
+		c.cfg.Observe(Attempt{Action: action, Status: status, Code: code, Duration: time.Since(s.began)})
 	}
-	if apiErr != nil {
-		return nil, apiErr
-	}
-	resp.page.ServerTime = cap.date
-	return resp.page, nil
+	return err
 }
 
 type captureKey struct{}
 
 // captured is what captureTransport saw of one response.
 type captured struct {
-	date time.Time
-	body []byte // set when the SDK was handed a stub instead
+	date   time.Time
+	body   []byte        // set when the SDK was handed a stub instead
+	apiErr *mps.APIError // a Tencent error body on a non-200 answer
 }
 
 // stubBody is what the SDK parses in place of a large successful page.
@@ -315,6 +388,22 @@ func (t captureTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if d, perr := http.ParseTime(resp.Header.Get("Date")); perr == nil {
 		c.date = d.UTC()
+	}
+	if resp.StatusCode != http.StatusOK && resp.Header.Get("Content-Encoding") == "" {
+		// Keep the body for the SDK, and read a Tencent error from it.
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		if _, derr := mps.DecodePage(body); derr != nil {
+			var ae *mps.APIError
+			if errors.As(derr, &ae) {
+				c.apiErr = ae
+			}
+		}
+		return resp, nil
 	}
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Encoding") != "" ||
 		(resp.ContentLength >= 0 && resp.ContentLength < 4096) {
@@ -398,6 +487,35 @@ func sleep(ctx context.Context, d time.Duration) error {
 type describeTasksRequest struct {
 	*tchttp.BaseRequest
 	mps.DescribeTasksRequestParams
+}
+
+// describeTaskDetailRequest is DescribeTaskDetail's typed request.
+type describeTaskDetailRequest struct {
+	*tchttp.BaseRequest
+	mps.DescribeTaskDetailRequestParams
+}
+
+// describeTaskDetailResponse decodes the body with mps.DecodeTaskDetail,
+// which keeps the whole Response.
+type describeTaskDetailResponse struct {
+	tchttp.BaseResponse
+	cap    *captured
+	taskID string
+	detail *mps.TaskDetail
+	err    error
+}
+
+// UnmarshalJSON is called by the SDK after it has ruled out an error body.
+func (r *describeTaskDetailResponse) UnmarshalJSON(body []byte) error {
+	if r.cap != nil && r.cap.body != nil {
+		body = r.cap.body
+	}
+	r.detail, r.err = mps.DecodeTaskDetail(r.taskID, body)
+	var ae *mps.APIError
+	if r.err != nil && !errors.As(r.err, &ae) {
+		r.err = &mps.APIError{Code: mps.CodeMalformedResponse, Message: r.err.Error()}
+	}
+	return nil
 }
 
 // describeTasksResponse decodes the body with mps.DecodePage, which keeps each

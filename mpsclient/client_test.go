@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -320,5 +321,78 @@ func TestParseEndpoint(t *testing.T) {
 		} else if strings.Contains(err.Error(), "pw") {
 			t.Errorf("error leaks the password: %v", err)
 		}
+	}
+}
+
+// A Tencent error body behind a non-200 status is read for its code: a
+// fatal one fails at once with its RequestId, a transient one is retried.
+func TestJSONErrorBodyWhateverTheHTTPStatus(t *testing.T) {
+	t.Parallel()
+	url, n := countingServer(t, func(_ int64, w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(errorBody("AuthFailure.SignatureFailure")))
+	})
+	_, err := newClient(t, url, nil).ListTasks(context.Background(), mps.Query{Status: mps.StatusFinish})
+	var ae *mps.APIError
+	if !errors.As(err, &ae) || ae.Code != "AuthFailure.SignatureFailure" || ae.RequestID != "req-AuthFailure.SignatureFailure" || n.Load() != 1 {
+		t.Fatalf("err %v after %d requests", err, n.Load())
+	}
+
+	url, n = countingServer(t, func(k int64, w http.ResponseWriter, _ *http.Request) {
+		if k == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(errorBody("InternalError")))
+			return
+		}
+		_, _ = w.Write([]byte(okPage))
+	})
+	if _, err := newClient(t, url, nil).ListTasks(context.Background(), mps.Query{Status: mps.StatusFinish}); err != nil || n.Load() != 2 {
+		t.Fatalf("err %v after %d requests", err, n.Load())
+	}
+}
+
+// DescribeTaskDetail goes through the simulator with real signatures, on a
+// limiter of its own; a task past the detail retention is gone.
+func TestTaskDetailThroughTheSimulator(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	mk := func(id, typ string, subs []string, age time.Duration) *simulator.Task {
+		c := now.Add(-age)
+		return &simulator.Task{ID: id, Type: typ, SubTaskTypes: subs, Create: c.UnixNano(), Begin: c.Add(time.Minute).UnixNano(), Finish: c.Add(2 * time.Minute).UnixNano()}
+	}
+	sim := simulator.New(simulator.Config{Credentials: creds, Clock: simulator.NewClock(now, 0), DetailRetention: 72 * time.Hour}, []*simulator.Task{
+		mk("wf", "WorkflowTask", []string{"action-trans", "action-AIRecognition"}, time.Hour),
+		mk("live", "LiveProcessTask", []string{"AiRecognition"}, time.Hour),
+		mk("old", "WorkflowTask", []string{"Transcode"}, 100*time.Hour),
+	})
+	hs := httptest.NewServer(sim)
+	t.Cleanup(hs.Close)
+	var attempts []mpsclient.Attempt
+	var mu sync.Mutex
+	c := newClient(t, hs.URL, func(cfg *mpsclient.Config) {
+		cfg.Observe = func(a mpsclient.Attempt) { mu.Lock(); attempts = append(attempts, a); mu.Unlock() }
+	})
+	d, err := c.TaskDetail(context.Background(), "wf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Status != mps.StatusFinish || d.TaskType != "WorkflowTask" || !d.FinishTime.Equal(now.Add(-time.Hour+2*time.Minute)) || d.RequestID == "" {
+		t.Fatalf("detail %+v", d)
+	}
+	if lt := d.ListTask(); strings.Join(lt.SubTaskTypes, ",") != "Transcode,AiRecognition" || lt.TaskType != "WorkflowTask" {
+		t.Fatalf("list task %+v", lt)
+	}
+	if d, err := c.TaskDetail(context.Background(), "live"); err != nil || d.ListTask().TaskType != "LiveProcessTask" {
+		t.Fatalf("live: %+v %v", d, err)
+	}
+	_, err = c.TaskDetail(context.Background(), "old")
+	if !mps.Gone(mps.ErrorCode(err)) || !strings.HasPrefix(err.Error(), "DescribeTaskDetail failed: ResourceNotFound") {
+		t.Fatalf("a task past the detail retention: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(attempts) != 3 || attempts[0].Action != mps.ActionDescribeTaskDetail {
+		t.Fatalf("attempts %+v", attempts)
 	}
 }

@@ -16,6 +16,8 @@ import (
 //	POST /clock?advance=D  move the clock by a Go duration (e.g. 192h)
 //	POST /clock?set=T      put the clock at an RFC 3339 instant
 //	PUT  /faults           replace the fault configuration (JSON body)
+//	GET  /variant          the API's reading of the open behaviours
+//	PUT  /variant          switch it (JSON body, as Variant)
 func (s *Server) ControlHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /truth", func(w http.ResponseWriter, r *http.Request) {
@@ -55,6 +57,24 @@ func (s *Server) ControlHandler() http.Handler {
 			return
 		}
 		s.SetFaults(f)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /variant", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, s.Variant())
+	})
+	mux.HandleFunc("PUT /variant", func(w http.ResponseWriter, r *http.Request) {
+		var v Variant
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		err := dec.Decode(&v)
+		if err == nil {
+			err = v.Validate()
+		}
+		if err != nil {
+			http.Error(w, "variant: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		s.SetVariant(v)
 		w.WriteHeader(http.StatusNoContent)
 	})
 	return mux

@@ -26,8 +26,8 @@ type Faults struct {
 	// StallRate of requests hang for StallFor (default 2m) before answering.
 	StallRate float64       `json:"stall_rate"`
 	StallFor  time.Duration `json:"stall_for"`
-	// ExpireTokenRate of requests that carry a ScrollToken are told it has
-	// expired.
+	// ExpireTokenRate of requests that carry a ScrollToken are told it is
+	// invalid, with the action's documented InvalidParameterValue.
 	ExpireTokenRate float64 `json:"expire_token_rate"`
 	// Latency is added to every request, plus up to Jitter more.
 	Latency time.Duration `json:"latency"`
@@ -129,7 +129,7 @@ func (s *Server) inject(w http.ResponseWriter, r *http.Request, reqID string, q 
 		_, _ = w.Write([]byte("<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>stgw</center></body></html>\n"))
 		return true
 	case faultTruncate:
-		resp, code, msg := s.list(q)
+		resp, code, msg := s.list(q, s.Variant())
 		if code != "" {
 			s.fail(w, reqID, q.status, code, msg)
 			return true
@@ -148,7 +148,7 @@ func (s *Server) inject(w http.ResponseWriter, r *http.Request, reqID string, q 
 		s.fail(w, reqID, q.status, mps.CodeInternalError, "stalled")
 		return true
 	case faultExpire:
-		s.fail(w, reqID, q.status, mps.CodeInvalidScrollToken, "ScrollToken is invalid or has expired")
+		s.fail(w, reqID, q.status, mps.CodeInvalidParameter, "ScrollToken is invalid.")
 		return true
 	}
 	return false

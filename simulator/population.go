@@ -97,6 +97,35 @@ type GenConfig struct {
 	FailureShare float64
 	// AppID prefixes generated TaskIds as MPS does.
 	AppID int64
+	// Vocabulary of SubTaskTypes: VocabularyAction ("action-trans", the seed
+	// page's; default), VocabularyKinds ("Transcode", the current CLI
+	// example's) or VocabularyMixed (each task draws one).
+	Vocabulary string
+}
+
+// The SubTaskTypes vocabularies.
+const (
+	VocabularyAction = "action"
+	VocabularyKinds  = "kinds"
+	VocabularyMixed  = "mixed"
+)
+
+// subTaskTypes renders subs in the vocabulary voc.
+func subTaskTypes(subs []string, voc string, r *rand.Rand) []string {
+	if voc == VocabularyMixed {
+		voc = VocabularyAction
+		if r.IntN(2) == 1 {
+			voc = VocabularyKinds
+		}
+	}
+	if voc != VocabularyKinds {
+		return subs
+	}
+	out := make([]string, len(subs))
+	for i, s := range subs {
+		out[i] = mps.SubTaskKind(s)
+	}
+	return out
 }
 
 // DefaultGenConfig is a week of a small account.
@@ -142,10 +171,14 @@ func Generate(cfg GenConfig, now time.Time) []*Task {
 		}
 		begin := create.Add(expDuration(r, cfg.QueueMean))
 		finish := begin.Add(expDuration(r, cfg.ProcessMean))
+		subs := tt.subs[r.IntN(len(tt.subs))]
+		if cfg.Vocabulary != "" && cfg.Vocabulary != VocabularyAction {
+			subs = subTaskTypes(subs, cfg.Vocabulary, r)
+		}
 		return &Task{
 			ID:           fmt.Sprintf("%d-%s-%016x%016x", cfg.AppID, tt.name, r.Uint64(), r.Uint64()),
 			Type:         tt.name,
-			SubTaskTypes: tt.subs[r.IntN(len(tt.subs))],
+			SubTaskTypes: subs,
 			Create:       create.UnixNano(),
 			Begin:        begin.UnixNano(),
 			Finish:       finish.UnixNano(),
@@ -176,8 +209,10 @@ func expDuration(r *rand.Rand, mean time.Duration) time.Duration {
 // or Finish means never.
 type Scenario struct {
 	// Now sets the simulator clock's start instant (RFC 3339).
-	Now   string         `json:"Now,omitempty"`
-	Tasks []ScenarioTask `json:"Tasks"`
+	Now string `json:"Now,omitempty"`
+	// Variant picks the API's reading of the open behaviours.
+	Variant *Variant       `json:"Variant,omitempty"`
+	Tasks   []ScenarioTask `json:"Tasks"`
 }
 
 // ScenarioTask is one pinned task, or with Raw a record served verbatim.

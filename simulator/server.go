@@ -43,6 +43,12 @@ type Config struct {
 	// AuthNow is the real time the signature check compares X-TC-Timestamp
 	// with (default time.Now); tests skew it to exercise SignatureExpire.
 	AuthNow func() time.Time
+	// Variant picks the reading of each behaviour the API pages disagree
+	// about (zero: the Chinese reference page's).
+	Variant Variant
+	// DetailRetention is how long after creation DescribeTaskDetail still
+	// knows a task (default 168h; the international site documents 72h).
+	DetailRetention time.Duration
 }
 
 // Server is the simulated API. Its methods are safe for concurrent use.
@@ -55,8 +61,11 @@ type Server struct {
 	tasks []*Task // sorted by (Create, ID)
 	index map[string]int
 
+	varMu   sync.RWMutex
+	variant Variant
+
 	limMu    sync.Mutex
-	limiters map[string]*rate.Limiter
+	limiters map[string]*rate.Limiter // per action and SecretId
 
 	statsMu sync.Mutex
 	stats   Stats
@@ -85,8 +94,12 @@ func New(cfg Config, tasks []*Task) *Server {
 	if cfg.AuthNow == nil {
 		cfg.AuthNow = time.Now
 	}
+	if cfg.DetailRetention <= 0 {
+		cfg.DetailRetention = Retention
+	}
 	s := &Server{
 		cfg:      cfg,
+		variant:  cfg.Variant,
 		clock:    cfg.Clock,
 		faults:   newFaultInjector(cfg.Faults),
 		limiters: map[string]*rate.Limiter{},
@@ -101,6 +114,20 @@ func (s *Server) Clock() *Clock { return s.clock }
 
 // SetFaults replaces the fault configuration.
 func (s *Server) SetFaults(f Faults) { s.faults.set(f) }
+
+// SetVariant switches the API's reading of the open behaviours.
+func (s *Server) SetVariant(v Variant) {
+	s.varMu.Lock()
+	s.variant = v
+	s.varMu.Unlock()
+}
+
+// Variant is the reading in force.
+func (s *Server) Variant() Variant {
+	s.varMu.RLock()
+	defer s.varMu.RUnlock()
+	return s.variant
+}
 
 // SetRateLimit changes the per-SecretId limit (negative: off).
 func (s *Server) SetRateLimit(perSecond float64) {
@@ -209,19 +236,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, reqID, "", aerr.code, aerr.msg)
 		return
 	}
-	if a := r.Header.Get("X-TC-Action"); a != mps.ActionDescribeTasks {
-		s.fail(w, reqID, "", mps.CodeInvalidAction, fmt.Sprintf("the action %q is not supported", a))
+	action := r.Header.Get("X-TC-Action")
+	if action != mps.ActionDescribeTasks && action != mps.ActionDescribeTaskDetail {
+		s.fail(w, reqID, "", mps.CodeInvalidAction, fmt.Sprintf("the action %q is not supported", action))
 		return
 	}
 	if v := r.Header.Get("X-TC-Version"); v != mps.Version {
 		s.fail(w, reqID, "", "NoSuchVersion", fmt.Sprintf("the version %q is not supported", v))
 		return
 	}
-	if !s.allow(secretID) {
+	// Each action has its own limit of 100 requests a second.
+	if !s.allow(action + "/" + secretID) {
 		s.fail(w, reqID, "", mps.CodeRequestLimitExceeded, "your current request times equals to `100` in a second, which exceeds the frequency limit `100` for a second. please reduce the frequency of calls.")
 		return
 	}
-	q, code, msg := parseQuery(body)
+	if action == mps.ActionDescribeTaskDetail {
+		s.serveDetail(w, r, reqID, body)
+		return
+	}
+	v := s.Variant()
+	q, code, msg := parseQuery(body, v)
 	s.count(q.status)
 	if code != "" {
 		s.fail(w, reqID, q.status, code, msg)
@@ -230,7 +264,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.inject(w, r, reqID, q) {
 		return
 	}
-	resp, code, msg := s.list(q)
+	resp, code, msg := s.list(q, v)
 	if code != "" {
 		s.fail(w, reqID, q.status, code, msg)
 		return
@@ -270,16 +304,16 @@ func writeBody(w http.ResponseWriter, b []byte) {
 	_, _ = w.Write(b)
 }
 
-func (s *Server) allow(secretID string) bool {
+func (s *Server) allow(key string) bool {
 	s.limMu.Lock()
 	if s.cfg.RateLimit < 0 {
 		s.limMu.Unlock()
 		return true
 	}
-	l, ok := s.limiters[secretID]
+	l, ok := s.limiters[key]
 	if !ok {
 		l = rate.NewLimiter(rate.Limit(s.cfg.RateLimit), max(1, int(s.cfg.RateLimit)))
-		s.limiters[secretID] = l
+		s.limiters[key] = l
 	}
 	s.limMu.Unlock()
 	return l.Allow()
@@ -316,14 +350,16 @@ type query struct {
 	limit       int
 	token       string
 	hasToken    bool
-	start, end  int64 // CreateTime filter, 0 = open
+	start, end  int64 // time filter, 0 = absent
 	failed      *bool
 	requestBody []byte
 }
 
 // parseQuery reads the body as the API does: unknown parameters and bad values
-// are errors, and Limit may be a number or a numeric string.
-func parseQuery(body []byte) (query, string, string) {
+// are errors, and Limit may be a number or a numeric string. The optional
+// filters are unknown parameters to a server at the seed page's version, and
+// dropped by one that ignores them.
+func parseQuery(body []byte, vr Variant) (query, string, string) {
 	q := query{limit: mps.DefaultLimit, requestBody: body}
 	var m map[string]json.RawMessage
 	if len(bytes.TrimSpace(body)) == 0 {
@@ -355,7 +391,21 @@ func parseQuery(body []byte) (query, string, string) {
 				return q, mps.CodeInvalidParameter, "ScrollToken must be a string"
 			}
 			q.hasToken = q.token != ""
-		case "StartTime", "EndTime":
+		case "StartTime", "EndTime", "SubTaskHasFailed":
+			if vr.Filters == FiltersUnsupported {
+				return q, mps.CodeUnknownParameter, fmt.Sprintf("The parameter `%s` is not recognized.", k)
+			}
+			if vr.Filters == FiltersIgnored {
+				continue
+			}
+			if k == "SubTaskHasFailed" {
+				var b bool
+				if json.Unmarshal(v, &b) != nil {
+					return q, mps.CodeInvalidParameter, "SubTaskHasFailed must be a boolean"
+				}
+				q.failed = &b
+				continue
+			}
 			var s string
 			if json.Unmarshal(v, &s) != nil {
 				return q, mps.CodeInvalidParameter, k + " must be an ISO 8601 string"
@@ -369,14 +419,8 @@ func parseQuery(body []byte) (query, string, string) {
 			} else {
 				q.end = t.UnixNano()
 			}
-		case "SubTaskHasFailed":
-			var b bool
-			if json.Unmarshal(v, &b) != nil {
-				return q, mps.CodeInvalidParameter, "SubTaskHasFailed must be a boolean"
-			}
-			q.failed = &b
 		default:
-			return q, "UnknownParameter", fmt.Sprintf("the parameter %q is not recognized", k)
+			return q, mps.CodeUnknownParameter, fmt.Sprintf("The parameter `%s` is not recognized.", k)
 		}
 	}
 	return q, "", ""
@@ -404,39 +448,67 @@ type pageBody struct {
 	RequestId   *string           `json:"RequestId"`
 }
 
-func (s *Server) list(q query) (*pageBody, string, string) {
+func (s *Server) list(q query, v Variant) (*pageBody, string, string) {
 	now := s.clock.Now().UnixNano()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	lo, hi := s.window(now)
-	if q.start != 0 {
-		i, _ := slices.BinarySearchFunc(s.tasks, q.start, func(t *Task, v int64) int { return cmpInt(t.Create, v) })
-		lo = max(lo, i)
+	start, end := q.start, q.end
+	if v.DefaultStart72h && start == 0 && end != 0 {
+		start = now - int64(DefaultStartWindow)
 	}
-	if q.end != 0 {
-		i, _ := slices.BinarySearchFunc(s.tasks, q.end, func(t *Task, v int64) int { return cmpInt(t.Create, v+1) })
-		hi = min(hi, i)
-	}
-	start := lo
-	if q.hasToken {
-		// The token is the next record's TaskId. A task that has since moved
-		// to another list still marks the place; one that never existed is an
-		// error.
-		i, ok := s.index[q.token]
-		if !ok {
-			return nil, mps.CodeInvalidScrollToken, "ScrollToken is invalid or has expired"
+	field := v.filterField()
+	ranged := field != "" && (start != 0 || end != 0)
+	if ranged && field == FiltersCreateTime {
+		// Tasks are sorted by CreateTime: narrow the scan; match checks the
+		// bounds' inclusiveness.
+		if start != 0 {
+			i, _ := slices.BinarySearchFunc(s.tasks, start, func(t *Task, v int64) int { return cmpInt(t.Create, v) })
+			lo = max(lo, i)
 		}
-		start = max(lo, i)
+		if end != 0 {
+			i, _ := slices.BinarySearchFunc(s.tasks, end, func(t *Task, v int64) int { return cmpInt(t.Create, v+1) })
+			hi = min(hi, i)
+		}
 	}
 	match := func(t *Task) bool {
 		if q.status != "" && string(t.StatusAt(now)) != q.status {
 			return false
 		}
+		if ranged {
+			at := t.Create
+			if field == FiltersFinishTime {
+				at = t.Finish
+				if t.StatusAt(now) != mps.StatusFinish {
+					at = 0
+				}
+			}
+			if !v.inRange(at, start, end) {
+				return false
+			}
+		}
 		return q.failed == nil || t.Failed == *q.failed
+	}
+	first := lo
+	if q.hasToken {
+		// The token is the next record's TaskId. Unless the variant rejects
+		// it, a task that has since moved to another list still marks the
+		// place; one that never existed is an error.
+		i, ok := s.index[q.token]
+		if !ok {
+			return nil, mps.CodeInvalidParameter, "ScrollToken is invalid."
+		}
+		if v.RejectMovedTokens && q.status != "" && string(s.tasks[i].StatusAt(now)) != q.status {
+			return nil, mps.CodeInvalidParameter, "ScrollToken is invalid."
+		}
+		if v.ExclusiveTokens {
+			i++
+		}
+		first = max(lo, i)
 	}
 	set := make([]json.RawMessage, 0, q.limit)
 	next := ""
-	for i := start; i < hi && i >= 0; i++ {
+	for i := first; i < hi && i >= 0; i++ {
 		t := s.tasks[i]
 		if !match(t) {
 			continue
@@ -447,7 +519,10 @@ func (s *Server) list(q query) (*pageBody, string, string) {
 		}
 		set = append(set, t.render(now))
 	}
-	total := int64(s.remaining(q, now, start, hi, match))
+	if next == "" && q.hasToken && v.EchoLastToken {
+		next = q.token
+	}
+	total := int64(s.remaining(q, now, first, hi, match, ranged && field != FiltersCreateTime))
 	return &pageBody{TotalCount: &total, TaskSet: set, ScrollToken: &next}, "", ""
 }
 
@@ -455,8 +530,8 @@ func (s *Server) list(q query) (*pageBody, string, string) {
 // on, which is what the API page's second and third examples show. Plain
 // status filters are answered from per-status prefix counts that are rebuilt
 // at most once a second, so draining a million tasks is not quadratic.
-func (s *Server) remaining(q query, now int64, start, hi int, match func(*Task) bool) int {
-	if q.failed != nil || start >= hi {
+func (s *Server) remaining(q query, now int64, start, hi int, match func(*Task) bool, scan bool) int {
+	if scan || q.failed != nil || start >= hi {
 		n := 0
 		for i := start; i < hi; i++ {
 			if match(s.tasks[i]) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -217,7 +218,7 @@ func TestLimitAndParameters(t *testing.T) {
 		`{"Limit":101}`:                  mps.CodeInvalidLimit,
 		`{"Limit":"five"}`:               mps.CodeInvalidLimit,
 		`{"Status":"DONE"}`:              mps.CodeInvalidParameter,
-		`{"ScrollToken":"no-such-task"}`: mps.CodeInvalidScrollToken,
+		`{"ScrollToken":"no-such-task"}`: mps.CodeInvalidParameter,
 		`{"Bogus":1}`:                    "UnknownParameter",
 		`{"StartTime":"yesterday"}`:      mps.CodeInvalidParameter,
 		`{"SubTaskHasFailed":true}`:      "",
@@ -312,5 +313,74 @@ func TestGeneratorIsDeterministic(t *testing.T) {
 		if tk.Create > now.UnixNano() || tk.Create < now.Add(-cfg.Window).UnixNano() || tk.Begin < tk.Create || tk.Finish < tk.Begin {
 			t.Fatalf("task out of shape: %+v", tk)
 		}
+	}
+}
+
+// TestVariants: each reading of the open behaviours, on the API page's
+// seven tasks (taskId1…6 FINISH, taskId7 PROCESSING).
+func TestVariants(t *testing.T) {
+	t.Parallel()
+	type page struct {
+		ids   []string
+		token string
+		code  string
+	}
+	call := func(s *simulator.Server, url, body string) page {
+		t.Helper()
+		out, err := sdkCall(t, url, testID, testKey, body)
+		if err != nil {
+			return page{code: errCode(err)}
+		}
+		var resp struct{ Response mps.DescribeTasksResponseParams }
+		if err := json.Unmarshal(out, &resp); err != nil {
+			t.Fatal(err)
+		}
+		p := page{token: *resp.Response.ScrollToken}
+		for _, r := range resp.Response.TaskSet {
+			p.ids = append(p.ids, r.TaskId)
+		}
+		return p
+	}
+	ranged := `{"Status":"FINISH","StartTime":"2018-12-27T13:57:16Z","EndTime":"2018-12-28T00:00:00Z"}`
+	for _, tc := range []struct {
+		v    simulator.Variant
+		body string
+		want page
+	}{
+		// The Chinese page: the page after token taskId6 starts at it.
+		{simulator.Variant{}, `{"Status":"FINISH","Limit":5,"ScrollToken":"taskId6"}`, page{ids: []string{"taskId6"}}},
+		// The international page: it starts after it.
+		{simulator.Variant{ExclusiveTokens: true}, `{"Status":"FINISH","Limit":5,"ScrollToken":"taskId5"}`, page{ids: []string{"taskId6"}}},
+		{simulator.Variant{ExclusiveTokens: true}, `{"Status":"FINISH","Limit":5,"ScrollToken":"taskId6"}`, page{}},
+		// DescribeImageTasks: the last page repeats the request's token.
+		{simulator.Variant{EchoLastToken: true}, `{"Status":"FINISH","Limit":5,"ScrollToken":"taskId6"}`, page{ids: []string{"taskId6"}, token: "taskId6"}},
+		// A token whose task is in another list.
+		{simulator.Variant{}, `{"Status":"FINISH","ScrollToken":"taskId7"}`, page{}},
+		{simulator.Variant{RejectMovedTokens: true}, `{"Status":"FINISH","ScrollToken":"taskId7"}`, page{code: mps.CodeInvalidParameter}},
+		// Time filters: on CreateTime (13:57:15, outside the range), on
+		// FinishTime (the same), ignored, or unknown to the seed page's API.
+		{simulator.Variant{}, ranged, page{}},
+		{simulator.Variant{Filters: simulator.FiltersFinishTime}, ranged, page{}},
+		{simulator.Variant{Filters: simulator.FiltersIgnored}, ranged, page{ids: []string{"taskId1", "taskId2", "taskId3", "taskId4", "taskId5", "taskId6"}}},
+		{simulator.Variant{Filters: simulator.FiltersUnsupported}, ranged, page{code: mps.CodeUnknownParameter}},
+		{simulator.Variant{Filters: simulator.FiltersUnsupported}, `{"SubTaskHasFailed":false}`, page{code: mps.CodeUnknownParameter}},
+		// Inclusive and exclusive bounds, on the tasks' own second.
+		{simulator.Variant{}, `{"Status":"FINISH","StartTime":"2018-12-27T13:57:15Z","EndTime":"2018-12-27T13:57:15Z","Limit":1}`, page{ids: []string{"taskId1"}, token: "taskId2"}},
+		{simulator.Variant{ExclusiveBounds: true}, `{"Status":"FINISH","StartTime":"2018-12-27T13:57:15Z","EndTime":"2018-12-27T13:57:16Z"}`, page{}},
+		// A missing StartTime means the last 72 hours; the tasks are 10 h old.
+		{simulator.Variant{DefaultStart72h: true}, `{"Status":"FINISH","EndTime":"2018-12-28T00:00:00Z","Limit":1}`, page{ids: []string{"taskId1"}, token: "taskId2"}},
+	} {
+		s, url := newServer(t, simulator.Config{Variant: tc.v}, specScenario(t))
+		if got := call(s, url, tc.body); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("%s %s: got %+v, want %+v", tc.v, tc.body, got, tc.want)
+		}
+	}
+	// The 72 h default drops tasks older than that.
+	s, url := newServer(t, simulator.Config{Variant: simulator.Variant{DefaultStart72h: true}, Clock: simulator.NewClock(time.Date(2018, 12, 31, 0, 0, 0, 0, time.UTC), 0)}, specScenario(t))
+	if got := call(s, url, `{"Status":"FINISH","EndTime":"2018-12-31T00:00:00Z"}`); len(got.ids) != 0 || got.code != "" {
+		t.Errorf("72 h default: %+v", got)
+	}
+	if got := call(s, url, `{"Status":"FINISH","StartTime":"2018-12-24T00:00:00Z","EndTime":"2018-12-31T00:00:00Z"}`); len(got.ids) != 6 {
+		t.Errorf("both bounds: %+v", got)
 	}
 }

@@ -57,7 +57,8 @@ type DurationRow struct {
 	ProcessP99 *float64  `json:"processing_p99_s"`
 }
 
-// SubtaskRow counts the tasks using one subtask type.
+// SubtaskRow counts the tasks using one subtask kind: both SubTaskTypes
+// vocabularies ("action-trans", "Transcode") count as the kind "Transcode".
 type SubtaskRow struct {
 	SubTaskType string `json:"sub_task_type"`
 	Tasks       int64  `json:"tasks"`
@@ -180,7 +181,7 @@ SELECT period, CASE WHEN GROUPING(task_type) = 1 THEN '*' ELSE task_type END, co
 	}
 
 	rows, err = tx.Query(ctx, `
-SELECT s, count(*) FROM tasks CROSS JOIN LATERAL unnest(sub_task_types) AS s
+SELECT mps_subtask_kind(s), count(*) FROM tasks CROSS JOIN LATERAL unnest(sub_task_types) AS s
  WHERE `+where+` GROUP BY 1 ORDER BY 2 DESC, 1`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("report subtasks: %w", interpretError(err))

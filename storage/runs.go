@@ -143,9 +143,11 @@ func (s *Store) FinishRun(ctx context.Context, p syncer.FinishRun) (syncer.Finis
 UPDATE sync_runs
    SET status = $2, finished_at = now(), error = $3, statuses_drained = $4, api_started_at = $5,
        pages = $6, tasks_seen = $7, tasks_inserted = $8, tasks_updated = $9, tasks_unchanged = $10,
-       records_skipped = $11, warnings = $12
+       records_skipped = $11, warnings = $12, cursor_restarts = $13, tokens_recovered = $14,
+       tokens_lost = $15, echoed_tokens = $16, out_of_range_records = $17
  WHERE id = $1`, p.RunID, status, errText, drained, ts(p.APIStartedAt),
-		p.Pages, p.Seen, p.Inserted, p.Updated, p.Unchanged, p.Skipped, p.Warnings)
+		p.Pages, p.Seen, p.Inserted, p.Updated, p.Unchanged, p.Skipped, p.Warnings,
+		p.Restarts, p.TokensRecovered, p.TokensLost, p.EchoedTokens, p.OutOfRange)
 	if err != nil {
 		return out, fmt.Errorf("update sync run %d: %w", p.RunID, interpretError(err))
 	}
@@ -186,8 +188,10 @@ func (s *Store) RecordProgress(ctx context.Context, p syncer.Progress) error {
 	_, err := s.pool.Exec(ctx, `
 UPDATE sync_runs
    SET pages = $2, tasks_seen = $3, tasks_inserted = $4, tasks_updated = $5, tasks_unchanged = $6,
-       records_skipped = $7, warnings = $8
- WHERE id = $1 AND status = 'running'`, p.RunID, p.Pages, p.Seen, p.Inserted, p.Updated, p.Unchanged, p.Skipped, p.Warnings)
+       records_skipped = $7, warnings = $8, cursor_restarts = $9, tokens_recovered = $10,
+       tokens_lost = $11, echoed_tokens = $12, out_of_range_records = $13
+ WHERE id = $1 AND status = 'running'`, p.RunID, p.Pages, p.Seen, p.Inserted, p.Updated, p.Unchanged, p.Skipped, p.Warnings,
+		p.Restarts, p.TokensRecovered, p.TokensLost, p.EchoedTokens, p.OutOfRange)
 	if err != nil {
 		return fmt.Errorf("record progress of run %d: %w", p.RunID, interpretError(err))
 	}
@@ -223,4 +227,33 @@ func (s *Store) LastSuccess(ctx context.Context) (time.Time, error) {
 		return time.Time{}, nil
 	}
 	return *t, nil
+}
+
+// Capability reads a finding about the API; the zero Capability when none.
+func (s *Store) Capability(ctx context.Context, name string) (syncer.Capability, error) {
+	c := syncer.Capability{Name: name}
+	err := s.pool.QueryRow(ctx, `SELECT state, checked_at, detail FROM api_capabilities WHERE name = $1`, name).
+		Scan(&c.State, &c.CheckedAt, &c.Detail)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, nil
+	}
+	if err != nil {
+		return c, fmt.Errorf("read API capability %s: %w", name, interpretError(err))
+	}
+	return c, nil
+}
+
+// SetCapability records a finding; changed_at moves only when the state
+// does.
+func (s *Store) SetCapability(ctx context.Context, c syncer.Capability) error {
+	_, err := s.pool.Exec(ctx, `
+INSERT INTO api_capabilities AS a (name, state, checked_at, detail) VALUES ($1, $2, $3, $4)
+    ON CONFLICT (name) DO UPDATE
+   SET state = EXCLUDED.state, checked_at = EXCLUDED.checked_at, detail = EXCLUDED.detail,
+       changed_at = CASE WHEN a.state = EXCLUDED.state THEN a.changed_at ELSE now() END`,
+		c.Name, c.State, c.CheckedAt, c.Detail)
+	if err != nil {
+		return fmt.Errorf("record API capability %s: %w", c.Name, interpretError(err))
+	}
+	return nil
 }

@@ -41,14 +41,15 @@ func newRig(t testing.TB, sim *simulator.Server, mod func(*mpsclient.Config)) *r
 	hs := httptest.NewServer(sim)
 	t.Cleanup(hs.Close)
 	cfg := mpsclient.Config{
-		Endpoint:       hs.URL,
-		Credential:     common.NewCredential(secretID, secretKey),
-		RateLimit:      10_000,
-		Burst:          100,
-		RequestTimeout: 2 * time.Second,
-		MaxAttempts:    10,
-		BackoffBase:    time.Millisecond,
-		BackoffMax:     20 * time.Millisecond,
+		Endpoint:        hs.URL,
+		Credential:      common.NewCredential(secretID, secretKey),
+		RateLimit:       10_000,
+		DetailRateLimit: 10_000,
+		Burst:           100,
+		RequestTimeout:  2 * time.Second,
+		MaxAttempts:     10,
+		BackoffBase:     time.Millisecond,
+		BackoffMax:      20 * time.Millisecond,
 	}
 	if mod != nil {
 		mod(&cfg)

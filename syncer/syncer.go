@@ -1,7 +1,8 @@
 // Package syncer drains every MPS task status through its ScrollToken pages
 // into the archive. It owns the run's rules (drain order, termination, status
-// monotonicity, page-by-page commits) and consumes two small interfaces, a
-// task lister and a task store; it knows nothing of HTTP or pgx.
+// monotonicity, page-by-page commits, the invariants a drain can observe) and
+// consumes two small interfaces, an API and a task store; it knows nothing of
+// HTTP or pgx.
 package syncer
 
 import (
@@ -15,9 +16,11 @@ import (
 	"github.com/mps-archiver/mps-archiver/mps"
 )
 
-// Lister fetches one page of one status.
+// Lister fetches one page of one status, and one task's detail: the way to
+// read a task the list skipped.
 type Lister interface {
 	ListTasks(ctx context.Context, q mps.Query) (*mps.Page, error)
+	TaskDetail(ctx context.Context, taskID string) (*mps.TaskDetail, error)
 }
 
 // Store persists runs and pages. Every method that writes commits before it
@@ -39,6 +42,11 @@ type Store interface {
 	// coverage gap when the previous successful run is further back than the
 	// API's 7-day window.
 	FinishRun(ctx context.Context, p FinishRun) (FinishResult, error)
+	// Capability reads what the archive has learned about the API's support
+	// of a feature (a zero Capability when nothing yet).
+	Capability(ctx context.Context, name string) (Capability, error)
+	// SetCapability records a finding, shared by every replica.
+	SetCapability(ctx context.Context, c Capability) error
 }
 
 // Lock is a held run lock.
@@ -81,7 +89,48 @@ type Progress struct {
 	Unchanged int64
 	Skipped   int64
 	Warnings  int64
+	Events
 }
+
+// Events counts what a run observed of the API's paging that departs from
+// the reference page's reading, and what it did about it.
+type Events struct {
+	// Restarts: cursors restarted from the top after the API rejected a
+	// ScrollToken.
+	Restarts int64
+	// TokensRecovered: a page after ScrollToken T neither started with nor
+	// held T, so T's task was read by DescribeTaskDetail and archived.
+	TokensRecovered int64
+	// TokensLost: such a task that DescribeTaskDetail no longer knew.
+	TokensLost int64
+	// EchoedTokens: lists that ended with a short page repeating the
+	// request's token instead of "".
+	EchoedTokens int64
+	// OutOfRange: records outside the time range the request asked for (the
+	// API ignored the filter).
+	OutOfRange int64
+}
+
+// Any reports whether anything was counted.
+func (e Events) Any() bool { return e != Events{} }
+
+// Capability is a finding about the API, learned from its answers.
+type Capability struct {
+	Name      string
+	State     string // CapSupported, CapUnsupported or CapIgnored
+	CheckedAt time.Time
+	Detail    string
+}
+
+// The states of a capability, and the capabilities the syncer learns.
+const (
+	CapSupported   = "supported"
+	CapUnsupported = "unsupported" // the API rejects the parameter (UnknownParameter)
+	CapIgnored     = "ignored"     // the API accepts it and has no regard for it
+
+	// CapTimeRange is StartTime/EndTime on DescribeTasks.
+	CapTimeRange = "time_range"
+)
 
 // PageResult counts what a page did to the archive.
 type PageResult struct {
@@ -133,11 +182,23 @@ type Config struct {
 	// (default 2s); they are always stored at the end.
 	ProgressEvery time.Duration
 	// Partitions splits the FINISH drain, by far the longest, into this many
-	// create-time ranges drained concurrently (default 1: one cursor). The
-	// ranges are contiguous, overlap by a second and are open at both ends,
-	// so every FINISH task (which has all its times) falls in at least one,
-	// whichever task time the API's StartTime/EndTime filter on.
+	// time ranges drained concurrently (default 1: one cursor). The ranges
+	// are contiguous, overlap by a second and together span the API's window
+	// with an hour to spare at each end, each sent with both bounds, so
+	// every FINISH task (which has all its times) falls in at least one
+	// whichever task time the API's StartTime/EndTime filter on and however
+	// it treats a missing bound. Where the API rejects or ignores the
+	// filters, FINISH is drained as one cursor.
 	Partitions int
+	// PageSize is the Limit the lister sends (default 100): a page shorter
+	// than it is the last.
+	PageSize int
+	// MaxRestarts bounds how often one cursor restarts from the top after
+	// the API rejects its ScrollToken, per run (default 5).
+	MaxRestarts int
+	// RecheckEvery is how long a learned capability is trusted before the
+	// syncer checks it again (default 24h).
+	RecheckEvery time.Duration
 	// Host is recorded with each run.
 	Host string
 	// OnPage, when set, is called after each committed page.
@@ -173,6 +234,15 @@ func New(lister Lister, store Store, cfg Config, log *slog.Logger) *Syncer {
 	if cfg.Partitions <= 0 {
 		cfg.Partitions = 1
 	}
+	if cfg.PageSize <= 0 {
+		cfg.PageSize = mps.MaxLimit
+	}
+	if cfg.MaxRestarts <= 0 {
+		cfg.MaxRestarts = 5
+	}
+	if cfg.RecheckEvery <= 0 {
+		cfg.RecheckEvery = 24 * time.Hour
+	}
 	if cfg.Writers <= 0 {
 		cfg.Writers = 2
 	}
@@ -189,12 +259,14 @@ func New(lister Lister, store Store, cfg Config, log *slog.Logger) *Syncer {
 // how it went.
 type Result struct {
 	Progress
-	Trigger    string
-	Started    time.Time
-	Duration   time.Duration
-	Drained    []mps.Status
-	Restarts   int // drains restarted after a rejected ScrollToken
-	Abandoned  int64
+	Trigger   string
+	Started   time.Time
+	Duration  time.Duration
+	Drained   []mps.Status
+	Abandoned int64
+	// TimeRange is what the run knows of the API's time filters (a Cap*
+	// state, or "" when it did not need to know).
+	TimeRange  string
 	RequestIDs []string // of the API errors that failed the run
 	// APIStarted is the API's clock at the first answer (local clock if the
 	// API sent no Date).
@@ -269,54 +341,176 @@ func (s *Syncer) Run(ctx context.Context, trigger string) (res Result, err error
 
 func (s *Syncer) drainAll(ctx context.Context, res *Result) error {
 	for _, st := range s.cfg.Statuses {
-		if err := s.drain(ctx, st, res); err != nil {
+		var err error
+		if st == mps.StatusFinish && s.cfg.Partitions > 1 {
+			err = s.drainFinish(ctx, res)
+		} else {
+			_, err = s.drain(ctx, st, []cursor{{q: mps.Query{Status: st}}}, 0, res)
+		}
+		if err != nil {
 			return err
 		}
 		res.Drained = append(res.Drained, st)
 	}
+	if res.TokensLost > 0 {
+		s.log.Warn("the API skipped tasks at page boundaries that DescribeTaskDetail no longer knows; they are not archived",
+			"run_id", res.RunID, "tasks", res.TokensLost)
+	}
 	return nil
 }
 
-type fetched struct {
-	page *mps.Page
-	q    mps.Query
-	n    int
+// errFilterIgnored is wrapped when a ranged page held records outside its
+// range.
+var errFilterIgnored = errors.New("the API ignored the time filter")
+
+// drainFinish drains FINISH as time partitions where the API honours
+// StartTime/EndTime, and as one unfiltered cursor where it rejects or
+// ignores them. What is known of the filters is read from the archive,
+// shared by every replica; a missing finding, or one older than
+// RecheckEvery, is learned again from a probe: the first page of a middle
+// partition, fetched alone, so that a server that rejects or ignores the
+// filters costs one request more than a single cursor. Every ranged page is
+// checked as well, so a finding that goes stale mid-run is caught.
+func (s *Syncer) drainFinish(ctx context.Context, res *Result) error {
+	prev, err := s.store.Capability(ctx, CapTimeRange)
+	if err != nil {
+		return fmt.Errorf("read what the API supports: %w", err)
+	}
+	res.TimeRange = prev.State
+	one := []cursor{{q: mps.Query{Status: mps.StatusFinish}}}
+	fresh := prev.State != "" && time.Since(prev.CheckedAt) < s.cfg.RecheckEvery
+	if fresh && prev.State != CapSupported {
+		_, err := s.drain(ctx, mps.StatusFinish, one, 0, res)
+		return err
+	}
+	qs := s.partitions(s.apiNow(res))
+	if !fresh {
+		i := len(qs) / 2
+		rest, err := s.drain(ctx, mps.StatusFinish, qs[i:i+1], 1, res)
+		if state, ok := filterFinding(err); ok {
+			s.learn(ctx, prev, state, err, res)
+			if state != CapSupported {
+				_, err := s.drain(ctx, mps.StatusFinish, one, 0, res)
+				return err
+			}
+			qs = append(append(qs[:i:i], qs[i+1:]...), rest...)
+			prev.State = CapSupported
+		} else {
+			return err
+		}
+	}
+	_, err = s.drain(ctx, mps.StatusFinish, qs, 0, res)
+	if state, ok := filterFinding(err); ok && state != CapSupported {
+		s.learn(ctx, prev, state, err, res)
+		_, err = s.drain(ctx, mps.StatusFinish, one, 0, res)
+	}
+	return err
 }
 
-// queries returns the cursors of one status: one, or for FINISH the
-// configured create-time partitions of the API's window ending at now.
-func (s *Syncer) queries(status mps.Status, now time.Time) []mps.Query {
-	p := s.cfg.Partitions
-	if status != mps.StatusFinish || p <= 1 {
-		return []mps.Query{{Status: status}}
+// filterFinding reads what a ranged drain's outcome says of the time
+// filters; ok is false when it says nothing (another error).
+func filterFinding(err error) (state string, ok bool) {
+	switch {
+	case err == nil:
+		return CapSupported, true
+	case errors.Is(err, errFilterIgnored):
+		return CapIgnored, true
+	case mps.UnknownParameter(err, "StartTime", "EndTime"):
+		return CapUnsupported, true
 	}
-	from := now.Add(-Window)
-	step := Window / time.Duration(p)
-	out := make([]mps.Query, p)
+	return "", false
+}
+
+// learn records a finding about the time filters and logs it when it
+// changed.
+func (s *Syncer) learn(ctx context.Context, prev Capability, state string, cause error, res *Result) {
+	res.TimeRange = state
+	c := Capability{Name: CapTimeRange, State: state, CheckedAt: time.Now()}
+	if cause != nil {
+		c.Detail = cause.Error()
+	}
+	if err := s.store.SetCapability(ctx, c); err != nil && ctx.Err() == nil {
+		s.log.Warn("could not record what the API supports", "capability", CapTimeRange, "error", err)
+	}
+	if prev.State == state {
+		return
+	}
+	was := prev.State
+	if was == "" {
+		was = "unknown"
+	}
+	if state == CapSupported {
+		s.log.Debug("DescribeTasks honours StartTime/EndTime: FINISH is drained in time partitions",
+			"capability", CapTimeRange, "state", state, "was", was, "partitions", s.cfg.Partitions)
+		return
+	}
+	s.log.Warn("DescribeTasks "+map[string]string{CapIgnored: "ignores", CapUnsupported: "rejects"}[state]+
+		" StartTime/EndTime: FINISH is drained as one cursor (checked again in "+s.cfg.RecheckEvery.String()+")",
+		"capability", CapTimeRange, "state", state, "was", was, "detail", c.Detail)
+}
+
+// apiNow is the API's clock at the run's first answer, or the local clock.
+func (s *Syncer) apiNow(res *Result) time.Time {
+	if res.APIStarted.IsZero() {
+		return time.Now().UTC()
+	}
+	return res.APIStarted
+}
+
+// partitionMargin widens the partitioned span beyond the API's window at
+// both ends, for clock skew and whatever time the window is measured on.
+const partitionMargin = time.Hour
+
+// partitions returns the FINISH cursors: Partitions contiguous time ranges
+// spanning the API's window ending at now, each with both bounds, each
+// overlapping the next by a second (bounds may be exclusive).
+func (s *Syncer) partitions(now time.Time) []cursor {
+	p := s.cfg.Partitions
+	from := now.Add(-Window - partitionMargin).Truncate(time.Second)
+	to := now.Add(partitionMargin).Truncate(time.Second)
+	step := to.Sub(from) / time.Duration(p)
+	out := make([]cursor, p)
 	for i := range out {
-		out[i].Status = status
+		q := mps.Query{Status: mps.StatusFinish, Start: from, End: to}
 		if i > 0 {
-			out[i].Start = from.Add(time.Duration(i)*step - time.Second).Truncate(time.Second)
+			q.Start = from.Add(time.Duration(i)*step - time.Second).Truncate(time.Second)
 		}
 		if i < p-1 {
-			out[i].End = from.Add(time.Duration(i+1)*step + time.Second).Truncate(time.Second)
+			q.End = from.Add(time.Duration(i+1)*step + time.Second).Truncate(time.Second)
 		}
+		out[i].q = q
 	}
 	return out
 }
 
-// drain walks one status's pages. Fetchers (one per cursor) fetch ahead
-// while Writers goroutines commit pages; this goroutine only counts. The
-// channels hold a page per cursor, so memory stays at a few pages whatever
-// the archive's size.
-func (s *Syncer) drain(ctx context.Context, status mps.Status, res *Result) error {
+// cursor is a place in one list: the next request, and the last record of
+// the page before it (to ask again from, should the API skip the token).
+type cursor struct {
+	q        mps.Query
+	prevLast string
+}
+
+// fetched is a page on its way to the writers.
+type fetched struct {
+	page *mps.Page
+	q    mps.Query
+	n    int
+	// status is the list its tasks are archived under: the drain's, or for
+	// a task recovered by DescribeTaskDetail the status the detail gave.
+	status mps.Status
+	// recovered marks a one-task page read by DescribeTaskDetail.
+	recovered bool
+}
+
+// drain walks the pages of one status's cursors qs. Fetchers (one per
+// cursor) fetch ahead while Writers goroutines commit pages; this goroutine
+// only counts. The channels hold a page per cursor, so memory stays at a few
+// pages whatever the archive's size. With maxPages > 0 each cursor stops
+// after that many pages, and the cursors not yet at their end are returned,
+// ready to go on.
+func (s *Syncer) drain(ctx context.Context, status mps.Status, qs []cursor, maxPages int, res *Result) ([]cursor, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	now := res.APIStarted
-	if now.IsZero() {
-		now = time.Now()
-	}
-	qs := s.queries(status, now)
 	pages := make(chan fetched, len(qs))
 	fetchErrs := make(chan fetchResult, len(qs))
 	// A failed fetch stops the other cursors but lets the writers commit what
@@ -328,7 +522,7 @@ func (s *Syncer) drain(ctx context.Context, status mps.Status, res *Result) erro
 		fetchers.Add(1)
 		go func() {
 			defer fetchers.Done()
-			fr := s.fetch(fetchCtx, q, pages)
+			fr := s.fetch(fetchCtx, q, maxPages, pages)
 			if fr.err != nil {
 				cancelFetch()
 			}
@@ -354,7 +548,7 @@ func (s *Syncer) drain(ctx context.Context, status mps.Status, res *Result) erro
 					continue // drain the channel so the fetchers can exit
 				}
 				tasks := dedupe(f.page.Tasks)
-				pr, err := s.store.WritePage(ctx, PageWrite{RunID: res.RunID, Status: status, Tasks: tasks})
+				pr, err := s.store.WritePage(ctx, PageWrite{RunID: res.RunID, Status: f.status, Tasks: tasks})
 				if err != nil {
 					cancel()
 				}
@@ -365,7 +559,6 @@ func (s *Syncer) drain(ctx context.Context, status mps.Status, res *Result) erro
 	go func() { writers.Wait(); close(done) }()
 
 	var writeErr error
-	outside := 0
 	if res.lastProgress.IsZero() {
 		res.lastProgress = time.Now()
 	}
@@ -383,8 +576,9 @@ func (s *Syncer) drain(ctx context.Context, status mps.Status, res *Result) erro
 				res.APIStarted = res.Started.UTC()
 			}
 		}
-		outside += countOutside(p.Tasks, w.f.q)
-		res.Pages++
+		if !w.f.recovered {
+			res.Pages++
+		}
 		res.Seen += int64(w.tasks)
 		res.Inserted += w.pr.Inserted
 		res.Updated += w.pr.Updated
@@ -392,7 +586,7 @@ func (s *Syncer) drain(ctx context.Context, status mps.Status, res *Result) erro
 		res.Skipped += int64(p.Skipped)
 		res.Warnings += int64(p.Warnings())
 		if s.cfg.OnPage != nil {
-			s.cfg.OnPage(PageEvent{RunID: res.RunID, Status: status, Page: w.f.n, Tasks: w.tasks, PageResult: w.pr})
+			s.cfg.OnPage(PageEvent{RunID: res.RunID, Status: w.f.status, Page: w.f.n, Tasks: w.tasks, PageResult: w.pr})
 		}
 		if time.Since(res.lastProgress) >= s.cfg.ProgressEvery {
 			res.lastProgress = time.Now()
@@ -401,37 +595,50 @@ func (s *Syncer) drain(ctx context.Context, status mps.Status, res *Result) erro
 			}
 		}
 	}
-	if outside > 0 {
-		s.log.Warn("the API listed tasks outside the requested create-time range; partitioned drains may be doing redundant work (set sync.partitions to 1)",
-			"status", status, "records", outside)
-	}
 	// The first real failure wins over the cancellations it caused.
 	var fetchErr error
+	var rest []cursor
 	for fr := range fetchErrs {
-		res.Restarts += fr.restarts
+		res.Events.add(fr.Events)
+		if fr.next != nil {
+			rest = append(rest, *fr.next)
+		}
 		if fr.err != nil && (fetchErr == nil || errors.Is(fetchErr, context.Canceled) && !errors.Is(fr.err, context.Canceled)) {
 			fetchErr = fr.err
 		}
 	}
 	if writeErr != nil {
-		return writeErr
+		return nil, writeErr
 	}
 	if fetchErr != nil && errors.Is(fetchErr, context.Canceled) && ctx.Err() != nil {
 		if err := context.Cause(ctx); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return fetchErr
+	return rest, fetchErr
 }
 
-func countOutside(tasks []mps.Task, q mps.Query) int {
-	if q.Start.IsZero() && q.End.IsZero() {
-		return 0
+func (e *Events) add(o Events) {
+	e.Restarts += o.Restarts
+	e.TokensRecovered += o.TokensRecovered
+	e.TokensLost += o.TokensLost
+	e.EchoedTokens += o.EchoedTokens
+	e.OutOfRange += o.OutOfRange
+}
+
+// rangeSlack absorbs bounds that are exclusive, or rounded to the second.
+const rangeSlack = time.Second
+
+// countOutside counts the records that no reading of q's range admits: both
+// CreateTime and FinishTime known and outside it. A record missing either
+// time proves nothing.
+func countOutside(tasks []mps.Task, q mps.Query) int64 {
+	out := func(t time.Time) bool {
+		return !t.IsZero() && (t.Before(q.Start.Add(-rangeSlack)) || t.After(q.End.Add(rangeSlack)))
 	}
-	n := 0
+	var n int64
 	for i := range tasks {
-		c := tasks[i].CreateTime
-		if !c.IsZero() && (!q.Start.IsZero() && c.Before(q.Start) || !q.End.IsZero() && c.After(q.End)) {
+		if out(tasks[i].CreateTime) && out(tasks[i].FinishTime) {
 			n++
 		}
 	}
@@ -439,29 +646,59 @@ func countOutside(tasks []mps.Task, q mps.Query) int {
 }
 
 type fetchResult struct {
-	restarts int
-	err      error
+	Events
+	next *cursor // where the cursor goes on, when maxPages stopped it
+	err  error
 }
 
-// fetch follows one cursor's ScrollTokens until the API returns an empty
-// token. TotalCount is never consulted: the API page's own examples disagree
-// about it. A token seen twice, or more pages than the cap, ends the drain
-// with an error; a token the API rejects restarts the cursor once.
-func (s *Syncer) fetch(ctx context.Context, q mps.Query, out chan<- fetched) fetchResult {
+// fetch follows one cursor's ScrollTokens to the end of its list, checking
+// what a drain can observe of the API's paging:
+//
+//   - The page after token T should start with T's task. If T's task is not
+//     on it at all, the API skipped it (tokens that point past their record,
+//     or a task that moved away): T is read by DescribeTaskDetail and
+//     archived under the status the detail gives.
+//   - An empty token ends the list, and so does a short page that repeats
+//     the request's token (or a full one that repeats it twice in a row).
+//     Any other token seen twice, or more pages than the cap, ends the drain
+//     with an error. TotalCount is never consulted:
+//     the API page's own examples disagree about it.
+//   - A rejected token (a parameter error or a missing resource, the API
+//     documents no code of its own for it) restarts the cursor from the top,
+//     at most MaxRestarts times a run; a rejected first page stays fatal.
+//   - A ranged page must hold only records in its range; one that does not
+//     ends the drain with errFilterIgnored (after its page is written).
+func (s *Syncer) fetch(ctx context.Context, c cursor, maxPages int, out chan<- fetched) fetchResult {
 	var fr fetchResult
+	q, prevLast := c.q, c.prevLast
 	seen := map[string]struct{}{}
-	q.ScrollToken = ""
+	top := q
+	top.ScrollToken = ""
+	send := func(f fetched) bool {
+		select {
+		case out <- f:
+			return true
+		case <-ctx.Done():
+			fr.err = ctx.Err()
+			return false
+		}
+	}
+	echoed := false // the last page repeated its request's token
 	for n := 1; ; n++ {
 		if n > s.cfg.MaxPagesPerStatus {
 			fr.err = fmt.Errorf("drain %s: more than %d pages; stopping (raise sync.max_pages_per_status if the account really is this large)", q.Status, s.cfg.MaxPagesPerStatus)
 			return fr
 		}
+		if maxPages > 0 && n > maxPages {
+			fr.next = &cursor{q: q, prevLast: prevLast}
+			return fr
+		}
 		page, err := s.lister.ListTasks(ctx, q)
 		if err != nil {
-			if q.ScrollToken != "" && fr.restarts == 0 && mps.ErrorCode(err) == mps.CodeInvalidScrollToken {
-				s.log.Warn("scroll token rejected; restarting the drain", "status", q.Status, "page", n, "error", err)
-				fr.restarts++
-				q.ScrollToken, n = "", 0
+			if q.ScrollToken != "" && mps.TokenRejected(mps.ErrorCode(err)) && fr.Restarts < int64(s.cfg.MaxRestarts) {
+				s.log.Debug("scroll token rejected; restarting the cursor from the top", "status", q.Status, "page", n, "error", err)
+				fr.Restarts++
+				q, n, prevLast, echoed = top, 0, "", false
 				clear(seen)
 				continue
 			}
@@ -472,22 +709,100 @@ func (s *Syncer) fetch(ctx context.Context, q mps.Query, out chan<- fetched) fet
 			}
 			return fr
 		}
-		select {
-		case out <- fetched{page: page, q: q, n: n}:
-		case <-ctx.Done():
-			fr.err = ctx.Err()
+		if q.ScrollToken != "" && !holds(page.Tasks, q.ScrollToken) {
+			if fr.err = s.recoverSkipped(ctx, q, prevLast, n, send, &fr); fr.err != nil {
+				return fr
+			}
+		}
+		if !send(fetched{page: page, q: q, n: n, status: q.Status}) {
 			return fr
 		}
-		if page.ScrollToken == "" {
+		if q.Ranged() {
+			if k := countOutside(page.Tasks, q); k > 0 {
+				fr.OutOfRange += k
+				fr.err = fmt.Errorf("drain %s: page %d held %d records outside the requested %s…%s: %w", q.Status, n, k,
+					q.Start.Format(time.RFC3339), q.End.Format(time.RFC3339), errFilterIgnored)
+				return fr
+			}
+		}
+		next := page.ScrollToken
+		if next == "" {
 			return fr
 		}
-		if _, dup := seen[page.ScrollToken]; dup || page.ScrollToken == q.ScrollToken {
-			fr.err = fmt.Errorf("drain %s: the API returned ScrollToken %q twice; stopping instead of looping", q.Status, page.ScrollToken)
+		if next == q.ScrollToken {
+			// A server that repeats the request's token at the end of its
+			// list does so on a full last page too: ask once more, and a
+			// second echo is the end.
+			if len(page.Tasks) < s.cfg.PageSize || echoed {
+				fr.EchoedTokens++
+				return fr
+			}
+			echoed = true
+			continue
+		}
+		echoed = false
+		if _, dup := seen[next]; dup {
+			fr.err = fmt.Errorf("drain %s: the API returned ScrollToken %q twice; stopping instead of looping", q.Status, next)
 			return fr
 		}
-		seen[page.ScrollToken] = struct{}{}
-		q.ScrollToken = page.ScrollToken
+		seen[next] = struct{}{}
+		if len(page.Tasks) > 0 {
+			prevLast = page.Tasks[len(page.Tasks)-1].TaskID
+		}
+		q.ScrollToken = next
 	}
+}
+
+// recoverSkipped archives the task of token q.ScrollToken, which the page
+// after it skipped. DescribeTaskDetail reads it (its own quota, not the
+// list's); where the detail is gone (its retention can be shorter than the
+// list's), the list is asked once more from the record before the token,
+// prevLast, which a server whose pages start after their token answers
+// from the token's record on.
+func (s *Syncer) recoverSkipped(ctx context.Context, q mps.Query, prevLast string, n int, send func(fetched) bool, fr *fetchResult) error {
+	id := q.ScrollToken
+	d, err := s.lister.TaskDetail(ctx, id)
+	if err == nil {
+		st := d.Status
+		if st.Rank() == 0 {
+			st = q.Status
+		}
+		if send(fetched{page: &mps.Page{Tasks: []mps.Task{d.ListTask()}, ServerTime: d.ServerTime}, q: q, n: n, status: st, recovered: true}) {
+			fr.TokensRecovered++
+		}
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if !mps.Gone(mps.ErrorCode(err)) {
+		return fmt.Errorf("read task %s, skipped by page %d of %s: %w", id, n, q.Status, err)
+	}
+	if prevLast != "" {
+		again := q
+		again.ScrollToken = prevLast
+		if page, err := s.lister.ListTasks(ctx, again); err == nil && holds(page.Tasks, id) {
+			if send(fetched{page: page, q: again, n: n, status: q.Status, recovered: true}) {
+				fr.TokensRecovered++
+			}
+			return nil
+		} else if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	fr.TokensLost++
+	s.log.Debug("a task skipped by the list is gone from DescribeTaskDetail too", "task_id", id, "status", q.Status, "page", n)
+	return nil
+}
+
+// holds reports whether tasks has the TaskId id.
+func holds(tasks []mps.Task, id string) bool {
+	for i := range tasks {
+		if tasks[i].TaskID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // dedupe keeps the last record of each TaskId: one INSERT … ON CONFLICT

@@ -11,13 +11,21 @@ import (
 	"github.com/mps-archiver/mps-archiver/mps"
 )
 
-// fakeLister answers with ListFunc.
+// fakeLister answers with ListFunc, and DetailFunc (default: gone).
 type fakeLister struct {
-	ListFunc func(ctx context.Context, status mps.Status, token string) (*mps.Page, error)
+	ListFunc   func(ctx context.Context, status mps.Status, token string) (*mps.Page, error)
+	DetailFunc func(ctx context.Context, taskID string) (*mps.TaskDetail, error)
 }
 
 func (f *fakeLister) ListTasks(ctx context.Context, q mps.Query) (*mps.Page, error) {
 	return f.ListFunc(ctx, q.Status, q.ScrollToken)
+}
+
+func (f *fakeLister) TaskDetail(ctx context.Context, taskID string) (*mps.TaskDetail, error) {
+	if f.DetailFunc != nil {
+		return f.DetailFunc(ctx, taskID)
+	}
+	return nil, &mps.APIError{Code: mps.CodeResourceNotFound}
 }
 
 // fakeStore records what it is given; each XxxFunc may override.
@@ -27,6 +35,7 @@ type fakeStore struct {
 	WritePageFunc func(ctx context.Context, p PageWrite) (PageResult, error)
 	pages         []PageWrite
 	finished      []FinishRun
+	caps          map[string]Capability
 }
 
 type fakeLock struct{ lost chan struct{} }
@@ -56,6 +65,25 @@ func (f *fakeStore) WritePage(ctx context.Context, p PageWrite) (PageResult, err
 }
 
 func (f *fakeStore) RecordProgress(context.Context, Progress) error { return nil }
+
+func (f *fakeStore) Capability(_ context.Context, name string) (Capability, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.caps[name]; ok {
+		return c, nil
+	}
+	return Capability{Name: name}, nil
+}
+
+func (f *fakeStore) SetCapability(_ context.Context, c Capability) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.caps == nil {
+		f.caps = map[string]Capability{}
+	}
+	f.caps[c.Name] = c
+	return nil
+}
 
 func (f *fakeStore) FinishRun(_ context.Context, p FinishRun) (FinishResult, error) {
 	f.finished = append(f.finished, p)
@@ -112,7 +140,7 @@ func TestRepeatedTokenStopsTheDrain(t *testing.T) {
 	l := &fakeLister{ListFunc: func(_ context.Context, _ mps.Status, token string) (*mps.Page, error) {
 		calls++
 		next := map[string]string{"": "a", "a": "b", "b": "a"}[token]
-		return &mps.Page{Tasks: []mps.Task{{TaskID: "t" + token}}, ScrollToken: next}, nil
+		return &mps.Page{Tasks: []mps.Task{{TaskID: "t" + token}, {TaskID: token}}, ScrollToken: next}, nil
 	}}
 	st := &fakeStore{}
 	_, err := New(l, st, Config{Statuses: []mps.Status{mps.StatusFinish}}, nil).Run(context.Background(), "test")
@@ -148,31 +176,42 @@ func TestTotalCountIsIgnored(t *testing.T) {
 	}
 }
 
-func TestRejectedTokenRestartsOnce(t *testing.T) {
+func TestRejectedTokenRestartsTheCursorBoundedTimes(t *testing.T) {
 	t.Parallel()
-	rejections := 0
 	inner := pagedLister(30, 10).ListFunc
-	l := &fakeLister{ListFunc: func(ctx context.Context, st mps.Status, token string) (*mps.Page, error) {
-		if token != "" && rejections < 1 {
-			rejections++
-			return nil, &mps.APIError{Code: mps.CodeInvalidScrollToken}
+	// Every code the API may answer a stale token with restarts the cursor.
+	for _, code := range []string{mps.CodeInvalidParameter, "InvalidParameter", "ResourceNotFound", "ResourceNotFound.Task"} {
+		rejections := 0
+		l := &fakeLister{ListFunc: func(ctx context.Context, st mps.Status, token string) (*mps.Page, error) {
+			if token != "" && rejections < 2 {
+				rejections++
+				return nil, &mps.APIError{Code: code}
+			}
+			return inner(ctx, st, token)
+		}}
+		res, err := New(l, &fakeStore{}, Config{Statuses: []mps.Status{mps.StatusFinish}, PageSize: 10}, nil).Run(context.Background(), "test")
+		if err != nil || res.Restarts != 2 || res.Seen != 50 {
+			t.Fatalf("%s: res %+v err %v", code, res, err)
 		}
-		return inner(ctx, st, token)
-	}}
-	res, err := New(l, &fakeStore{}, Config{Statuses: []mps.Status{mps.StatusFinish}}, nil).Run(context.Background(), "test")
-	if err != nil || res.Restarts != 1 || res.Seen != 40 {
-		t.Fatalf("res %+v err %v", res, err)
 	}
 
 	always := &fakeLister{ListFunc: func(ctx context.Context, st mps.Status, token string) (*mps.Page, error) {
 		if token != "" {
-			return nil, &mps.APIError{Code: mps.CodeInvalidScrollToken}
+			return nil, &mps.APIError{Code: mps.CodeInvalidParameter}
 		}
 		return inner(ctx, st, token)
 	}}
-	_, err = New(always, &fakeStore{}, Config{Statuses: []mps.Status{mps.StatusFinish}}, nil).Run(context.Background(), "test")
-	if mps.ErrorCode(err) != mps.CodeInvalidScrollToken {
-		t.Fatalf("a token rejected twice must fail the run: %v", err)
+	res, err := New(always, &fakeStore{}, Config{Statuses: []mps.Status{mps.StatusFinish}, MaxRestarts: 3}, nil).Run(context.Background(), "test")
+	if mps.ErrorCode(err) != mps.CodeInvalidParameter || res.Restarts != 3 {
+		t.Fatalf("a token rejected past the bound must fail the run: %v, %d restarts", err, res.Restarts)
+	}
+	// The first page has no token to blame: its rejection is fatal at once.
+	first := &fakeLister{ListFunc: func(ctx context.Context, st mps.Status, token string) (*mps.Page, error) {
+		return nil, &mps.APIError{Code: mps.CodeInvalidParameter}
+	}}
+	res, err = New(first, &fakeStore{}, Config{Statuses: []mps.Status{mps.StatusFinish}}, nil).Run(context.Background(), "test")
+	if mps.ErrorCode(err) != mps.CodeInvalidParameter || res.Restarts != 0 {
+		t.Fatalf("page 1: %v, %d restarts", err, res.Restarts)
 	}
 }
 

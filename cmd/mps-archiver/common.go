@@ -149,21 +149,22 @@ func newClient(cfg config.Config, observe func(mpsclient.Attempt), observeWait f
 		return nil, err
 	}
 	return mpsclient.New(mpsclient.Config{
-		Endpoint:       cfg.MPS.Endpoint,
-		Credential:     cred,
-		Region:         cfg.MPS.Region,
-		RateLimit:      cfg.MPS.RateLimit,
-		Burst:          cfg.MPS.Burst,
-		PageSize:       cfg.MPS.PageSize,
-		RequestTimeout: cfg.MPS.RequestTimeout,
-		MaxAttempts:    cfg.MPS.MaxAttempts,
-		Observe:        observe,
-		ObserveWait:    observeWait,
+		Endpoint:        cfg.MPS.Endpoint,
+		Credential:      cred,
+		Region:          cfg.MPS.Region,
+		RateLimit:       cfg.MPS.RateLimit,
+		DetailRateLimit: cfg.Details.RateLimit,
+		Burst:           cfg.MPS.Burst,
+		PageSize:        cfg.MPS.PageSize,
+		RequestTimeout:  cfg.MPS.RequestTimeout,
+		MaxAttempts:     cfg.MPS.MaxAttempts,
+		Observe:         observe,
+		ObserveWait:     observeWait,
 	})
 }
 
 // newSyncer wires a syncer from cfg.
-func newSyncer(cfg config.Config, client syncer.Lister, st syncer.Store, log *slog.Logger, onPage func(syncer.PageEvent)) (*syncer.Syncer, error) {
+func newSyncer(cfg config.Config, client *mpsclient.Client, st syncer.Store, log *slog.Logger, onPage func(syncer.PageEvent)) (*syncer.Syncer, error) {
 	statuses, err := cfg.Statuses()
 	if err != nil {
 		return nil, err
@@ -173,6 +174,7 @@ func newSyncer(cfg config.Config, client syncer.Lister, st syncer.Store, log *sl
 		Statuses:          statuses,
 		MaxPagesPerStatus: cfg.Sync.MaxPagesPerStatus,
 		Partitions:        cfg.Sync.Partitions,
+		PageSize:          client.PageSize(),
 		RunTimeout:        cfg.Sync.RunTimeout,
 		Host:              host,
 		OnPage:            onPage,

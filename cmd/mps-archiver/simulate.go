@@ -17,13 +17,15 @@ import (
 
 // simFlags configure a simulator population, clock and faults.
 type simFlags struct {
-	gen      simulator.GenConfig
-	scenario string
-	clock    string
-	speed    float64
-	rate     float64
-	faults   simulator.Faults
-	codes    string
+	gen             simulator.GenConfig
+	scenario        string
+	clock           string
+	speed           float64
+	rate            float64
+	faults          simulator.Faults
+	codes           string
+	variant         simulator.Variant
+	detailRetention time.Duration
 }
 
 func (f *simFlags) register(fs *flag.FlagSet) {
@@ -48,6 +50,14 @@ func (f *simFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.faults.StallRate, "stall-rate", 0, "share of requests that hang for --stall-for")
 	fs.DurationVar(&f.faults.StallFor, "stall-for", 2*time.Minute, "how long a stalled request hangs")
 	fs.Float64Var(&f.faults.ExpireTokenRate, "expire-token-rate", 0, "share of ScrollToken requests told the token expired")
+	fs.StringVar(&f.gen.Vocabulary, "vocabulary", simulator.VocabularyAction, "SubTaskTypes vocabulary: action (action-trans), kinds (Transcode) or mixed")
+	fs.StringVar(&f.variant.Filters, "filters", simulator.FiltersCreateTime, "how StartTime/EndTime/SubTaskHasFailed behave: create_time, finish_time (what the range filters on), ignored, or unsupported (the seed page's API: UnknownParameter)")
+	fs.BoolVar(&f.variant.ExclusiveBounds, "exclusive-bounds", false, "time filter bounds are exclusive")
+	fs.BoolVar(&f.variant.DefaultStart72h, "default-start-72h", false, "a request with EndTime but no StartTime lists only the last 72 hours")
+	fs.BoolVar(&f.variant.ExclusiveTokens, "exclusive-tokens", false, "the page after a ScrollToken starts after the token's record (the international site's example)")
+	fs.BoolVar(&f.variant.EchoLastToken, "echo-last-token", false, "a short last page repeats the request's ScrollToken instead of \"\"")
+	fs.BoolVar(&f.variant.RejectMovedTokens, "reject-moved-tokens", false, "a ScrollToken whose task moved to another status is InvalidParameterValue")
+	fs.DurationVar(&f.detailRetention, "detail-retention", simulator.Retention, "how long DescribeTaskDetail knows a task after its creation (the international site: 72h)")
 	fs.DurationVar(&f.faults.Latency, "latency", 0, "latency added to every request")
 	fs.DurationVar(&f.faults.Jitter, "jitter", 0, "random extra latency, up to this much")
 }
@@ -68,6 +78,9 @@ func (f *simFlags) build(creds map[string]string) (*simulator.Server, error) {
 		if err != nil {
 			return nil, err
 		}
+		if sc.Variant != nil {
+			f.variant = *sc.Variant
+		}
 		if f.clock == "" {
 			if start, err = sc.Start(start); err != nil {
 				return nil, err
@@ -77,6 +90,11 @@ func (f *simFlags) build(creds map[string]string) (*simulator.Server, error) {
 			return nil, err
 		}
 	} else {
+		switch f.gen.Vocabulary {
+		case simulator.VocabularyAction, simulator.VocabularyKinds, simulator.VocabularyMixed:
+		default:
+			return nil, fmt.Errorf("--vocabulary %q: want action, kinds or mixed", f.gen.Vocabulary)
+		}
 		if f.gen.Tasks < 0 {
 			return nil, fmt.Errorf("--tasks %d: must not be negative", f.gen.Tasks)
 		}
@@ -93,11 +111,16 @@ func (f *simFlags) build(creds map[string]string) (*simulator.Server, error) {
 			return nil, fmt.Errorf("--%s %v: must be between 0 and 1", name, r)
 		}
 	}
+	if err := f.variant.Validate(); err != nil {
+		return nil, fmt.Errorf("--%v", err)
+	}
 	return simulator.New(simulator.Config{
-		Credentials: creds,
-		RateLimit:   f.rate,
-		Clock:       simulator.NewClock(start, f.speed),
-		Faults:      f.faults,
+		Credentials:     creds,
+		RateLimit:       f.rate,
+		Clock:           simulator.NewClock(start, f.speed),
+		Faults:          f.faults,
+		Variant:         f.variant,
+		DetailRetention: f.detailRetention,
 	}, tasks), nil
 }
 
@@ -136,7 +159,8 @@ func runSimulate(ctx context.Context, env *Env, args []string) error {
 		}
 		defer ctl.Close()
 	}
-	log.Info("simulator ready", "tasks_visible", len(srv.Truth()), "clock", srv.Clock().Now().Format(time.RFC3339), "speed", sf.speed)
+	log.Info("simulator ready", "tasks_visible", len(srv.Truth()), "clock", srv.Clock().Now().Format(time.RFC3339), "speed", sf.speed,
+		"variant", srv.Variant().String())
 	<-ctx.Done()
 	return nil
 }

@@ -4,10 +4,12 @@ package archivetest
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/mps-archiver/mps-archiver/internal/pgtest"
+	"github.com/mps-archiver/mps-archiver/mps"
 	"github.com/mps-archiver/mps-archiver/simulator"
 )
 
@@ -18,10 +20,23 @@ func AssertMatchesTruth(t testing.TB, dbURL string, truth []simulator.TruthTask)
 	t.Helper()
 	const ts = `coalesce(to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '0000-00-00T00:00:00Z')`
 	rows := pgtest.Query(t, dbURL, `SELECT task_id, status, task_type, array_to_string(sub_task_types, ','), `+
-		fmt.Sprintf(ts, "create_time")+`, `+fmt.Sprintf(ts, "begin_process_time")+`, `+fmt.Sprintf(ts, "finish_time")+` FROM tasks`)
+		fmt.Sprintf(ts, "create_time")+`, `+fmt.Sprintf(ts, "begin_process_time")+`, `+fmt.Sprintf(ts, "finish_time")+
+		`, coalesce(raw->>'ArchiverSource' = '`+mps.RecoveredSource+`', false) FROM tasks`)
 	got := make(map[string]string, len(rows))
+	// A task the list skipped was read by DescribeTaskDetail, which has no
+	// SubTaskTypes: its sub-task kinds stand in for them, and must be kinds
+	// the list's entries name.
+	recoveredKinds := map[string][]string{}
 	for _, row := range rows {
-		got[row[0].(string)] = fmt.Sprint(row[1:])
+		if row[7].(bool) {
+			kinds := strings.Split(row[3].(string), ",")
+			if row[3].(string) == "" {
+				kinds = nil
+			}
+			recoveredKinds[row[0].(string)] = kinds
+			row[3] = "(recovered)"
+		}
+		got[row[0].(string)] = fmt.Sprint(row[1:7])
 	}
 	if len(got) != len(truth) {
 		t.Errorf("archive has %d tasks, truth %d", len(got), len(truth))
@@ -40,7 +55,16 @@ func AssertMatchesTruth(t testing.TB, dbURL string, truth []simulator.TruthTask)
 	}
 	bad := 0
 	for _, tt := range truth {
-		want := fmt.Sprint([]any{tt.Status, tt.TaskType, strings.Join(tt.SubTaskTypes, ","), tt.CreateTime, tt.BeginProcessTime, tt.FinishTime})
+		subs := strings.Join(tt.SubTaskTypes, ",")
+		if kinds, ok := recoveredKinds[tt.TaskId]; ok {
+			subs = "(recovered)"
+			for _, k := range kinds {
+				if !slices.ContainsFunc(tt.SubTaskTypes, func(s string) bool { return mps.SubTaskKind(s) == k }) {
+					t.Errorf("recovered task %s: kind %q is not among its SubTaskTypes %v", tt.TaskId, k, tt.SubTaskTypes)
+				}
+			}
+		}
+		want := fmt.Sprint([]any{tt.Status, tt.TaskType, subs, tt.CreateTime, tt.BeginProcessTime, tt.FinishTime})
 		if got[tt.TaskId] != want {
 			if bad++; bad <= 5 {
 				t.Errorf("task %s: archive %s, truth %s", tt.TaskId, got[tt.TaskId], want)

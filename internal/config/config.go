@@ -24,11 +24,12 @@ import (
 
 // Config is the whole configuration. YAML keys are the snake_case names.
 type Config struct {
-	DatabaseURL string `yaml:"database_url"`
-	MPS         MPS    `yaml:"mps"`
-	Sync        Sync   `yaml:"sync"`
-	Serve       Serve  `yaml:"serve"`
-	Log         Log    `yaml:"log"`
+	DatabaseURL string  `yaml:"database_url"`
+	MPS         MPS     `yaml:"mps"`
+	Sync        Sync    `yaml:"sync"`
+	Details     Details `yaml:"details"`
+	Serve       Serve   `yaml:"serve"`
+	Log         Log     `yaml:"log"`
 }
 
 // MPS configures the API client.
@@ -53,6 +54,13 @@ type Sync struct {
 	Partitions        int           `yaml:"partitions"`
 	MaxPagesPerStatus int           `yaml:"max_pages_per_status"`
 	RunTimeout        time.Duration `yaml:"run_timeout"`
+}
+
+// Details configures the DescribeTaskDetail calls.
+type Details struct {
+	// RateLimit is DescribeTaskDetail's own client-side ceiling in requests
+	// per second: the API limits each action separately.
+	RateLimit float64 `yaml:"rate_limit"`
 }
 
 // Serve configures the daemon.
@@ -88,6 +96,7 @@ func Default() Config {
 			MaxPagesPerStatus: 200_000,
 			RunTimeout:        time.Hour,
 		},
+		Details: Details{RateLimit: 20},
 		Serve: Serve{
 			Schedule:      "*/5 * * * *",
 			Listen:        ":9464",
@@ -154,6 +163,7 @@ const (
 	EnvEndpoint     = "MPS_ENDPOINT"
 	EnvRegion       = "TENCENTCLOUD_REGION"
 	EnvRateLimit    = "MPS_RATE_LIMIT"
+	EnvDetailsRate  = "MPS_DETAILS_RATE_LIMIT"
 	EnvSchedule     = "MPS_ARCHIVER_SCHEDULE"
 	EnvListen       = "MPS_ARCHIVER_LISTEN"
 	EnvTimeZone     = "MPS_ARCHIVER_TIME_ZONE"
@@ -200,12 +210,14 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 			*dst = strings.TrimSpace(v)
 		}
 	}
-	if v := getenv(EnvRateLimit); v != "" {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			return fmt.Errorf("%s=%q: not a number", EnvRateLimit, v)
+	for name, dst := range map[string]*float64{EnvRateLimit: &c.MPS.RateLimit, EnvDetailsRate: &c.Details.RateLimit} {
+		if v := getenv(name); v != "" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return fmt.Errorf("%s=%q: not a number", name, v)
+			}
+			*dst = f
 		}
-		c.MPS.RateLimit = f
 	}
 	return nil
 }
@@ -239,6 +251,9 @@ func (c *Config) Validate(needAPI bool) error {
 		// The API allows 100/s; more only makes sense against the simulator.
 		if c.MPS.RateLimit <= 0 || c.MPS.RateLimit > 10000 {
 			errs = append(errs, fmt.Errorf("mps.rate_limit: %v is outside (0, 10000] requests per second (the API allows 100)", c.MPS.RateLimit))
+		}
+		if c.Details.RateLimit <= 0 || c.Details.RateLimit > 10000 {
+			errs = append(errs, fmt.Errorf("details.rate_limit: %v is outside (0, 10000] requests per second (the API allows 100)", c.Details.RateLimit))
 		}
 		if c.MPS.Burst < 1 || c.MPS.Burst > 100 {
 			errs = append(errs, fmt.Errorf("mps.burst: %d is outside 1..100", c.MPS.Burst))
