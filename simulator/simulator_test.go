@@ -331,7 +331,9 @@ func TestVariants(t *testing.T) {
 		if err != nil {
 			return page{code: errCode(err)}
 		}
-		var resp struct{ Response mps.DescribeTasksResponseParams }
+		var resp struct {
+			Response mps.DescribeTasksResponseParams
+		}
 		if err := json.Unmarshal(out, &resp); err != nil {
 			t.Fatal(err)
 		}
