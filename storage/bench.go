@@ -78,6 +78,6 @@ SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint
 
 // ResetArchive empties every archive table.
 func (s *Store) ResetArchive(ctx context.Context) error {
-	_, err := s.pool.Exec(ctx, `TRUNCATE tasks, task_status_changes, sync_runs, coverage_gaps; CHECKPOINT`)
+	_, err := s.pool.Exec(ctx, `TRUNCATE tasks, task_status_changes, sync_runs, coverage_gaps, api_capabilities; CHECKPOINT`)
 	return interpretError(err)
 }

@@ -43,6 +43,7 @@ func populate(t *testing.T) *archive {
 	gen := simulator.DefaultGenConfig()
 	gen.Tasks = 3000
 	gen.Window = 20 * 24 * time.Hour
+	gen.Vocabulary = simulator.VocabularyMixed // both SubTaskTypes vocabularies
 	tasks := simulator.Generate(gen, now)
 	tasks = append(tasks, &simulator.Task{ID: "stuck-1", Type: "WorkflowTask", SubTaskTypes: []string{"action-trans"},
 		Create: now.Add(-4 * time.Hour).UnixNano(), Begin: now.Add(-3 * time.Hour).UnixNano()})
@@ -94,11 +95,13 @@ func TestViewsAgainstTheTruth(t *testing.T) {
 	type key struct{ day, typ, status string }
 	want := map[key]int64{}
 	subs := map[string]int64{}
+	kinds := map[string]int64{}
 	unfinished := 0
 	for _, task := range a.tasks {
 		want[key{task.CreateTime.Format(time.DateOnly), task.TaskType, string(a.status[task.TaskID])}]++
 		for _, s := range task.SubTaskTypes {
 			subs[s+"/"+task.TaskType]++
+			kinds[mps.SubTaskKind(s)]++
 		}
 		if a.status[task.TaskID] != mps.StatusFinish {
 			unfinished++
@@ -169,6 +172,14 @@ func TestViewsAgainstTheTruth(t *testing.T) {
 	if rep.Total != int64(len(a.tasks)) || rep.ByStatus["FINISH"] == 0 || len(rep.Stuck) != 1 || len(rep.Subtasks) == 0 || rep.Runs.Succeeded != int64(a.runs) {
 		t.Errorf("report: total %d of %d, %+v", rep.Total, len(a.tasks), rep.Runs)
 	}
+	// Both vocabularies count as the same kinds.
+	gotKinds := map[string]int64{}
+	for _, k := range rep.Subtasks {
+		gotKinds[k.SubTaskType] = k.Tasks
+	}
+	if fmt.Sprint(gotKinds) != fmt.Sprint(kinds) || gotKinds["Transcode"] == 0 {
+		t.Errorf("report subtask kinds:\n got  %v\n want %v", gotKinds, kinds)
+	}
 	overall := 0
 	for _, d := range rep.Durations {
 		if d.TaskType == "*" {
@@ -237,8 +248,8 @@ func TestDocumentedQueries(t *testing.T) {
 				return fmt.Errorf("%v", rows)
 			}
 			for _, r := range rows {
-				if r[0] == "action-trans" {
-					return errors.New("action-trans listed")
+				if r[0] == "Transcode" {
+					return errors.New("Transcode listed")
 				}
 			}
 			return nil

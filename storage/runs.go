@@ -257,3 +257,16 @@ INSERT INTO api_capabilities AS a (name, state, checked_at, detail) VALUES ($1, 
 	}
 	return nil
 }
+
+// TaskStatus is a task's archived status, "" when the archive lacks it.
+func (s *Store) TaskStatus(ctx context.Context, taskID string) (mps.Status, error) {
+	var st string
+	err := s.pool.QueryRow(ctx, `SELECT status FROM tasks WHERE task_id = $1`, taskID).Scan(&st)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read status of task %s: %w", taskID, interpretError(err))
+	}
+	return mps.Status(st), nil
+}

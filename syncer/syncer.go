@@ -47,6 +47,8 @@ type Store interface {
 	Capability(ctx context.Context, name string) (Capability, error)
 	// SetCapability records a finding, shared by every replica.
 	SetCapability(ctx context.Context, c Capability) error
+	// TaskStatus is a task's archived status ("" when not archived).
+	TaskStatus(ctx context.Context, taskID string) (mps.Status, error)
 }
 
 // Lock is a held run lock.
@@ -99,7 +101,9 @@ type Events struct {
 	// ScrollToken.
 	Restarts int64
 	// TokensRecovered: a page after ScrollToken T neither started with nor
-	// held T, so T's task was read by DescribeTaskDetail and archived.
+	// held T, so T's task was read another way: from the archive when it is
+	// FINISH there already (nothing about it can change), else by
+	// DescribeTaskDetail.
 	TokensRecovered int64
 	// TokensLost: such a task that DescribeTaskDetail no longer knew.
 	TokensLost int64
@@ -754,13 +758,19 @@ func (s *Syncer) fetch(ctx context.Context, c cursor, maxPages int, out chan<- f
 }
 
 // recoverSkipped archives the task of token q.ScrollToken, which the page
-// after it skipped. DescribeTaskDetail reads it (its own quota, not the
-// list's); where the detail is gone (its retention can be shorter than the
+// after it skipped. A task FINISH in the archive needs nothing more; any
+// other is read by DescribeTaskDetail (its own quota, not the list's); where the detail is gone (its retention can be shorter than the
 // list's), the list is asked once more from the record before the token,
 // prevLast, which a server whose pages start after their token answers
 // from the token's record on.
 func (s *Syncer) recoverSkipped(ctx context.Context, q mps.Query, prevLast string, n int, send func(fetched) bool, fr *fetchResult) error {
 	id := q.ScrollToken
+	if st, err := s.store.TaskStatus(ctx, id); err != nil {
+		return fmt.Errorf("read task %s, skipped by page %d of %s: %w", id, n, q.Status, err)
+	} else if st == mps.StatusFinish {
+		fr.TokensRecovered++
+		return nil
+	}
 	d, err := s.lister.TaskDetail(ctx, id)
 	if err == nil {
 		st := d.Status

@@ -31,15 +31,17 @@ type benchReport struct {
 }
 
 type benchResult struct {
-	Name         string  `json:"name"`
-	Tasks        int     `json:"tasks"`
-	Seconds      float64 `json:"seconds"`
-	TasksPerSec  float64 `json:"tasks_per_second"`
-	APIRequests  int64   `json:"api_requests,omitempty"`
-	RowsWritten  int64   `json:"task_rows_written"`
-	WALBytes     int64   `json:"wal_bytes,omitempty"`
-	PeakRSSBytes int64   `json:"peak_rss_bytes,omitempty"`
-	Note         string  `json:"note,omitempty"`
+	Name        string  `json:"name"`
+	Tasks       int     `json:"tasks"`
+	Seconds     float64 `json:"seconds"`
+	TasksPerSec float64 `json:"tasks_per_second"`
+	APIRequests int64   `json:"api_requests,omitempty"`
+	// DetailRequests are the DescribeTaskDetail share of APIRequests.
+	DetailRequests int64  `json:"detail_requests,omitempty"`
+	RowsWritten    int64  `json:"task_rows_written"`
+	WALBytes       int64  `json:"wal_bytes,omitempty"`
+	PeakRSSBytes   int64  `json:"peak_rss_bytes,omitempty"`
+	Note           string `json:"note,omitempty"`
 }
 
 type benchRatios struct {
@@ -59,6 +61,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	latencyN := fs.Int("latency-tasks", 30_000, "tasks for the 30 ms latency runs")
 	rssN := fs.Int("rss-tasks", 0, "also cold-sync this many tasks (e.g. 1000000) to show peak RSS is flat")
 	partitions := fs.Int("partitions", 8, "FINISH partitions for the partitioned latency run")
+	variantN := fs.Int("variant-tasks", 30_000, "tasks for the requests-per-run measurement against each API variant (0: skip)")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file (- for stdout)")
 	if stop, err := handleParse(parseFlags(fs, args)); stop {
 		return err
@@ -228,6 +231,25 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	sim.SetFaults(simulator.Faults{})
 	sim.SetRateLimit(-1)
 
+	if *variantN > 0 {
+		say("(h) requests per run against each API variant, %d tasks, default settings: a cold run, then a steady one", *variantN)
+		setPopulation(*variantN)
+		for _, v := range benchVariants {
+			sim.SetVariant(v)
+			if err := st.ResetArchive(ctx); err != nil {
+				return err
+			}
+			for _, phase := range []string{"cold", "steady"} {
+				r, err := b.sync(ctx, "variant_"+v.String()+"_"+phase, *variantN, "rate_limit: 10000\n  burst: 100", 4)
+				if err != nil {
+					return err
+				}
+				add(&r)
+			}
+		}
+		sim.SetVariant(simulator.Variant{})
+	}
+
 	var big benchResult
 	if *rssN > 0 {
 		say("(g) cold sync of %d tasks for peak RSS", *rssN)
@@ -293,13 +315,14 @@ func (b *bencher) sync(ctx context.Context, name string, tasks int, mpsYAML stri
 	if err != nil {
 		return benchResult{}, err
 	}
-	req0 := b.sim.Stats().Requests
+	stats0 := b.sim.Stats()
 
 	cmd := exec.CommandContext(ctx, b.self, "sync", "--config", cfg)
 	cmd.Env = []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + b.dir,
 		"DATABASE_URL=" + b.db, "MPS_ENDPOINT=" + b.endpoint,
 		"TENCENTCLOUD_SECRET_ID=" + b.id, "TENCENTCLOUD_SECRET_KEY=" + b.key,
+		"MPS_DETAILS_RATE_LIMIT=10000",
 	}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -337,11 +360,28 @@ wait:
 	if err != nil {
 		return benchResult{}, err
 	}
+	stats1 := b.sim.Stats()
 	return benchResult{
 		Name: name, Tasks: tasks, Seconds: elapsed.Seconds(),
-		APIRequests: b.sim.Stats().Requests - req0, RowsWritten: rows1 - rows0, WALBytes: wal1 - wal0, PeakRSSBytes: rss,
+		APIRequests:    stats1.Requests - stats0.Requests,
+		DetailRequests: stats1.RequestsByStatus["detail"] - stats0.RequestsByStatus["detail"],
+		RowsWritten:    rows1 - rows0, WALBytes: wal1 - wal0, PeakRSSBytes: rss,
 		Note: fmt.Sprintf("partitions=%d", partitions),
 	}, nil
+}
+
+// benchVariants are the readings of DescribeTasks the bench measures: the
+// reference, each documented departure alone, and the international site's
+// tokens with the image API's echoed end.
+var benchVariants = []simulator.Variant{
+	{},
+	{Filters: simulator.FiltersFinishTime},
+	{Filters: simulator.FiltersIgnored},
+	{Filters: simulator.FiltersUnsupported},
+	{DefaultStart72h: true},
+	{ExclusiveTokens: true},
+	{EchoLastToken: true},
+	{ExclusiveTokens: true, EchoLastToken: true},
 }
 
 func writeBench(w io.Writer, rep benchReport) {
@@ -360,6 +400,9 @@ func writeBench(w io.Writer, rep benchReport) {
 		req := "-"
 		if r.APIRequests > 0 {
 			req = fmt.Sprint(r.APIRequests)
+			if r.DetailRequests > 0 {
+				req = fmt.Sprintf("%d list + %d detail", r.APIRequests-r.DetailRequests, r.DetailRequests)
+			}
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%s\t%d\t%s\t%s\t\n", r.Name, r.Tasks, r.Seconds, r.TasksPerSec, req, r.RowsWritten, wal, rss)
 	}
