@@ -1,7 +1,10 @@
 package simulator
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"net"
 	"net/http"
 	"time"
 )
@@ -78,4 +81,26 @@ func (s *Server) ControlHandler() http.Handler {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	return mux
+}
+
+// ServeLoopback serves the API on a free loopback port, for an in-process
+// simulator (demo, bench); it returns the endpoint URL and a stop function.
+func (s *Server) ServeLoopback() (endpoint string, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() { _ = hs.Close() }, nil
+}
+
+// NewCredentials makes a random SecretId (starting with prefix) and
+// SecretKey for an in-process simulator that only this process talks to.
+func NewCredentials(prefix string) (id, key string) {
+	b := make([]byte, 22)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return prefix + hex.EncodeToString(b[:6]), hex.EncodeToString(b[6:])
 }

@@ -6,17 +6,37 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mps-archiver/mps-archiver/mps"
 )
 
-// The functions in this file serve `mps-archiver bench`, which runs them
-// against a throwaway database only.
+// BenchDB holds what `mps-archiver bench` does to its throwaway database
+// besides syncing: the physical ceiling, the naive baseline, WAL and row
+// counters, and emptying the archive between runs. It is a type of its own,
+// opened by its own call, so that the archiver's Store has no method that
+// can truncate or drop the archive.
+type BenchDB struct {
+	pool *pgxpool.Pool
+}
+
+// OpenBenchDB connects to a throwaway database (never an archive anyone
+// keeps: ResetArchive empties it).
+func OpenBenchDB(ctx context.Context, dsn string) (*BenchDB, error) {
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", RedactURL(dsn), interpretError(err))
+	}
+	return &BenchDB{pool: pool}, nil
+}
+
+// Close releases the connections.
+func (s *BenchDB) Close() { s.pool.Close() }
 
 // CopyCeiling COPYs pages into an empty table shaped like tasks (same
 // columns and indexes), one commit per page: the physical ceiling the page
 // upsert is measured against.
-func (s *Store) CopyCeiling(ctx context.Context, pages [][]mps.Task) (time.Duration, error) {
+func (s *BenchDB) CopyCeiling(ctx context.Context, pages [][]mps.Task) (time.Duration, error) {
 	if _, err := s.pool.Exec(ctx, `DROP TABLE IF EXISTS bench_copy; CREATE TABLE bench_copy (LIKE tasks INCLUDING ALL)`); err != nil {
 		return 0, fmt.Errorf("create bench_copy: %w", interpretError(err))
 	}
@@ -37,7 +57,7 @@ func (s *Store) CopyCeiling(ctx context.Context, pages [][]mps.Task) (time.Durat
 
 // NaiveUpsert writes tasks the naive way, one autocommitted
 // INSERT … ON CONFLICT per row, into an empty table shaped like tasks.
-func (s *Store) NaiveUpsert(ctx context.Context, tasks []mps.Task) (time.Duration, error) {
+func (s *BenchDB) NaiveUpsert(ctx context.Context, tasks []mps.Task) (time.Duration, error) {
 	if _, err := s.pool.Exec(ctx, `DROP TABLE IF EXISTS bench_naive; CREATE TABLE bench_naive (LIKE tasks INCLUDING ALL)`); err != nil {
 		return 0, fmt.Errorf("create bench_naive: %w", interpretError(err))
 	}
@@ -59,7 +79,7 @@ ON CONFLICT (task_id) DO UPDATE SET task_type = EXCLUDED.task_type, sub_task_typ
 }
 
 // WALPosition is the current WAL insert position in bytes.
-func (s *Store) WALPosition(ctx context.Context) (int64, error) {
+func (s *BenchDB) WALPosition(ctx context.Context) (int64, error) {
 	var n int64
 	err := s.pool.QueryRow(ctx, `SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint`).Scan(&n)
 	return n, interpretError(err)
@@ -68,7 +88,7 @@ func (s *Store) WALPosition(ctx context.Context) (int64, error) {
 // TaskRowWrites is the number of row versions ever written to tasks
 // (inserts, updates, deletes) by the statistics collector, which lags writes
 // by up to a second.
-func (s *Store) TaskRowWrites(ctx context.Context) (int64, error) {
+func (s *BenchDB) TaskRowWrites(ctx context.Context) (int64, error) {
 	var n int64
 	err := s.pool.QueryRow(ctx, `
 SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint
@@ -77,7 +97,7 @@ SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint
 }
 
 // ResetArchive empties every archive table.
-func (s *Store) ResetArchive(ctx context.Context) error {
+func (s *BenchDB) ResetArchive(ctx context.Context) error {
 	_, err := s.pool.Exec(ctx, `TRUNCATE tasks, task_status_changes, sync_runs, coverage_gaps, api_capabilities; CHECKPOINT`)
 	return interpretError(err)
 }

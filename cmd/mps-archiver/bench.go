@@ -1,443 +1,53 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"slices"
-	"strings"
-	"text/tabwriter"
-	"time"
 
-	"github.com/mps-archiver/mps-archiver/internal/pgtemp"
-	"github.com/mps-archiver/mps-archiver/mps"
-	"github.com/mps-archiver/mps-archiver/simulator"
-	"github.com/mps-archiver/mps-archiver/storage"
+	"github.com/mps-archiver/mps-archiver/internal/bench"
 )
 
-// benchReport is the machine-readable result of `mps-archiver bench`.
-type benchReport struct {
-	Tasks    int           `json:"tasks"`
-	Machine  string        `json:"machine"`
-	Results  []benchResult `json:"results"`
-	Ratios   benchRatios   `json:"ratios"`
-	Database string        `json:"database"`
-}
-
-type benchResult struct {
-	Name        string  `json:"name"`
-	Tasks       int     `json:"tasks"`
-	Seconds     float64 `json:"seconds"`
-	TasksPerSec float64 `json:"tasks_per_second"`
-	APIRequests int64   `json:"api_requests,omitempty"`
-	// DetailRequests are the DescribeTaskDetail share of APIRequests.
-	DetailRequests int64  `json:"detail_requests,omitempty"`
-	RowsWritten    int64  `json:"task_rows_written"`
-	WALBytes       int64  `json:"wal_bytes,omitempty"`
-	PeakRSSBytes   int64  `json:"peak_rss_bytes,omitempty"`
-	Note           string `json:"note,omitempty"`
-}
-
-type benchRatios struct {
-	SyncVsCopy           float64 `json:"cold_sync_vs_copy_ceiling"`
-	SyncVsNaive          float64 `json:"cold_sync_vs_naive"`
-	RateLimitedVsLimit   float64 `json:"rate_limited_vs_10000_per_second"`
-	PartitionedVsCursor  float64 `json:"latency_partitioned_vs_sequential"`
-	RSSLargeVsSmallRatio float64 `json:"rss_large_vs_small,omitempty"`
-}
-
 // runBench measures the archiver side by side with the physical limit and
-// the naive design, in one run, on this machine.
+// the naive design, in one run, on this machine (see internal/bench).
 func runBench(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "bench", "[--tasks N] [--json FILE]")
-	n := fs.Int("tasks", 100_000, "tasks for the COPY ceiling, the cold sync and the re-sync")
-	naiveN := fs.Int("naive-tasks", 10_000, "tasks for the naive per-row baseline")
-	latencyN := fs.Int("latency-tasks", 30_000, "tasks for the 30 ms latency runs")
-	rssN := fs.Int("rss-tasks", 0, "also cold-sync this many tasks (e.g. 1000000) to show peak RSS is flat")
-	partitions := fs.Int("partitions", 8, "FINISH partitions for the partitioned latency run")
-	variantN := fs.Int("variant-tasks", 30_000, "tasks for the requests-per-run measurement against each API variant (0: skip)")
+	def := bench.Defaults
+	o := bench.Options{Log: env.Stderr}
+	fs.IntVar(&o.Tasks, "tasks", def.Tasks, "tasks for the COPY ceiling, the cold sync and the re-sync")
+	fs.IntVar(&o.NaiveTasks, "naive-tasks", def.NaiveTasks, "tasks for the naive per-row baseline")
+	fs.IntVar(&o.LatencyTasks, "latency-tasks", def.LatencyTasks, "tasks for the 30 ms latency runs")
+	fs.IntVar(&o.RSSTasks, "rss-tasks", 0, "also cold-sync this many tasks (e.g. 1000000) to show peak RSS is flat")
+	fs.IntVar(&o.Partitions, "partitions", def.Partitions, "FINISH partitions for the partitioned latency run")
+	fs.IntVar(&o.VariantTasks, "variant-tasks", def.VariantTasks, "tasks for the requests-per-run measurement against each API variant (negative: skip)")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file (- for stdout)")
 	if stop, err := handleParse(parseFlags(fs, args)); stop {
 		return err
-	}
-	if *n < 1000 || *naiveN < 100 || *latencyN < 1000 {
-		return errors.New("bench: --tasks and --latency-tasks must be at least 1000, --naive-tasks at least 100")
 	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	out := env.Stdout
-	say := func(format string, a ...any) { fmt.Fprintf(env.Stderr, "bench: "+format+"\n", a...) }
-
-	say("starting a throwaway PostgreSQL (default durability settings)")
-	pg, err := pgtemp.Start(ctx, pgtemp.Options{Durable: true})
+	o.Self = self
+	rep, err := bench.Run(ctx, o)
 	if err != nil {
 		return err
 	}
-	defer pg.Stop(true)
-	dbURL := pg.URL("postgres")
-	st, err := openMigrated(ctx, dbURL)
-	if err != nil {
-		return err
+	bench.Write(env.Stdout, rep)
+	if *jsonOut == "" {
+		return nil
 	}
-	defer st.Close()
-
-	secretID, secretKey := "AKIDbench"+randomHex(6), randomHex(16)
-	now := time.Now().UTC().Truncate(time.Second)
-	clock := simulator.NewClock(now, 0)
-	sim := simulator.New(simulator.Config{Credentials: map[string]string{secretID: secretKey}, RateLimit: -1, Clock: clock}, nil)
-	endpoint, stopSim, err := serveLoopback(sim)
-	if err != nil {
-		return err
-	}
-	defer stopSim()
-
-	tmp, err := os.MkdirTemp("", "mps-archiver-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	b := &bencher{self: self, dir: tmp, env: env, db: dbURL, endpoint: endpoint, id: secretID, key: secretKey, st: st, sim: sim}
-
-	setPopulation := func(count int) []mps.Task {
-		gen := simulator.DefaultGenConfig()
-		gen.Tasks = count
-		sim.SetTasks(simulator.Generate(gen, now))
-		truth := sim.Truth()
-		tasks := make([]mps.Task, 0, len(truth))
-		for _, tt := range truth {
-			raw, _ := json.Marshal(tt.TaskSimpleInfo)
-			if t, ok := mps.DecodeTask(raw); ok {
-				tasks = append(tasks, t)
-			}
-		}
-		return tasks
-	}
-	rep := benchReport{Tasks: *n, Machine: machine(), Database: "PostgreSQL (throwaway, loopback, default settings)"}
-	add := func(r *benchResult) {
-		if r.Seconds > 0 {
-			r.TasksPerSec = float64(r.Tasks) / r.Seconds
-		}
-		rep.Results = append(rep.Results, *r)
-		say("%-34s %8d tasks %8.2fs %9.0f tasks/s", r.Name, r.Tasks, r.Seconds, r.TasksPerSec)
-	}
-
-	tasks := setPopulation(*n)
-	pages := make([][]mps.Task, 0, len(tasks)/100+1)
-	for i := 0; i < len(tasks); i += 100 {
-		pages = append(pages, tasks[i:min(i+100, len(tasks))])
-	}
-
-	// (a) the ceiling and (b) a cold sync, unthrottled: each the median of
-	// three, since a 2-core machine's figures move by a third between runs.
-	say("(a) COPY ceiling, median of 3")
-	var copies []time.Duration
-	var copyWAL int64
-	for range 3 {
-		wal0, err := st.WALPosition(ctx)
+	var w io.Writer = env.Stdout
+	if *jsonOut != "-" {
+		f, err := os.Create(*jsonOut)
 		if err != nil {
 			return err
 		}
-		d, err := st.CopyCeiling(ctx, pages)
-		if err != nil {
-			return err
-		}
-		wal1, err := st.WALPosition(ctx)
-		if err != nil {
-			return err
-		}
-		copies, copyWAL = append(copies, d), wal1-wal0
+		defer f.Close()
+		w = f
 	}
-	slices.Sort(copies)
-	copyRes := benchResult{Name: "copy_ceiling (1 commit per 100)", Tasks: len(tasks), Seconds: copies[1].Seconds(), RowsWritten: int64(len(tasks)), WALBytes: copyWAL, Note: "median of 3"}
-	add(&copyRes)
-
-	say("(b) cold sync, median of 3")
-	var colds []benchResult
-	for i := range 3 {
-		if i > 0 {
-			if err := st.ResetArchive(ctx); err != nil {
-				return err
-			}
-		}
-		r, err := b.sync(ctx, "cold_sync", len(tasks), "rate_limit: 10000\n  burst: 100", 4)
-		if err != nil {
-			return err
-		}
-		colds = append(colds, r)
-	}
-	slices.SortFunc(colds, func(a, b benchResult) int { return cmp.Compare(a.Seconds, b.Seconds) })
-	cold := colds[1]
-	cold.Note += ", median of 3"
-	add(&cold)
-
-	// (c) the naive baseline.
-	say("(c) naive per-row upserts")
-	naive := tasks[:min(*naiveN, len(tasks))]
-	d, err := st.NaiveUpsert(ctx, naive)
-	if err != nil {
-		return err
-	}
-	naiveRes := benchResult{Name: "naive_per_row_upsert", Tasks: len(naive), Seconds: d.Seconds(), RowsWritten: int64(len(naive))}
-	add(&naiveRes)
-
-	// (d) re-sync of unchanged data.
-	say("(d) re-sync of unchanged data")
-	resync, err := b.sync(ctx, "resync_unchanged", len(tasks), "rate_limit: 10000\n  burst: 100", 4)
-	if err != nil {
-		return err
-	}
-	add(&resync)
-
-	// (e) under the API's 100 req/s, with the client at 100 req/s.
-	say("(e) sync under the 100 req/s limit")
-	if err := st.ResetArchive(ctx); err != nil {
-		return err
-	}
-	sim.SetRateLimit(100)
-	limited, err := b.sync(ctx, "rate_limited_100rps", len(tasks), "rate_limit: 100\n  burst: 1", 4)
-	if err != nil {
-		return err
-	}
-	add(&limited)
-
-	// (f) 30 ms latency at 100 req/s: one cursor vs partitions.
-	say("(f) 30 ms API latency, 100 req/s: sequential cursor vs %d partitions", *partitions)
-	lat := setPopulation(*latencyN)
-	sim.SetFaults(simulator.Faults{Latency: 30 * time.Millisecond})
-	if err := st.ResetArchive(ctx); err != nil {
-		return err
-	}
-	seq, err := b.sync(ctx, "latency30ms_sequential", len(lat), "rate_limit: 100\n  burst: 1", 1)
-	if err != nil {
-		return err
-	}
-	add(&seq)
-	if err := st.ResetArchive(ctx); err != nil {
-		return err
-	}
-	par, err := b.sync(ctx, fmt.Sprintf("latency30ms_%d_partitions", *partitions), len(lat), "rate_limit: 100\n  burst: 1", *partitions)
-	if err != nil {
-		return err
-	}
-	add(&par)
-	sim.SetFaults(simulator.Faults{})
-	sim.SetRateLimit(-1)
-
-	if *variantN > 0 {
-		say("(h) requests per run against each API variant, %d tasks, default settings: a cold run, then a steady one", *variantN)
-		setPopulation(*variantN)
-		for _, v := range benchVariants {
-			sim.SetVariant(v)
-			if err := st.ResetArchive(ctx); err != nil {
-				return err
-			}
-			for _, phase := range []string{"cold", "steady"} {
-				r, err := b.sync(ctx, "variant_"+v.String()+"_"+phase, *variantN, "rate_limit: 10000\n  burst: 100", 4)
-				if err != nil {
-					return err
-				}
-				add(&r)
-			}
-		}
-		sim.SetVariant(simulator.Variant{})
-	}
-
-	var big benchResult
-	if *rssN > 0 {
-		say("(g) cold sync of %d tasks for peak RSS", *rssN)
-		large := setPopulation(*rssN)
-		if err := st.ResetArchive(ctx); err != nil {
-			return err
-		}
-		big, err = b.sync(ctx, "cold_sync_large", len(large), "rate_limit: 10000\n  burst: 100", 4)
-		if err != nil {
-			return err
-		}
-		add(&big)
-	}
-
-	rep.Ratios = benchRatios{
-		SyncVsCopy:          cold.TasksPerSec / copyRes.TasksPerSec,
-		SyncVsNaive:         cold.TasksPerSec / naiveRes.TasksPerSec,
-		RateLimitedVsLimit:  limited.TasksPerSec / 10_000,
-		PartitionedVsCursor: par.TasksPerSec / seq.TasksPerSec,
-	}
-	if big.PeakRSSBytes > 0 && cold.PeakRSSBytes > 0 {
-		rep.Ratios.RSSLargeVsSmallRatio = float64(big.PeakRSSBytes) / float64(cold.PeakRSSBytes)
-	}
-	writeBench(out, rep)
-	if *jsonOut != "" {
-		var w io.Writer = out
-		if *jsonOut != "-" {
-			f, err := os.Create(*jsonOut)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			w = f
-		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
-	}
-	return nil
-}
-
-type bencher struct {
-	self, dir, db, endpoint, id, key string
-	env                              *Env
-	st                               *storage.Store
-	sim                              *simulator.Server
-}
-
-// sync runs `mps-archiver sync` as a child process, so its peak RSS is the
-// archiver's alone, and measures what it did.
-func (b *bencher) sync(ctx context.Context, name string, tasks int, mpsYAML string, partitions int) (benchResult, error) {
-	cfg := filepath.Join(b.dir, name+".yaml")
-	body := fmt.Sprintf("mps:\n  %s\n  max_attempts: 10\nsync:\n  partitions: %d\nlog:\n  level: warn\n", mpsYAML, partitions)
-	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
-		return benchResult{}, err
-	}
-	time.Sleep(1100 * time.Millisecond) // let the statistics collector catch up
-	rows0, err := b.st.TaskRowWrites(ctx)
-	if err != nil {
-		return benchResult{}, err
-	}
-	wal0, err := b.st.WALPosition(ctx)
-	if err != nil {
-		return benchResult{}, err
-	}
-	stats0 := b.sim.Stats()
-
-	cmd := exec.CommandContext(ctx, b.self, "sync", "--config", cfg)
-	cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + b.dir,
-		"DATABASE_URL=" + b.db, "MPS_ENDPOINT=" + b.endpoint,
-		"TENCENTCLOUD_SECRET_ID=" + b.id, "TENCENTCLOUD_SECRET_KEY=" + b.key,
-		"MPS_DETAILS_RATE_LIMIT=10000",
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return benchResult{}, err
-	}
-	// getrusage's maxrss would count this (large) process's memory, which
-	// the child shares until exec; VmHWM of the child's own address space,
-	// sampled until it exits, does not.
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var rss int64
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-wait:
-	for {
-		select {
-		case err := <-done:
-			if err != nil {
-				return benchResult{}, fmt.Errorf("%s: sync failed: %v: %s", name, err, strings.TrimSpace(stderr.String()))
-			}
-			break wait
-		case <-tick.C:
-			rss = max(rss, vmHWM(cmd.Process.Pid))
-		}
-	}
-	elapsed := time.Since(start)
-	wal1, err := b.st.WALPosition(ctx)
-	if err != nil {
-		return benchResult{}, err
-	}
-	time.Sleep(1100 * time.Millisecond)
-	rows1, err := b.st.TaskRowWrites(ctx)
-	if err != nil {
-		return benchResult{}, err
-	}
-	stats1 := b.sim.Stats()
-	return benchResult{
-		Name: name, Tasks: tasks, Seconds: elapsed.Seconds(),
-		APIRequests:    stats1.Requests - stats0.Requests,
-		DetailRequests: stats1.RequestsByStatus["detail"] - stats0.RequestsByStatus["detail"],
-		RowsWritten:    rows1 - rows0, WALBytes: wal1 - wal0, PeakRSSBytes: rss,
-		Note: fmt.Sprintf("partitions=%d", partitions),
-	}, nil
-}
-
-// benchVariants are the readings of DescribeTasks the bench measures: the
-// reference, each documented departure alone, and the international site's
-// tokens with the image API's echoed end.
-var benchVariants = []simulator.Variant{
-	{},
-	{Filters: simulator.FiltersFinishTime},
-	{Filters: simulator.FiltersIgnored},
-	{Filters: simulator.FiltersUnsupported},
-	{DefaultStart72h: true},
-	{ExclusiveTokens: true},
-	{EchoLastToken: true},
-	{ExclusiveTokens: true, EchoLastToken: true},
-}
-
-func writeBench(w io.Writer, rep benchReport) {
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(w, "mps-archiver bench on %s, %s\n\n", rep.Machine, rep.Database)
-	fmt.Fprintln(tw, "measurement\ttasks\tseconds\ttasks/s\tAPI requests\ttask rows written\tWAL bytes\tpeak RSS\t")
-	for _, r := range rep.Results {
-		rss := "-"
-		if r.PeakRSSBytes > 0 {
-			rss = fmt.Sprintf("%.1f MiB", float64(r.PeakRSSBytes)/(1<<20))
-		}
-		wal := "-"
-		if r.WALBytes > 0 {
-			wal = fmt.Sprint(r.WALBytes)
-		}
-		req := "-"
-		if r.APIRequests > 0 {
-			req = fmt.Sprint(r.APIRequests)
-			if r.DetailRequests > 0 {
-				req = fmt.Sprintf("%d list + %d detail", r.APIRequests-r.DetailRequests, r.DetailRequests)
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%s\t%d\t%s\t%s\t\n", r.Name, r.Tasks, r.Seconds, r.TasksPerSec, req, r.RowsWritten, wal, rss)
-	}
-	tw.Flush()
-	r := rep.Ratios
-	fmt.Fprintf(w, "\ncold sync / COPY ceiling:            %.0f%%   (target >= 60%%)\n", 100*r.SyncVsCopy)
-	fmt.Fprintf(w, "cold sync / naive per-row upsert:    %.1fx   (target >= 10x)\n", r.SyncVsNaive)
-	fmt.Fprintf(w, "under 100 req/s / 10,000 tasks/s:    %.1f%%   (target >= 95%%)\n", 100*r.RateLimitedVsLimit)
-	fmt.Fprintf(w, "30 ms latency, partitions / cursor:  %.2fx   (target >= 3x)\n", r.PartitionedVsCursor)
-	if r.RSSLargeVsSmallRatio > 0 {
-		fmt.Fprintf(w, "peak RSS large / small run:          %.2fx\n", r.RSSLargeVsSmallRatio)
-	}
-}
-
-// vmHWM reads a process's peak resident set size from /proc.
-func vmHWM(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			var kb int64
-			fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb)
-			return kb * 1024
-		}
-	}
-	return 0
-}
-
-func machine() string {
-	host, _ := os.Hostname()
-	cpus := "?"
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		cpus = fmt.Sprint(strings.Count(string(b), "processor\t:"))
-	}
-	return fmt.Sprintf("%s (%s CPUs)", host, cpus)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +15,8 @@ import (
 	"github.com/mps-archiver/mps-archiver/internal/config"
 	"github.com/mps-archiver/mps-archiver/internal/pgtemp"
 	"github.com/mps-archiver/mps-archiver/mps"
+	"github.com/mps-archiver/mps-archiver/report"
+	"github.com/mps-archiver/mps-archiver/simulator"
 	"github.com/mps-archiver/mps-archiver/storage"
 	"github.com/mps-archiver/mps-archiver/syncer"
 )
@@ -63,7 +63,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	}
 
 	// 2. The simulator, live, with throwaway credentials.
-	secretID, secretKey := "AKIDdemo"+randomHex(8), randomHex(16)
+	secretID, secretKey := simulator.NewCredentials("AKIDdemo")
 	var sf simFlags
 	sf.register(flag.NewFlagSet("sim", flag.ContinueOnError))
 	sf.gen.Tasks = *tasks
@@ -77,7 +77,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	endpoint, stopSim, err := serveLoopback(sim)
+	endpoint, stopSim, err := sim.ServeLoopback()
 	if err != nil {
 		return err
 	}
@@ -133,12 +133,12 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(out, "Archived %d tasks.\n\n", rep.Total)
-	if err := writeSections(out, rep, tableSection); err != nil {
+	if err := report.Write(out, "table", rep); err != nil {
 		return err
 	}
 	htmlPath := filepath.Join(os.TempDir(), "mps-archiver-demo-report.html")
 	if f, err := os.Create(htmlPath); err == nil {
-		if writeHTML(f, rep) == nil && f.Close() == nil {
+		if report.WriteHTML(f, rep) == nil && f.Close() == nil {
 			fmt.Fprintf(out, "\nThe same as a page with charts: %s\n", htmlPath)
 		}
 	}
@@ -178,12 +178,4 @@ func (d *demoRunner) Run(ctx context.Context, trigger string) (syncer.Result, er
 		res.RunID, res.Pages, res.Seen, res.Inserted, res.Updated, res.Unchanged, res.Duration.Round(time.Millisecond),
 		total, strings.Join(parts, ", "))
 	return res, nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	return hex.EncodeToString(b)
 }

@@ -175,15 +175,3 @@ func serveHTTP(addr string, h http.Handler, log *slog.Logger, msg string) (*http
 	log.Info(msg, "addr", ln.Addr().String())
 	return s, nil
 }
-
-// serveLoopback serves h on a free loopback port, for the in-process
-// simulator of demo and bench; it returns the endpoint URL.
-func serveLoopback(h http.Handler) (string, func(), error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	s := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = s.Serve(ln) }()
-	return "http://" + ln.Addr().String(), func() { _ = s.Close() }, nil
-}

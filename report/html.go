@@ -1,4 +1,4 @@
-package main
+package report
 
 import (
 	"fmt"
@@ -206,7 +206,9 @@ type htmlReport struct {
 	Since, Until, GeneratedAt string
 }
 
-func writeHTML(w io.Writer, r *storage.Report) error {
+// WriteHTML renders r as one self-contained page: inline SVG charts and
+// tables, no script, no network.
+func WriteHTML(w io.Writer, r *storage.Report) error {
 	ps := periods(r)
 	labels := make([]string, len(ps))
 	index := map[int64]int{}

@@ -1,0 +1,207 @@
+// Package report renders the archive's report (storage.Report) as a
+// terminal table, CSV, JSON, Markdown, or a self-contained HTML page with
+// inline SVG charts. It does no I/O of its own beyond the writer it is
+// given, so a fixed report value renders to fixed bytes (the golden files
+// under testdata/).
+package report
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mps-archiver/mps-archiver/storage"
+)
+
+// Formats are the text formats Write knows, in the order help lists them.
+var Formats = []string{"table", "csv", "json", "markdown"}
+
+// Write renders r to w in format, one of Formats.
+func Write(w io.Writer, format string, r *storage.Report) error {
+	write, ok := writers[format]
+	if !ok {
+		return fmt.Errorf("format %q: want %s", format, strings.Join(Formats, ", "))
+	}
+	return write(w, r)
+}
+
+// KnownFormat reports whether format is one of Formats.
+func KnownFormat(format string) bool {
+	_, ok := writers[format]
+	return ok
+}
+
+var writers = map[string]func(io.Writer, *storage.Report) error{
+	"table":    func(w io.Writer, r *storage.Report) error { return writeSections(w, r, tableSection) },
+	"markdown": func(w io.Writer, r *storage.Report) error { return writeSections(w, r, markdownSection) },
+	"csv":      writeCSV,
+	"json": func(w io.Writer, r *storage.Report) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	},
+}
+
+// section is one titled table of the report.
+type section struct {
+	Name, Title string
+	Header      []string
+	Rows        [][]string
+	Note        string
+}
+
+func sections(r *storage.Report) []section {
+	period := func(t time.Time) string {
+		if r.By == "month" {
+			return t.UTC().Format("2006-01")
+		}
+		return t.UTC().Format(time.DateOnly)
+	}
+	var out []section
+	vol := section{Name: "volume", Title: fmt.Sprintf("Tasks by %s, type and status (%d in all)", r.By, r.Total),
+		Header: []string{r.By, "task_type", "status", "tasks"}}
+	for _, v := range r.Volume {
+		vol.Rows = append(vol.Rows, []string{period(v.Period), orNone(v.TaskType), v.Status, strconv.FormatInt(v.Tasks, 10)})
+	}
+	out = append(out, vol)
+	dur := section{Name: "durations", Title: "Queue wait and processing time (seconds)",
+		Header: []string{r.By, "task_type", "tasks", "queue_p50", "queue_p90", "queue_p99", "processing_p50", "processing_p90", "processing_p99"}}
+	for _, d := range r.Durations {
+		dur.Rows = append(dur.Rows, []string{period(d.Period), orNone(d.TaskType), strconv.FormatInt(d.Tasks, 10),
+			num(d.QueueP50), num(d.QueueP90), num(d.QueueP99), num(d.ProcessP50), num(d.ProcessP90), num(d.ProcessP99)})
+	}
+	out = append(out, dur)
+	sub := section{Name: "subtasks", Title: "Sub-task kinds used (action-trans and Transcode count as one kind)", Header: []string{"sub_task_type", "tasks"}}
+	for _, s := range r.Subtasks {
+		sub.Rows = append(sub.Rows, []string{s.SubTaskType, strconv.FormatInt(s.Tasks, 10)})
+	}
+	out = append(out, sub)
+	unf := section{Name: "unfinished", Title: fmt.Sprintf("Unfinished now (stuck: PROCESSING over %s)", r.Params.StuckAfter),
+		Header: []string{"status", "tasks", "median_in_state_s", "oldest_in_state_s", "stuck"}}
+	for _, u := range r.Unfinished {
+		unf.Rows = append(unf.Rows, []string{u.Status, strconv.FormatInt(u.Tasks, 10), num(u.MedianS), num(u.OldestS), strconv.FormatInt(u.Stuck, 10)})
+	}
+	out = append(out, unf)
+	sy := section{Name: "sync_health", Title: "Sync runs by day", Header: []string{"day", "runs", "succeeded", "failed", "gaps_found"}}
+	for _, d := range r.SyncDays {
+		sy.Rows = append(sy.Rows, []string{d.Day.Format(time.DateOnly), strconv.FormatInt(d.Runs, 10), strconv.FormatInt(d.Succeeded, 10),
+			strconv.FormatInt(d.Failed, 10), strconv.FormatInt(d.Gaps, 10)})
+	}
+	last := "never"
+	if r.Runs.LastSuccess != nil {
+		last = r.Runs.LastSuccess.UTC().Format(time.RFC3339)
+	}
+	sy.Note = fmt.Sprintf("%d runs in all (%d succeeded, %d failed, %d running); last success %s", r.Runs.Total, r.Runs.Succeeded, r.Runs.Failed, r.Runs.Running, last)
+	if r.Runs.LastError != nil {
+		sy.Note += "; last failure: " + truncateLine(*r.Runs.LastError, 160)
+	}
+	out = append(out, sy)
+	gaps := section{Name: "coverage_gaps", Title: "Coverage gaps (tasks created in these periods may be missing)", Header: []string{"gap_start", "gap_end", "found_by_run"}}
+	for _, g := range r.Gaps {
+		gaps.Rows = append(gaps.Rows, []string{g.Start.UTC().Format(time.RFC3339), g.End.UTC().Format(time.RFC3339), strconv.FormatInt(g.RunID, 10)})
+	}
+	if len(r.Gaps) == 0 {
+		gaps.Note = "none"
+	}
+	out = append(out, gaps)
+	return out
+}
+
+func writeSections(w io.Writer, r *storage.Report, one func(io.Writer, section) error) error {
+	head := fmt.Sprintf("Tasks created %s … %s", r.Since.UTC().Format(time.RFC3339), r.Until.UTC().Format(time.RFC3339))
+	if r.TaskType != "" {
+		head += ", type " + r.TaskType
+	}
+	if _, err := fmt.Fprintln(w, head); err != nil {
+		return err
+	}
+	for _, s := range sections(r) {
+		if err := one(w, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func tableSection(w io.Writer, s section) error {
+	fmt.Fprintf(w, "\n%s\n", s.Title)
+	if len(s.Rows) > 0 {
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  "+strings.ToUpper(strings.Join(s.Header, "\t")))
+		for _, row := range s.Rows {
+			fmt.Fprintln(tw, "  "+strings.Join(row, "\t"))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if s.Note != "" {
+		fmt.Fprintf(w, "  %s\n", s.Note)
+	} else if len(s.Rows) == 0 {
+		fmt.Fprintln(w, "  (none)")
+	}
+	return nil
+}
+
+func markdownSection(w io.Writer, s section) error {
+	fmt.Fprintf(w, "\n## %s\n\n", s.Title)
+	if len(s.Rows) > 0 {
+		fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(s.Header, " | "), strings.Repeat(" --- |", len(s.Header)))
+		for _, row := range s.Rows {
+			esc := make([]string, len(row))
+			for i, c := range row {
+				esc[i] = strings.ReplaceAll(c, "|", `\|`)
+			}
+			fmt.Fprintf(w, "| %s |\n", strings.Join(esc, " | "))
+		}
+	}
+	if s.Note != "" {
+		fmt.Fprintf(w, "\n%s\n", s.Note)
+	}
+	return nil
+}
+
+// writeCSV writes every section into one CSV: a header row whose first cell
+// is "section", then the section's rows with its name in the first cell.
+func writeCSV(w io.Writer, r *storage.Report) error {
+	cw := csv.NewWriter(w)
+	for _, s := range sections(r) {
+		if err := cw.Write(append([]string{"section"}, s.Header...)); err != nil {
+			return err
+		}
+		for _, row := range s.Rows {
+			if err := cw.Write(append([]string{s.Name}, row...)); err != nil {
+				return err
+			}
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func num(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(*v, 'f', 1, 64)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+func truncateLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
