@@ -68,6 +68,13 @@ type Service struct {
 	stopping bool
 }
 
+// The daemon's defaults; the archiver's configuration defaults are these.
+const (
+	DefaultSchedule      = "*/5 * * * *"
+	DefaultListen        = ":9464"
+	DefaultShutdownGrace = 30 * time.Second
+)
+
 // ParseSchedule parses a cron spec: five fields, an optional leading seconds
 // field, @every/@hourly descriptors, and CRON_TZ=/TZ= prefixes. The parser
 // panics on some malformed inputs (a bare "CRON_TZ="): that is an error here.
@@ -111,7 +118,7 @@ func New(cfg Config, runner Runner, health Health, metrics *Metrics, log *slog.L
 		return nil, err
 	}
 	if cfg.ShutdownGrace <= 0 {
-		cfg.ShutdownGrace = 30 * time.Second
+		cfg.ShutdownGrace = DefaultShutdownGrace
 	}
 	return &Service{cfg: cfg, sched: sched, runner: runner, health: health, metrics: metrics, log: log}, nil
 }

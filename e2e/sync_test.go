@@ -63,6 +63,10 @@ func TestKillNineMidSync(t *testing.T) {
 	a := newAPI(t, generate(n, now, nil), simulator.NewClock(now, 0), simulator.Faults{Latency: 8 * time.Millisecond, Jitter: 8 * time.Millisecond})
 	db := migrated(t)
 	env := baseEnv(a, db)
+	// The client's rate limit, not the machine's speed, sets how long a run
+	// takes: over 60 requests at 50/s last more than 1.2 s, longer than any
+	// sleep below, so every kill lands mid-run on an idle machine too.
+	env["MPS_RATE_LIMIT"] = "50"
 	rng := rand.New(rand.NewPCG(uint64(now.UnixNano()), 9))
 	killedMidRun := 0
 	for i := 0; i < rounds; i++ {
@@ -115,6 +119,7 @@ func TestKillNineUnderTokenVariants(t *testing.T) {
 	db := migrated(t)
 	env := baseEnv(a, db)
 	env["MPS_DETAILS_RATE_LIMIT"] = "100"
+	env["MPS_RATE_LIMIT"] = "40" // over 45 requests: a run outlasts every sleep below
 	rng := rand.New(rand.NewPCG(uint64(now.UnixNano()), 11))
 	killedMidRun := 0
 	for i := 0; i < rounds; i++ {

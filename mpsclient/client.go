@@ -12,6 +12,7 @@ package mpsclient
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -106,37 +107,50 @@ func ParseEndpoint(raw string) (scheme, hostPath string, err error) {
 	return u.Scheme, hostPath, nil
 }
 
+// Defaults are what New uses for the settings a Config leaves zero; the
+// archiver's configuration defaults are built from them.
+var Defaults = Config{
+	Endpoint:        mps.DefaultEndpoint,
+	RateLimit:       20,
+	DetailRateLimit: 20,
+	Burst:           1,
+	PageSize:        mps.MaxLimit,
+	RequestTimeout:  30 * time.Second,
+	MaxAttempts:     6,
+	BackoffBase:     250 * time.Millisecond,
+	BackoffMax:      10 * time.Second,
+}
+
 // New returns a Client for cfg.
 func New(cfg Config) (*Client, error) {
-	if cfg.Endpoint == "" {
-		cfg.Endpoint = mps.DefaultEndpoint
-	}
 	if cfg.Credential == nil {
 		return nil, errors.New("mps client: no credential")
 	}
+	def := Defaults
+	cfg.Endpoint = cmp.Or(cfg.Endpoint, def.Endpoint)
 	if cfg.RateLimit <= 0 {
-		cfg.RateLimit = 20
-	}
-	if cfg.Burst <= 0 {
-		cfg.Burst = 1
+		cfg.RateLimit = def.RateLimit
 	}
 	if cfg.DetailRateLimit <= 0 {
-		cfg.DetailRateLimit = 20
+		cfg.DetailRateLimit = def.DetailRateLimit
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = def.Burst
 	}
 	if cfg.PageSize <= 0 || cfg.PageSize > mps.MaxLimit {
-		cfg.PageSize = mps.MaxLimit
+		cfg.PageSize = def.PageSize
 	}
 	if cfg.RequestTimeout <= 0 {
-		cfg.RequestTimeout = 30 * time.Second
+		cfg.RequestTimeout = def.RequestTimeout
 	}
 	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = 6
+		cfg.MaxAttempts = def.MaxAttempts
 	}
 	if cfg.BackoffBase <= 0 {
-		cfg.BackoffBase = 250 * time.Millisecond
+		cfg.BackoffBase = def.BackoffBase
 	}
 	if cfg.BackoffMax <= 0 {
-		cfg.BackoffMax = 10 * time.Second
+		cfg.BackoffMax = def.BackoffMax
 	}
 	scheme, hostPath, err := ParseEndpoint(cfg.Endpoint)
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 func BenchmarkWritePage(b *testing.B) {
 	url := pgtest.NewDB(b)
 	st := open(b, url)
-	run, err := st.StartRun(context.Background(), syncer.StartRun{Trigger: "bench"})
+	run, err := st.StartRun(context.Background(), syncer.StartRunParams{Trigger: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func BenchmarkWritePage(b *testing.B) {
 			page[i] = task(fmt.Sprintf("1250000000-WorkflowTask-%032x", n), created, "action-trans")
 			n++
 		}
-		if _, err := st.WritePage(context.Background(), syncer.PageWrite{RunID: run.RunID, Status: mps.StatusFinish, Tasks: page}); err != nil {
+		if _, err := st.WritePage(context.Background(), syncer.WritePageParams{RunID: run.RunID, Status: mps.StatusFinish, Tasks: page}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -65,7 +65,7 @@ SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FR
 
 // WritePage writes one page. Tasks must have distinct TaskIds (the syncer
 // deduplicates): one INSERT … ON CONFLICT cannot touch a row twice.
-func (s *Store) WritePage(ctx context.Context, p syncer.PageWrite) (syncer.PageResult, error) {
+func (s *Store) WritePage(ctx context.Context, p syncer.WritePageParams) (syncer.PageResult, error) {
 	n := len(p.Tasks)
 	ids := make([]string, n)
 	types := make([]string, n)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // ReportParams selects what a Report covers: tasks created in [Since,
@@ -131,28 +133,19 @@ func (s *Store) Report(ctx context.Context, p ReportParams) (*Report, error) {
 	const where = `create_time >= $1 AND create_time < $2 AND ($3 = '' OR task_type = $3)`
 	args := []any{p.Since, p.Until, p.TaskType}
 
-	rows, err := tx.Query(ctx, `
+	if r.Volume, err = collect[VolumeRow](ctx, tx, "volume", `
 SELECT date_trunc('`+p.By+`', create_time, 'UTC') AS period, task_type, status, count(*)
   FROM tasks WHERE `+where+`
- GROUP BY 1, 2, 3 ORDER BY 1, 2, mps_status_rank(status)`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("report volume: %w", interpretError(err))
+ GROUP BY 1, 2, 3 ORDER BY 1, 2, mps_status_rank(status)`, args...); err != nil {
+		return nil, err
 	}
-	for rows.Next() {
-		var v VolumeRow
-		if err := rows.Scan(&v.Period, &v.TaskType, &v.Status, &v.Tasks); err != nil {
-			return nil, fmt.Errorf("report volume: %w", interpretError(err))
-		}
-		r.Volume = append(r.Volume, v)
+	for _, v := range r.Volume {
 		r.Total += v.Tasks
 		r.ByStatus[v.Status] += v.Tasks
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("report volume: %w", interpretError(err))
-	}
 
 	// Per type, and for every type together ("*").
-	rows, err = tx.Query(ctx, `
+	if r.Durations, err = collect[DurationRow](ctx, tx, "durations", `
 SELECT period, CASE WHEN GROUPING(task_type) = 1 THEN '*' ELSE task_type END, count(*),
        percentile_cont(0.5)  WITHIN GROUP (ORDER BY queue_s),
        percentile_cont(0.9)  WITHIN GROUP (ORDER BY queue_s),
@@ -165,91 +158,37 @@ SELECT period, CASE WHEN GROUPING(task_type) = 1 THEN '*' ELSE task_type END, co
                extract(epoch FROM finish_time - begin_process_time) AS processing_s
           FROM tasks WHERE `+where+`) t
  GROUP BY GROUPING SETS ((period, task_type), (period))
- ORDER BY period, GROUPING(task_type) DESC, 2`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("report durations: %w", interpretError(err))
-	}
-	for rows.Next() {
-		var d DurationRow
-		if err := rows.Scan(&d.Period, &d.TaskType, &d.Tasks, &d.QueueP50, &d.QueueP90, &d.QueueP99, &d.ProcessP50, &d.ProcessP90, &d.ProcessP99); err != nil {
-			return nil, fmt.Errorf("report durations: %w", interpretError(err))
-		}
-		r.Durations = append(r.Durations, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("report durations: %w", interpretError(err))
+ ORDER BY period, GROUPING(task_type) DESC, 2`, args...); err != nil {
+		return nil, err
 	}
 
-	rows, err = tx.Query(ctx, `
+	if r.Subtasks, err = collect[SubtaskRow](ctx, tx, "subtasks", `
 SELECT mps_subtask_kind(s), count(*) FROM tasks CROSS JOIN LATERAL unnest(sub_task_types) AS s
- WHERE `+where+` GROUP BY 1 ORDER BY 2 DESC, 1`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("report subtasks: %w", interpretError(err))
-	}
-	for rows.Next() {
-		var st SubtaskRow
-		if err := rows.Scan(&st.SubTaskType, &st.Tasks); err != nil {
-			return nil, fmt.Errorf("report subtasks: %w", interpretError(err))
-		}
-		r.Subtasks = append(r.Subtasks, st)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("report subtasks: %w", interpretError(err))
+ WHERE `+where+` GROUP BY 1 ORDER BY 2 DESC, 1`, args...); err != nil {
+		return nil, err
 	}
 
 	// Unfinished and stuck tasks are about now, whatever the range.
-	rows, err = tx.Query(ctx, `
-SELECT status, count(*), max(in_state_s), percentile_cont(0.5) WITHIN GROUP (ORDER BY in_state_s),
-       count(*) FILTER (WHERE status = 'PROCESSING' AND in_state_s > $2)
+	if r.Unfinished, err = collect[UnfinishedRow](ctx, tx, "unfinished", `
+SELECT status, count(*), max(in_state_s),
+       count(*) FILTER (WHERE status = 'PROCESSING' AND in_state_s > $2),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY in_state_s)
   FROM report_unfinished WHERE ($1 = '' OR task_type = $1)
- GROUP BY status ORDER BY mps_status_rank(status)`, p.TaskType, p.StuckAfter.Seconds())
-	if err != nil {
-		return nil, fmt.Errorf("report unfinished: %w", interpretError(err))
+ GROUP BY status ORDER BY mps_status_rank(status)`, p.TaskType, p.StuckAfter.Seconds()); err != nil {
+		return nil, err
 	}
-	for rows.Next() {
-		var u UnfinishedRow
-		if err := rows.Scan(&u.Status, &u.Tasks, &u.OldestS, &u.MedianS, &u.Stuck); err != nil {
-			return nil, fmt.Errorf("report unfinished: %w", interpretError(err))
-		}
-		r.Unfinished = append(r.Unfinished, u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("report unfinished: %w", interpretError(err))
-	}
-	rows, err = tx.Query(ctx, `
+	if r.Stuck, err = collect[StuckRow](ctx, tx, "stuck", `
 SELECT task_id, task_type, begin_process_time, processing_s
   FROM report_stuck_processing($1::interval) WHERE ($2 = '' OR task_type = $2) LIMIT 20`,
-		fmt.Sprintf("%d seconds", int64(p.StuckAfter.Seconds())), p.TaskType)
-	if err != nil {
-		return nil, fmt.Errorf("report stuck: %w", interpretError(err))
-	}
-	for rows.Next() {
-		var st StuckRow
-		if err := rows.Scan(&st.TaskID, &st.TaskType, &st.Begin, &st.ProcessingS); err != nil {
-			return nil, fmt.Errorf("report stuck: %w", interpretError(err))
-		}
-		r.Stuck = append(r.Stuck, st)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("report stuck: %w", interpretError(err))
+		fmt.Sprintf("%d seconds", int64(p.StuckAfter.Seconds())), p.TaskType); err != nil {
+		return nil, err
 	}
 
-	rows, err = tx.Query(ctx, `
+	if r.SyncDays, err = collect[SyncDayRow](ctx, tx, "sync health", `
 SELECT day, runs, succeeded, failed, gaps_found FROM report_sync_health
  WHERE day >= ($1::timestamptz AT TIME ZONE 'UTC')::date AND day < ($2::timestamptz AT TIME ZONE 'UTC')::date + 1
- ORDER BY day`, p.Since, p.Until)
-	if err != nil {
-		return nil, fmt.Errorf("report sync health: %w", interpretError(err))
-	}
-	for rows.Next() {
-		var d SyncDayRow
-		if err := rows.Scan(&d.Day, &d.Runs, &d.Succeeded, &d.Failed, &d.Gaps); err != nil {
-			return nil, fmt.Errorf("report sync health: %w", interpretError(err))
-		}
-		r.SyncDays = append(r.SyncDays, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("report sync health: %w", interpretError(err))
+ ORDER BY day`, p.Since, p.Until); err != nil {
+		return nil, err
 	}
 
 	err = tx.QueryRow(ctx, `
@@ -261,16 +200,22 @@ SELECT count(*), count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (
 	if err != nil {
 		return nil, fmt.Errorf("report runs: %w", interpretError(err))
 	}
-	rows, err = tx.Query(ctx, `SELECT gap_start, gap_end, run_id FROM coverage_gaps ORDER BY gap_start`)
+	if r.Gaps, err = collect[GapRow](ctx, tx, "gaps", `SELECT gap_start, gap_end, run_id FROM coverage_gaps ORDER BY gap_start`); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// collect runs one section's query and reads its rows into T, column by
+// column in field order.
+func collect[T any](ctx context.Context, tx pgx.Tx, section, sql string, args ...any) ([]T, error) {
+	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, fmt.Errorf("report gaps: %w", interpretError(err))
+		return nil, fmt.Errorf("report %s: %w", section, interpretError(err))
 	}
-	for rows.Next() {
-		var g GapRow
-		if err := rows.Scan(&g.Start, &g.End, &g.RunID); err != nil {
-			return nil, fmt.Errorf("report gaps: %w", interpretError(err))
-		}
-		r.Gaps = append(r.Gaps, g)
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[T])
+	if err != nil {
+		return nil, fmt.Errorf("report %s: %w", section, interpretError(err))
 	}
-	return r, interpretError(rows.Err())
+	return out, nil
 }

@@ -62,16 +62,16 @@ func populate(t *testing.T) *archive {
 		byStatus[st] = append(byStatus[st], task)
 	}
 	write := func(st mps.Status, tasks []mps.Task) {
-		run, err := a.st.StartRun(ctx, syncer.StartRun{Trigger: "test"})
+		run, err := a.st.StartRun(ctx, syncer.StartRunParams{Trigger: "test"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		for i := 0; i < len(tasks); i += 100 {
-			if _, err := a.st.WritePage(ctx, syncer.PageWrite{RunID: run.RunID, Status: st, Tasks: tasks[i:min(i+100, len(tasks))]}); err != nil {
+			if _, err := a.st.WritePage(ctx, syncer.WritePageParams{RunID: run.RunID, Status: st, Tasks: tasks[i:min(i+100, len(tasks))]}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if _, err := a.st.FinishRun(ctx, syncer.FinishRun{RunID: run.RunID, Drained: mps.Statuses, APIStartedAt: now}); err != nil {
+		if _, err := a.st.FinishRun(ctx, syncer.FinishRunParams{RunID: run.RunID, Drained: mps.Statuses, APIStartedAt: now}); err != nil {
 			t.Fatal(err)
 		}
 		a.runs++

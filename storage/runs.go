@@ -97,7 +97,7 @@ func (l *runLock) Release(ctx context.Context) {
 // StartRun inserts a running run and, in the same statement, fails the runs
 // that dead processes left running: the caller holds the run lock, so no
 // other run can be live.
-func (s *Store) StartRun(ctx context.Context, p syncer.StartRun) (syncer.RunStarted, error) {
+func (s *Store) StartRun(ctx context.Context, p syncer.StartRunParams) (syncer.RunStarted, error) {
 	var out syncer.RunStarted
 	err := s.pool.QueryRow(ctx, `
 WITH abandoned AS (
@@ -118,7 +118,7 @@ RETURNING id, (SELECT count(*) FROM abandoned)`, p.Trigger, p.Host).Scan(&out.Ru
 
 // FinishRun records a run's outcome, and for a successful run any coverage
 // gap since the previous successful one, in one transaction.
-func (s *Store) FinishRun(ctx context.Context, p syncer.FinishRun) (syncer.FinishResult, error) {
+func (s *Store) FinishRun(ctx context.Context, p syncer.FinishRunParams) (syncer.FinishResult, error) {
 	var out syncer.FinishResult
 	status := "succeeded"
 	var errText *string

@@ -34,8 +34,6 @@ var (
 	ErrSchemaBehind = errors.New("database schema is behind this binary")
 	ErrSchemaDirty  = errors.New("database schema is dirty after a failed migration")
 	ErrSchemaAhead  = errors.New("database schema is newer than this binary")
-	// ErrLocked: another archiver holds the run lock.
-	ErrLocked = errors.New("another sync holds the archive lock")
 )
 
 // Options tunes the pool.

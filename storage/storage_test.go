@@ -76,7 +76,7 @@ func task(id string, created time.Time, sub ...string) mps.Task {
 
 func startRun(t *testing.T, st *storage.Store) int64 {
 	t.Helper()
-	r, err := st.StartRun(context.Background(), syncer.StartRun{Trigger: "test"})
+	r, err := st.StartRun(context.Background(), syncer.StartRunParams{Trigger: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestWritePageUpsertsMonotonically(t *testing.T) {
 
 	a := task("a", created, `with "quote"`, `back\slash`, "plain")
 	b := task("b", created)
-	res, err := st.WritePage(ctx, syncer.PageWrite{RunID: run, Status: mps.StatusWaiting, Tasks: []mps.Task{a, b}})
+	res, err := st.WritePage(ctx, syncer.WritePageParams{RunID: run, Status: mps.StatusWaiting, Tasks: []mps.Task{a, b}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,19 +101,19 @@ func TestWritePageUpsertsMonotonically(t *testing.T) {
 		t.Fatalf("first write %+v", res)
 	}
 	// Same page again: nothing changes.
-	res, _ = st.WritePage(ctx, syncer.PageWrite{RunID: run, Status: mps.StatusWaiting, Tasks: []mps.Task{a, b}})
+	res, _ = st.WritePage(ctx, syncer.WritePageParams{RunID: run, Status: mps.StatusWaiting, Tasks: []mps.Task{a, b}})
 	if res != (syncer.PageResult{Unchanged: 2}) {
 		t.Fatalf("re-write %+v", res)
 	}
 	// a finishes.
 	a.FinishTime = created.Add(time.Hour)
 	a.Raw = []byte(`{"TaskId":"a","FinishTime":"x"}`)
-	res, _ = st.WritePage(ctx, syncer.PageWrite{RunID: run, Status: mps.StatusFinish, Tasks: []mps.Task{a}})
+	res, _ = st.WritePage(ctx, syncer.WritePageParams{RunID: run, Status: mps.StatusFinish, Tasks: []mps.Task{a}})
 	if res != (syncer.PageResult{Updated: 1}) {
 		t.Fatalf("finish %+v", res)
 	}
 	// A stale PROCESSING listing of a must not move it back.
-	res, _ = st.WritePage(ctx, syncer.PageWrite{RunID: run, Status: mps.StatusProcessing, Tasks: []mps.Task{task("a", created)}})
+	res, _ = st.WritePage(ctx, syncer.WritePageParams{RunID: run, Status: mps.StatusProcessing, Tasks: []mps.Task{task("a", created)}})
 	if res != (syncer.PageResult{Unchanged: 1}) {
 		t.Fatalf("regression %+v", res)
 	}
@@ -163,7 +163,7 @@ func TestResyncWritesNothing(t *testing.T) {
 	write := func() {
 		ws := open(t, url)
 		for _, page := range pages {
-			if _, err := ws.WritePage(ctx, syncer.PageWrite{RunID: run, Status: mps.StatusFinish, Tasks: page}); err != nil {
+			if _, err := ws.WritePage(ctx, syncer.WritePageParams{RunID: run, Status: mps.StatusFinish, Tasks: page}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -239,7 +239,7 @@ func TestAbandonedRunsAreClosed(t *testing.T) {
 	st := open(t, url)
 	startRun(t, st)
 	startRun(t, st)
-	r, err := st.StartRun(context.Background(), syncer.StartRun{Trigger: "test"})
+	r, err := st.StartRun(context.Background(), syncer.StartRunParams{Trigger: "test"})
 	if err != nil || r.Abandoned != 1 { // each start closes the one before
 		t.Fatalf("abandoned %d, err %v", r.Abandoned, err)
 	}
@@ -256,7 +256,7 @@ func TestCoverageGapRecorded(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	finish := func(at time.Time) *syncer.Gap {
 		id := startRun(t, st)
-		fr, err := st.FinishRun(ctx, syncer.FinishRun{RunID: id, APIStartedAt: at, Drained: mps.Statuses})
+		fr, err := st.FinishRun(ctx, syncer.FinishRunParams{RunID: id, APIStartedAt: at, Drained: mps.Statuses})
 		if err != nil {
 			t.Fatal(err)
 		}

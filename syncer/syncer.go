@@ -31,17 +31,17 @@ type Store interface {
 	Lock(ctx context.Context) (Lock, error)
 	// StartRun records a new running run and marks runs left running by dead
 	// processes as failed.
-	StartRun(ctx context.Context, p StartRun) (RunStarted, error)
+	StartRun(ctx context.Context, p StartRunParams) (RunStarted, error)
 	// WritePage upserts one page in one statement, skipping rows whose content
 	// did not change and never moving a task's status backwards. It is called
 	// from several goroutines at once.
-	WritePage(ctx context.Context, p PageWrite) (PageResult, error)
+	WritePage(ctx context.Context, p WritePageParams) (PageResult, error)
 	// RecordProgress stores the run's counters so far.
 	RecordProgress(ctx context.Context, p Progress) error
 	// FinishRun records the outcome. For a successful run it also records a
 	// coverage gap when the previous successful run is further back than the
 	// API's 7-day window.
-	FinishRun(ctx context.Context, p FinishRun) (FinishResult, error)
+	FinishRun(ctx context.Context, p FinishRunParams) (FinishResult, error)
 	// Capability reads what the archive has learned about the API's support
 	// of a feature (a zero Capability when nothing yet).
 	Capability(ctx context.Context, name string) (Capability, error)
@@ -62,8 +62,8 @@ type Lock interface {
 // ErrLocked means another process is syncing; the run was skipped.
 var ErrLocked = errors.New("another sync is running")
 
-// StartRun describes a run about to start.
-type StartRun struct {
+// StartRunParams describes a run about to start.
+type StartRunParams struct {
 	Trigger string // "sync", "schedule", "startup", "demo"
 	Host    string
 }
@@ -74,8 +74,8 @@ type RunStarted struct {
 	Abandoned int64 // runs of dead processes marked failed
 }
 
-// PageWrite is one page bound for the archive.
-type PageWrite struct {
+// WritePageParams is one page bound for the archive.
+type WritePageParams struct {
 	RunID  int64
 	Status mps.Status
 	Tasks  []mps.Task
@@ -143,8 +143,8 @@ type PageResult struct {
 	Unchanged int64
 }
 
-// FinishRun is a run's outcome.
-type FinishRun struct {
+// FinishRunParams is a run's outcome.
+type FinishRunParams struct {
 	Progress
 	RunID   int64
 	Failed  bool
@@ -227,31 +227,35 @@ type Syncer struct {
 	log    *slog.Logger
 }
 
+// Defaults are what New uses for the settings a Config leaves zero.
+var Defaults = Config{
+	Statuses:          mps.Statuses,
+	MaxPagesPerStatus: 200_000,
+	Partitions:        1,
+	PageSize:          mps.MaxLimit,
+	MaxRestarts:       5,
+	RecheckEvery:      24 * time.Hour,
+	Writers:           2,
+	ProgressEvery:     2 * time.Second,
+}
+
 // New returns a Syncer.
 func New(lister Lister, store Store, cfg Config, log *slog.Logger) *Syncer {
+	def := Defaults
 	if len(cfg.Statuses) == 0 {
-		cfg.Statuses = mps.Statuses
+		cfg.Statuses = def.Statuses
 	}
-	if cfg.MaxPagesPerStatus <= 0 {
-		cfg.MaxPagesPerStatus = 200_000
-	}
-	if cfg.Partitions <= 0 {
-		cfg.Partitions = 1
-	}
-	if cfg.PageSize <= 0 {
-		cfg.PageSize = mps.MaxLimit
-	}
-	if cfg.MaxRestarts <= 0 {
-		cfg.MaxRestarts = 5
-	}
-	if cfg.RecheckEvery <= 0 {
-		cfg.RecheckEvery = 24 * time.Hour
-	}
-	if cfg.Writers <= 0 {
-		cfg.Writers = 2
+	for _, f := range []struct{ v, d *int }{{&cfg.MaxPagesPerStatus, &def.MaxPagesPerStatus}, {&cfg.Partitions, &def.Partitions},
+		{&cfg.PageSize, &def.PageSize}, {&cfg.MaxRestarts, &def.MaxRestarts}, {&cfg.Writers, &def.Writers}} {
+		if *f.v <= 0 {
+			*f.v = *f.d
+		}
 	}
 	if cfg.ProgressEvery <= 0 {
-		cfg.ProgressEvery = 2 * time.Second
+		cfg.ProgressEvery = def.ProgressEvery
+	}
+	if cfg.RecheckEvery <= 0 {
+		cfg.RecheckEvery = def.RecheckEvery
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -312,7 +316,7 @@ func (s *Syncer) Run(ctx context.Context, trigger string) (res Result, err error
 		}
 	}()
 
-	started, err := s.store.StartRun(ctx, StartRun{Trigger: trigger, Host: s.cfg.Host})
+	started, err := s.store.StartRun(ctx, StartRunParams{Trigger: trigger, Host: s.cfg.Host})
 	if err != nil {
 		return res, fmt.Errorf("record run start: %w", err)
 	}
@@ -324,7 +328,7 @@ func (s *Syncer) Run(ctx context.Context, trigger string) (res Result, err error
 			runErr = fmt.Errorf("%w (%v)", runErr, cause)
 		}
 	}
-	fin := FinishRun{RunID: res.RunID, Drained: res.Drained, Failed: runErr != nil, APIStartedAt: res.APIStarted, Progress: res.Progress}
+	fin := FinishRunParams{RunID: res.RunID, Drained: res.Drained, Failed: runErr != nil, APIStartedAt: res.APIStarted, Progress: res.Progress}
 	if runErr != nil {
 		fin.Error = runErr.Error()
 		var ae *mps.APIError
@@ -552,7 +556,7 @@ func (s *Syncer) drain(ctx context.Context, status mps.Status, qs []cursor, maxP
 					continue // drain the channel so the fetchers can exit
 				}
 				tasks := dedupe(f.page.Tasks)
-				pr, err := s.store.WritePage(ctx, PageWrite{RunID: res.RunID, Status: f.status, Tasks: tasks})
+				pr, err := s.store.WritePage(ctx, WritePageParams{RunID: res.RunID, Status: f.status, Tasks: tasks})
 				if err != nil {
 					cancel()
 				}

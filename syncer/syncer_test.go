@@ -33,9 +33,9 @@ func (f *fakeLister) TaskDetail(ctx context.Context, taskID string) (*mps.TaskDe
 type fakeStore struct {
 	mu            sync.Mutex
 	LockFunc      func(ctx context.Context) (Lock, error)
-	WritePageFunc func(ctx context.Context, p PageWrite) (PageResult, error)
-	pages         []PageWrite
-	finished      []FinishRun
+	WritePageFunc func(ctx context.Context, p WritePageParams) (PageResult, error)
+	pages         []WritePageParams
+	finished      []FinishRunParams
 	caps          map[string]Capability
 }
 
@@ -51,11 +51,11 @@ func (f *fakeStore) Lock(ctx context.Context) (Lock, error) {
 	return &fakeLock{lost: make(chan struct{})}, nil
 }
 
-func (f *fakeStore) StartRun(context.Context, StartRun) (RunStarted, error) {
+func (f *fakeStore) StartRun(context.Context, StartRunParams) (RunStarted, error) {
 	return RunStarted{RunID: 1}, nil
 }
 
-func (f *fakeStore) WritePage(ctx context.Context, p PageWrite) (PageResult, error) {
+func (f *fakeStore) WritePage(ctx context.Context, p WritePageParams) (PageResult, error) {
 	f.mu.Lock()
 	f.pages = append(f.pages, p)
 	f.mu.Unlock()
@@ -88,7 +88,7 @@ func (f *fakeStore) SetCapability(_ context.Context, c Capability) error {
 	return nil
 }
 
-func (f *fakeStore) FinishRun(_ context.Context, p FinishRun) (FinishResult, error) {
+func (f *fakeStore) FinishRun(_ context.Context, p FinishRunParams) (FinishResult, error) {
 	f.finished = append(f.finished, p)
 	return FinishResult{}, nil
 }
@@ -239,7 +239,7 @@ func TestFetchErrorKeepsCommittedPages(t *testing.T) {
 
 func TestWriteErrorFailsTheRun(t *testing.T) {
 	t.Parallel()
-	st := &fakeStore{WritePageFunc: func(_ context.Context, p PageWrite) (PageResult, error) {
+	st := &fakeStore{WritePageFunc: func(_ context.Context, p WritePageParams) (PageResult, error) {
 		return PageResult{}, errors.New("disk full")
 	}}
 	res, err := New(pagedLister(500, 10), st, Config{}, nil).Run(context.Background(), "test")

@@ -22,7 +22,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	fs.IntVar(&o.Partitions, "partitions", def.Partitions, "FINISH partitions for the partitioned latency run")
 	fs.IntVar(&o.VariantTasks, "variant-tasks", def.VariantTasks, "tasks for the requests-per-run measurement against each API variant (negative: skip)")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file (- for stdout)")
-	if stop, err := handleParse(parseFlags(fs, args)); stop {
+	if stop, err := parse(fs, args, 0); stop {
 		return err
 	}
 	self, err := os.Executable()

@@ -28,25 +28,28 @@ func newFlagSet(env *Env, name, synopsis string) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args; -h is not an error.
-func parseFlags(fs *flag.FlagSet, args []string) error {
+// parse reads a command's flags and allows at most maxArgs positional
+// arguments. stop is true when the command should return err at once: after
+// -h (err nil), or on a usage error (exit 2; the flag package has printed
+// the problem, or err says it).
+func parse(fs *flag.FlagSet, args []string, maxArgs int) (stop bool, err error) {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
+			return true, nil
 		}
-		return errUsage
+		return true, errUsage
 	}
-	return nil
+	if fs.NArg() > maxArgs {
+		return true, usageErrorf("unexpected argument %q (see `mps-archiver %s -h`)", fs.Arg(maxArgs), fs.Name())
+	}
+	return false, nil
 }
 
-var errHelp = errors.New("help shown")
-
-// handleParse turns errHelp into success.
-func handleParse(err error) (stop bool, ret error) {
-	if errors.Is(err, errHelp) {
-		return true, nil
-	}
-	return err != nil, err
+// usageErrorf is a usage error: the command line asks for something the
+// command cannot do. It exits 2, as a bad flag does; a failure while doing
+// the work (configuration, database, API) exits 1.
+func usageErrorf(format string, a ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, a...)}
 }
 
 // commonFlags are shared by every command that touches the archive.

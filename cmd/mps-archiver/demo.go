@@ -34,7 +34,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	arrivals := fs.Float64("arrivals-per-hour", 240, "new tasks per simulated hour")
 	speed := fs.Float64("speed", 600, "simulated seconds per real second (600: 10 minutes a second)")
 	logLevel := fs.String("log-level", "warn", "log level of the archiver's own log lines (stderr)")
-	if stop, err := handleParse(parseFlags(fs, args)); stop {
+	if stop, err := parse(fs, args, 0); stop {
 		return err
 	}
 	out := env.Stdout

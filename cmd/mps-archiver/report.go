@@ -24,7 +24,7 @@ func runReport(ctx context.Context, env *Env, args []string) error {
 	format := fs.String("format", "table", "output: table, csv, json or markdown")
 	stuck := fs.Duration("stuck-after", time.Hour, "a task PROCESSING longer than this is stuck")
 	html := fs.String("html", "", "also write a self-contained HTML report with charts to this file")
-	if stop, err := handleParse(parseFlags(fs, args)); stop {
+	if stop, err := parse(fs, args, 0); stop {
 		return err
 	}
 	to, err := parseDay("--until", *until, time.Now().UTC())
@@ -36,18 +36,18 @@ func runReport(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if !to.After(from) {
-		return fmt.Errorf("--until %s is not after --since %s", to.Format(time.RFC3339), from.Format(time.RFC3339))
+		return usageErrorf("--until %s is not after --since %s", to.Format(time.RFC3339), from.Format(time.RFC3339))
 	}
 	switch *by {
 	case "day", "week", "month":
 	default:
-		return fmt.Errorf("--by %q: want day, week or month", *by)
+		return usageErrorf("--by %q: want day, week or month", *by)
 	}
 	if !report.KnownFormat(*format) {
-		return fmt.Errorf("--format %q: want %s", *format, strings.Join(report.Formats, ", "))
+		return usageErrorf("--format %q: want %s", *format, strings.Join(report.Formats, ", "))
 	}
 	if *stuck <= 0 {
-		return fmt.Errorf("--stuck-after %s must be positive", *stuck)
+		return usageErrorf("--stuck-after %s must be positive", *stuck)
 	}
 	cfg, err := cf.load(env)
 	if err != nil {
@@ -90,7 +90,7 @@ func parseDay(flagName, v string, def time.Time) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%s %q: want YYYY-MM-DD or an RFC 3339 time", flagName, v)
+		return time.Time{}, usageErrorf("%s %q: want YYYY-MM-DD or an RFC 3339 time", flagName, v)
 	}
 	return t.UTC(), nil
 }

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/mps-archiver/mps-archiver/daemon"
+	"github.com/mps-archiver/mps-archiver/internal/config"
 	"github.com/mps-archiver/mps-archiver/storage"
 )
 
@@ -14,12 +16,13 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "serve", "[--schedule SPEC] [--listen ADDR] [flags]")
 	var cf commonFlags
 	cf.register(fs, env)
-	schedule := fs.String("schedule", "", "cron spec: 5 fields, optional seconds, @every 10m, CRON_TZ=Asia/Shanghai … (default \"*/5 * * * *\"; env MPS_ARCHIVER_SCHEDULE)")
-	listen := fs.String("listen", "", "address for /healthz, /readyz, /metrics; port 0 picks one (default \":9464\"; env MPS_ARCHIVER_LISTEN)")
+	def := config.Default().Serve
+	schedule := fs.String("schedule", "", fmt.Sprintf("cron spec: 5 fields, optional seconds, @every 10m, CRON_TZ=Asia/Shanghai … (default %q; env %s)", def.Schedule, config.EnvSchedule))
+	listen := fs.String("listen", "", fmt.Sprintf("address for /healthz, /readyz, /metrics; port 0 picks one (default %q; env %s)", def.Listen, config.EnvListen))
 	migrate := fs.Bool("migrate", false, "apply pending migrations before starting (safe with several replicas)")
 	noStartRun := fs.Bool("no-run-on-start", false, "wait for the first scheduled time instead of syncing at start")
-	grace := fs.Duration("shutdown-grace", 0, "how long a running sync may finish after SIGTERM (default 30s)")
-	if stop, err := handleParse(parseFlags(fs, args)); stop {
+	grace := fs.Duration("shutdown-grace", 0, fmt.Sprintf("how long a running sync may finish after SIGTERM (default %s)", def.ShutdownGrace))
+	if stop, err := parse(fs, args, 0); stop {
 		return err
 	}
 	cfg, err := cf.load(env)

@@ -132,7 +132,7 @@ func runSimulate(ctx context.Context, env *Env, args []string) error {
 	logFormat := fs.String("log-format", "", "auto, json or text")
 	var sf simFlags
 	sf.register(fs)
-	if stop, err := handleParse(parseFlags(fs, args)); stop {
+	if stop, err := parse(fs, args, 0); stop {
 		return err
 	}
 	id, key := env.Getenv(config.EnvSecretID), env.Getenv(config.EnvSecretKey)

@@ -15,7 +15,7 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "sync", "[flags]")
 	var cf commonFlags
 	cf.register(fs, env)
-	if stop, err := handleParse(parseFlags(fs, args)); stop {
+	if stop, err := parse(fs, args, 0); stop {
 		return err
 	}
 	cfg, err := cf.load(env)

@@ -29,7 +29,7 @@ func buildVersion() string {
 func runVersion(_ context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "version", "[--check]")
 	check := fs.Bool("check", false, "also check what the runtime needs: time-zone data and TLS root certificates")
-	if stop, err := handleParse(parseFlags(fs, args)); stop {
+	if stop, err := parse(fs, args, 0); stop {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "mps-archiver %s (schema %d, %s)\n", buildVersion(), migrations.Latest(), runtime.Version())

@@ -18,8 +18,10 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/mps-archiver/mps-archiver/daemon"
 	"github.com/mps-archiver/mps-archiver/mps"
 	"github.com/mps-archiver/mps-archiver/mpsclient"
+	"github.com/mps-archiver/mps-archiver/syncer"
 )
 
 // Config is the whole configuration. YAML keys are the snake_case names.
@@ -81,30 +83,39 @@ type Log struct {
 
 // Default is the configuration with nothing set.
 func Default() Config {
+	client := mpsclient.Defaults
 	return Config{
 		MPS: MPS{
-			Endpoint:       mps.DefaultEndpoint,
-			RateLimit:      20,
-			Burst:          1,
-			PageSize:       mps.MaxLimit,
-			RequestTimeout: 30 * time.Second,
-			MaxAttempts:    6,
+			Endpoint:       client.Endpoint,
+			RateLimit:      client.RateLimit,
+			Burst:          client.Burst,
+			PageSize:       client.PageSize,
+			RequestTimeout: client.RequestTimeout,
+			MaxAttempts:    client.MaxAttempts,
 		},
 		Sync: Sync{
-			Statuses:          []string{"WAITING", "PROCESSING", "FINISH"},
-			Partitions:        4,
-			MaxPagesPerStatus: 200_000,
+			Statuses:          statusNames(syncer.Defaults.Statuses),
+			Partitions:        4, // the product's choice; the syncer's own default is one cursor
+			MaxPagesPerStatus: syncer.Defaults.MaxPagesPerStatus,
 			RunTimeout:        time.Hour,
 		},
-		Details: Details{RateLimit: 20},
+		Details: Details{RateLimit: client.DetailRateLimit},
 		Serve: Serve{
-			Schedule:      "*/5 * * * *",
-			Listen:        ":9464",
+			Schedule:      daemon.DefaultSchedule,
+			Listen:        daemon.DefaultListen,
 			RunOnStart:    true,
-			ShutdownGrace: 30 * time.Second,
+			ShutdownGrace: daemon.DefaultShutdownGrace,
 		},
 		Log: Log{Level: "info", Format: "auto"},
 	}
+}
+
+func statusNames(sts []mps.Status) []string {
+	out := make([]string, len(sts))
+	for i, st := range sts {
+		out[i] = string(st)
+	}
+	return out
 }
 
 // Load builds the configuration from defaults, the YAML file at path (""
