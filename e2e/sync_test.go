@@ -67,17 +67,7 @@ func TestKillNineMidSync(t *testing.T) {
 	// takes: over 60 requests at 50/s last more than 1.2 s, longer than any
 	// sleep below, so every kill lands mid-run on an idle machine too.
 	env["MPS_RATE_LIMIT"] = "50"
-	rng := rand.New(rand.NewPCG(uint64(now.UnixNano()), 9))
-	killedMidRun := 0
-	for i := 0; i < rounds; i++ {
-		p := start(t, env, "sync")
-		time.Sleep(time.Duration(100+rng.IntN(900)) * time.Millisecond)
-		if !p.exited() {
-			killedMidRun++
-		}
-		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-		<-p.done
-	}
+	killedMidRun := killRounds(t, env, rounds, 1000*time.Millisecond)
 	archived := scalar(t, db, `SELECT count(*) FROM tasks`)
 	r := run(t, env, "sync")
 	if r.code != 0 {
@@ -120,17 +110,7 @@ func TestKillNineUnderTokenVariants(t *testing.T) {
 	env := baseEnv(a, db)
 	env["MPS_DETAILS_RATE_LIMIT"] = "100"
 	env["MPS_RATE_LIMIT"] = "40" // over 45 requests: a run outlasts every sleep below
-	rng := rand.New(rand.NewPCG(uint64(now.UnixNano()), 11))
-	killedMidRun := 0
-	for i := 0; i < rounds; i++ {
-		p := start(t, env, "sync")
-		time.Sleep(time.Duration(100+rng.IntN(600)) * time.Millisecond)
-		if !p.exited() {
-			killedMidRun++
-		}
-		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-		<-p.done
-	}
+	killedMidRun := killRounds(t, env, rounds, 700*time.Millisecond)
 	if killedMidRun == 0 {
 		t.Fatal("no kill landed mid-run: the test did not test crashes")
 	}
@@ -145,6 +125,23 @@ func TestKillNineUnderTokenVariants(t *testing.T) {
 		t.Fatal("the clean sync recovered no skipped token: the test did not test exclusive tokens")
 	}
 	t.Logf("%d rounds, %d killed mid-run; the clean sync recovered %d skipped tokens", rounds, killedMidRun, recovered)
+}
+
+// killRounds starts `sync` rounds times and kill -9s it after a random
+// 100 ms…maxSleep; it returns how many kills landed while it ran.
+func killRounds(t *testing.T, env map[string]string, rounds int, maxSleep time.Duration) (killedMidRun int) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
+	for range rounds {
+		p := start(t, env, "sync")
+		time.Sleep(100*time.Millisecond + time.Duration(rng.Int64N(int64(maxSleep-100*time.Millisecond))))
+		if !p.exited() {
+			killedMidRun++
+		}
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		<-p.done
+	}
+	return killedMidRun
 }
 
 // TestHostileConfiguration: each bad input is one line on stderr naming the

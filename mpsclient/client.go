@@ -84,6 +84,14 @@ type Client struct {
 	detailLimiter *rate.Limiter
 }
 
+// positiveOr is v, or def where v is not positive (unset).
+func positiveOr[T int | float64 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
 // ParseEndpoint checks an MPS_ENDPOINT value and returns its scheme and the
 // host[/path] the SDK wants.
 func ParseEndpoint(raw string) (scheme, hostPath string, err error) {
@@ -128,30 +136,17 @@ func New(cfg Config) (*Client, error) {
 	}
 	def := Defaults
 	cfg.Endpoint = cmp.Or(cfg.Endpoint, def.Endpoint)
-	if cfg.RateLimit <= 0 {
-		cfg.RateLimit = def.RateLimit
+	cfg.RateLimit = positiveOr(cfg.RateLimit, def.RateLimit)
+	cfg.DetailRateLimit = positiveOr(cfg.DetailRateLimit, def.DetailRateLimit)
+	cfg.Burst = positiveOr(cfg.Burst, def.Burst)
+	if cfg.PageSize > mps.MaxLimit {
+		cfg.PageSize = 0
 	}
-	if cfg.DetailRateLimit <= 0 {
-		cfg.DetailRateLimit = def.DetailRateLimit
-	}
-	if cfg.Burst <= 0 {
-		cfg.Burst = def.Burst
-	}
-	if cfg.PageSize <= 0 || cfg.PageSize > mps.MaxLimit {
-		cfg.PageSize = def.PageSize
-	}
-	if cfg.RequestTimeout <= 0 {
-		cfg.RequestTimeout = def.RequestTimeout
-	}
-	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = def.MaxAttempts
-	}
-	if cfg.BackoffBase <= 0 {
-		cfg.BackoffBase = def.BackoffBase
-	}
-	if cfg.BackoffMax <= 0 {
-		cfg.BackoffMax = def.BackoffMax
-	}
+	cfg.PageSize = positiveOr(cfg.PageSize, def.PageSize)
+	cfg.RequestTimeout = positiveOr(cfg.RequestTimeout, def.RequestTimeout)
+	cfg.MaxAttempts = positiveOr(cfg.MaxAttempts, def.MaxAttempts)
+	cfg.BackoffBase = positiveOr(cfg.BackoffBase, def.BackoffBase)
+	cfg.BackoffMax = positiveOr(cfg.BackoffMax, def.BackoffMax)
 	scheme, hostPath, err := ParseEndpoint(cfg.Endpoint)
 	if err != nil {
 		return nil, err

@@ -99,3 +99,26 @@ func (mg *Migrator) Version() (version uint, dirty bool, ok bool, err error) {
 	}
 	return v, d, true, nil
 }
+
+// Migrate opens the database at dsn and hands fn a Migrator on a
+// connection of its own.
+func Migrate(ctx context.Context, dsn string, fn func(*Migrator) error) error {
+	st, err := Open(ctx, dsn, Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	mg, err := st.NewMigrator(ctx)
+	if err != nil {
+		return err
+	}
+	defer mg.Close()
+	return fn(mg)
+}
+
+// MigrateUp applies every pending migration to the database at dsn: for
+// databases the archiver creates itself (the demo's, the benchmark's, the
+// tests' template).
+func MigrateUp(ctx context.Context, dsn string) error {
+	return Migrate(ctx, dsn, (*Migrator).Up)
+}

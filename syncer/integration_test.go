@@ -155,15 +155,7 @@ func TestSyncTenThousandTasksWithFaults(t *testing.T) {
 func TestSyncWhileTasksMove(t *testing.T) {
 	t.Parallel()
 	now := time.Now().UTC()
-	// Tasks queue and process for minutes while the clock runs 20 simulated
-	// minutes a second: most of the WAITING and PROCESSING lists move during
-	// the drain, and new tasks keep arriving.
-	tasks := generated(3000, now, func(c *simulator.GenConfig) {
-		c.Window = 2 * time.Hour
-		c.QueueMean, c.ProcessMean = 3*time.Minute, 5*time.Minute
-		c.ArrivalsPerHour, c.Horizon = 3000, 4*time.Hour
-	})
-	clock := simulator.NewClock(now, 1200)
+	tasks, clock := moving(now)
 	sim := newSim(tasks, clock, simulator.Faults{Latency: time.Millisecond})
 	r := newRig(t, sim, func(c *mpsclient.Config) { c.PageSize = 20 })
 	for i := 0; i < 2; i++ {
@@ -183,6 +175,17 @@ func TestSyncWhileTasksMove(t *testing.T) {
 	}
 	t.Logf("%d transitions observed while moving; final run updated %d", moved, res.Updated)
 	r.assertMatchesTruth(t)
+}
+
+// moving is a population whose tasks queue and process for minutes, on a
+// clock running 20 simulated minutes a second: most of the WAITING and
+// PROCESSING lists move during a drain, and new tasks keep arriving.
+func moving(now time.Time) ([]*simulator.Task, *simulator.Clock) {
+	return generated(3000, now, func(c *simulator.GenConfig) {
+		c.Window = 2 * time.Hour
+		c.QueueMean, c.ProcessMean = 3*time.Minute, 5*time.Minute
+		c.ArrivalsPerHour, c.Horizon = 3000, 4*time.Hour
+	}), simulator.NewClock(now, 1200)
 }
 
 // newSimFrozen swaps the rig's API for one frozen at at.

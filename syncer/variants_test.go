@@ -118,13 +118,7 @@ func TestEveryDocumentedAPIVariant(t *testing.T) {
 // once, while tasks move through their lists during the drain.
 func TestTokenVariantsWhileTasksMove(t *testing.T) {
 	t.Parallel()
-	now := time.Now().UTC()
-	tasks := generated(3000, now, func(c *simulator.GenConfig) {
-		c.Window = 2 * time.Hour
-		c.QueueMean, c.ProcessMean = 3*time.Minute, 5*time.Minute
-		c.ArrivalsPerHour, c.Horizon = 3000, 4*time.Hour
-	})
-	clock := simulator.NewClock(now, 1200)
+	tasks, clock := moving(time.Now().UTC())
 	v := simulator.Variant{ExclusiveTokens: true, EchoLastToken: true, RejectMovedTokens: true}
 	sim := simulator.New(simulator.Config{Credentials: map[string]string{secretID: secretKey}, RateLimit: -1, Clock: clock, Variant: v,
 		Faults: simulator.Faults{Latency: time.Millisecond}}, tasks)

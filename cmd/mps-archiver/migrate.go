@@ -63,32 +63,24 @@ func runMigrate(ctx context.Context, env *Env, args []string) error {
 	if err := cfg.Validate(false); err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, false)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	mg, err := st.NewMigrator(ctx)
-	if err != nil {
-		return err
-	}
-	defer mg.Close()
-	if apply != nil {
-		if err := apply(mg); err != nil {
+	return storage.Migrate(ctx, cfg.DatabaseURL, func(mg *storage.Migrator) error {
+		if apply != nil {
+			if err := apply(mg); err != nil {
+				return err
+			}
+		}
+		v, dirty, ok, err := mg.Version()
+		if err != nil {
 			return err
 		}
-	}
-	v, dirty, ok, err := mg.Version()
-	if err != nil {
-		return err
-	}
-	switch {
-	case !ok:
-		fmt.Fprintln(env.Stdout, "schema version: none (no migration applied)")
-	case dirty:
-		fmt.Fprintf(env.Stdout, "schema version: %d (dirty: a migration failed half-way; see `mps-archiver migrate force`)\n", v)
-	default:
-		fmt.Fprintf(env.Stdout, "schema version: %d\n", v)
-	}
-	return nil
+		switch {
+		case !ok:
+			fmt.Fprintln(env.Stdout, "schema version: none (no migration applied)")
+		case dirty:
+			fmt.Fprintf(env.Stdout, "schema version: %d (dirty: a migration failed half-way; see `mps-archiver migrate force`)\n", v)
+		default:
+			fmt.Fprintf(env.Stdout, "schema version: %d\n", v)
+		}
+		return nil
+	})
 }

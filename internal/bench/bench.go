@@ -118,7 +118,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	defer pg.Stop(true)
 	dbURL := pg.URL("postgres")
-	if err := migrate(ctx, dbURL); err != nil {
+	if err := storage.MigrateUp(ctx, dbURL); err != nil {
 		return nil, err
 	}
 	st, err := storage.OpenBenchDB(ctx, dbURL)
@@ -463,19 +463,4 @@ func machine() string {
 		cpus = fmt.Sprint(strings.Count(string(b), "processor\t:"))
 	}
 	return fmt.Sprintf("%s (%s CPUs)", host, cpus)
-}
-
-// migrate brings the throwaway database's schema up to date.
-func migrate(ctx context.Context, dbURL string) error {
-	st, err := storage.Open(ctx, dbURL, storage.Options{})
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	mg, err := st.NewMigrator(ctx)
-	if err != nil {
-		return err
-	}
-	defer mg.Close()
-	return mg.Up()
 }

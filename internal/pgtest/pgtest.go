@@ -109,18 +109,7 @@ func makeTemplate() error {
 	if err := admin("CREATE DATABASE " + template); err != nil {
 		return err
 	}
-	ctx := context.Background()
-	st, err := storage.Open(ctx, WithDatabase(adminURL, template), storage.Options{})
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	mg, err := st.NewMigrator(ctx)
-	if err != nil {
-		return err
-	}
-	defer mg.Close()
-	return mg.Up()
+	return storage.MigrateUp(context.Background(), WithDatabase(adminURL, template))
 }
 
 // Exec runs sql against the database at u.
