@@ -65,8 +65,10 @@ func (c *commonFlags) register(fs *flag.FlagSet, env *Env) {
 	fs.StringVar(&c.logFormat, "log-format", "", "log format: auto, json, text (env LOG_FORMAT)")
 }
 
-// load builds the configuration: defaults, file, environment, flags.
-func (c *commonFlags) load(env *Env) (config.Config, error) {
+// loadValid builds the configuration (defaults, file, environment, then
+// the common flags and the command's own, applied by flags) and validates
+// it; needAPI adds the MPS client's settings.
+func (c *commonFlags) loadValid(env *Env, needAPI bool, flags ...func(*config.Config)) (config.Config, error) {
 	cfg, err := config.Load(config.ExpandPath(c.configPath), env.Getenv)
 	if err != nil {
 		return cfg, err
@@ -77,7 +79,10 @@ func (c *commonFlags) load(env *Env) (config.Config, error) {
 	if c.logFormat != "" {
 		cfg.Log.Format = c.logFormat
 	}
-	return cfg, nil
+	for _, f := range flags {
+		f(&cfg)
+	}
+	return cfg, cfg.Validate(needAPI)
 }
 
 // newLogger builds the process logger: JSON unless stderr is a terminal (or

@@ -56,11 +56,8 @@ func runMigrate(ctx context.Context, env *Env, args []string) error {
 	default:
 		return usageErrorf("unknown action %q (want up, down, version or force)", rest[0])
 	}
-	cfg, err := cf.load(env)
+	cfg, err := cf.loadValid(env, false)
 	if err != nil {
-		return err
-	}
-	if err := cfg.Validate(false); err != nil {
 		return err
 	}
 	return storage.Migrate(ctx, cfg.DatabaseURL, func(mg *storage.Migrator) error {

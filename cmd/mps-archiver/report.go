@@ -49,11 +49,8 @@ func runReport(ctx context.Context, env *Env, args []string) error {
 	if *stuck <= 0 {
 		return usageErrorf("--stuck-after %s must be positive", *stuck)
 	}
-	cfg, err := cf.load(env)
+	cfg, err := cf.loadValid(env, false)
 	if err != nil {
-		return err
-	}
-	if err := cfg.Validate(false); err != nil {
 		return err
 	}
 	st, err := openStore(ctx, cfg, true)

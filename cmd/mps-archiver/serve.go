@@ -25,26 +25,24 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if stop, err := parse(fs, args, 0); stop {
 		return err
 	}
-	cfg, err := cf.load(env)
+	cfg, err := cf.loadValid(env, true, func(cfg *config.Config) {
+		if *schedule != "" {
+			cfg.Serve.Schedule = *schedule
+		}
+		if *listen != "" {
+			cfg.Serve.Listen = *listen
+		}
+		if *migrate {
+			cfg.Serve.Migrate = true
+		}
+		if *noStartRun {
+			cfg.Serve.RunOnStart = false
+		}
+		if *grace > 0 {
+			cfg.Serve.ShutdownGrace = *grace
+		}
+	})
 	if err != nil {
-		return err
-	}
-	if *schedule != "" {
-		cfg.Serve.Schedule = *schedule
-	}
-	if *listen != "" {
-		cfg.Serve.Listen = *listen
-	}
-	if *migrate {
-		cfg.Serve.Migrate = true
-	}
-	if *noStartRun {
-		cfg.Serve.RunOnStart = false
-	}
-	if *grace > 0 {
-		cfg.Serve.ShutdownGrace = *grace
-	}
-	if err := cfg.Validate(true); err != nil {
 		return err
 	}
 	if _, err := daemon.ParseSchedule(cfg.Serve.Schedule, cfg.Serve.TimeZone); err != nil {

@@ -18,11 +18,8 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 	if stop, err := parse(fs, args, 0); stop {
 		return err
 	}
-	cfg, err := cf.load(env)
+	cfg, err := cf.loadValid(env, true)
 	if err != nil {
-		return err
-	}
-	if err := cfg.Validate(true); err != nil {
 		return err
 	}
 	log := newLogger(env.Stderr, cfg.Log)
