@@ -1,13 +1,16 @@
 package daemon
 
 import (
+	"context"
 	"errors"
+	"math"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/mps-archiver/mps-archiver/details"
 	"github.com/mps-archiver/mps-archiver/mps"
 	"github.com/mps-archiver/mps-archiver/mpsclient"
 	"github.com/mps-archiver/mps-archiver/syncer"
@@ -223,4 +226,65 @@ func (m *Metrics) Headroom() time.Duration {
 		return 0
 	}
 	return syncer.Window - m.now().Sub(t)
+}
+
+// BacklogSource reads the detail queue's summary.
+type BacklogSource interface {
+	DetailBacklog(ctx context.Context, maxAttempts int) (details.Backlog, error)
+}
+
+// WatchDetails exports the detail queue and what f stores: the backlog and
+// the headroom of its oldest deadline (read from the database at most every
+// 10 s), and outcomes by kind.
+func (m *Metrics) WatchDetails(src BacklogSource, f *details.Fetcher) {
+	var mu sync.Mutex
+	var last details.Backlog
+	var at time.Time
+	backlog := func() details.Backlog {
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(at) > 10*time.Second {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			if b, err := src.DetailBacklog(ctx, f.MaxAttempts()); err == nil {
+				last, at = b, time.Now()
+			}
+			cancel()
+		}
+		return last
+	}
+	outcomes := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "details_total", Help: "Task details stored, by outcome: succeeded, failed (the task failed), expired (gone before it was read).",
+	}, []string{"outcome"})
+	for _, o := range []string{mps.OutcomeSucceeded, mps.OutcomeFailed, mps.OutcomeExpired} {
+		outcomes.WithLabelValues(o)
+	}
+	f.OnRecord = func(r details.Record) {
+		o := r.Outcome.Result
+		if r.Expired {
+			o = mps.OutcomeExpired
+		}
+		outcomes.WithLabelValues(o).Inc()
+	}
+	reg := prometheus.WrapRegistererWithPrefix("mps_archiver_", m.Registry)
+	reg.MustRegister(outcomes,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "detail_backlog", Help: "Tasks whose detail is still to be read.",
+		}, func() float64 { return float64(backlog().Pending) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "detail_gave_up", Help: "Tasks whose detail could not be read in every allowed attempt.",
+		}, func() float64 { return float64(backlog().GaveUp) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "detail_deadline_headroom_seconds",
+			Help: "Time until the oldest pending detail's deadline (details.retention after its task's creation); negative when overdue, +Inf when nothing is pending.",
+		}, func() float64 {
+			b := backlog()
+			if b.OldestDeadline.IsZero() {
+				return math.Inf(1)
+			}
+			return time.Until(b.OldestDeadline).Seconds()
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "detail_retries_total", Help: "Detail reads that failed and were put back to be retried.",
+		}, func() float64 { return float64(f.Stats().Errors) }),
+	)
 }

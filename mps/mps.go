@@ -78,6 +78,9 @@ type Query struct {
 	Status      Status
 	ScrollToken string
 	Start, End  time.Time
+	// SubTaskHasFailed, when set, lists only tasks with (true) or without
+	// (false) a failed sub-task.
+	SubTaskHasFailed *bool
 }
 
 // Ranged reports whether q carries a time range.

@@ -202,6 +202,7 @@ func (c *Client) ListTasks(ctx context.Context, q mps.Query) (*mps.Page, error) 
 		e := q.End.UTC().Format(time.RFC3339)
 		params.EndTime = &e
 	}
+	params.SubTaskHasFailed = q.SubTaskHasFailed
 	return c.DescribeTasks(ctx, params)
 }
 

@@ -4,16 +4,22 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/mps-archiver/mps-archiver/mps"
 )
 
-// NotifyKey is the callback signing key every simulated task's
-// TaskNotifyConfig carries: a value distinctive enough that a scan of a
-// database dump or a log finds it if the archiver ever stores it.
-const NotifyKey = "SIMULATOR-NOTIFY-KEY-5b1f0e7d"
+// Secrets every simulated detail carries (TaskNotifyConfig.NotifyKey, the
+// AWS SQS and S3 keys): values distinctive enough that a scan of a database
+// dump, a log or /metrics finds them if the archiver ever keeps one.
+const (
+	NotifyKey   = "SIMULATOR-NOTIFY-KEY-5b1f0e7d"
+	S3SecretID  = "SIMULATOR-S3-SECRET-ID-a41c"
+	S3SecretKey = "SIMULATOR-S3-SECRET-KEY-93d2e0"
+)
 
 // serveDetail answers DescribeTaskDetail: the task's detail while it is
 // younger than the detail retention, ResourceNotFound after.
@@ -57,7 +63,7 @@ func (s *Server) serveDetail(w http.ResponseWriter, r *http.Request, reqID strin
 		s.fail(w, reqID, "", mps.CodeResourceNotFound, "The task does not exist.")
 		return
 	}
-	resp := t.Detail(now)
+	resp := t.Detail(now, s.cfg.DetailErrors)
 	resp["RequestId"] = reqID
 	writeJSON(w, map[string]any{"Response": resp})
 }
@@ -84,53 +90,130 @@ var aiSets = map[string]string{
 	"AiQualityControl": "AiQualityControlTaskResult",
 }
 
+// DetailError is an error a failed simulated task reports.
+type DetailError struct {
+	Code    int    `json:"code"` // the ErrCode style
+	Ext     string `json:"ext"`  // the ErrCodeExt style
+	Message string `json:"message"`
+}
+
+// DefaultDetailErrors are codes the API reference documents.
+var DefaultDetailErrors = []DetailError{
+	{30010, "SourceFileError", "source file error"},
+	{30011, "SourceFileError.NoVideoMedia", "the source has no video"},
+	{40000, "InvalidInput", "invalid input"},
+	{40001, "InvalidInput.InvalidTimeOffset", "the time offset is beyond the media"},
+	{40002, "InvalidInput.DefinitionNotExist", "the template does not exist"},
+	{70000, "InternalError", "internal error"},
+}
+
+// failure says how a failed task reports its failure, drawn from its id so
+// that the API and the truth agree.
+type failure struct {
+	sourceFailed bool // the container's ErrCode (the source failed)
+	subtask      int  // which sub-task failed
+	style        int  // 0: ErrCode only, 1: ErrCodeExt only, 2: both
+	err          DetailError
+	successExt   string // "" or "SUCCESS" on the sub-tasks that succeeded
+}
+
+func (t *Task) failure(errs []DetailError) failure {
+	h := fnv.New64a()
+	h.Write([]byte(t.ID))
+	x := h.Sum64()
+	f := failure{style: int(x % 3), err: errs[(x/3)%uint64(len(errs))], successExt: []string{"", "SUCCESS"}[(x/7)%2]}
+	if n := len(t.SubTaskTypes); n > 0 {
+		f.subtask = int((x / 11) % uint64(n))
+	}
+	f.sourceFailed = (x/13)%5 == 0
+	return f
+}
+
+// Expected is the outcome the archiver should record for the task at now:
+// "" while it is not FINISH, else succeeded or failed with the first error
+// (task level first) in the style the API reported it.
+func (t *Task) Expected(now int64, errs []DetailError) (outcome, errCode, errCodeExt string) {
+	if t.StatusAt(now) != mps.StatusFinish || t.Raw != nil {
+		return "", "", ""
+	}
+	if !t.Failed {
+		return mps.OutcomeSucceeded, "", ""
+	}
+	f := t.failure(errs)
+	typ := detailType(t.Type)
+	if f.sourceFailed || typ == "EditMediaTask" || typ == "LiveStreamProcessTask" || len(t.SubTaskTypes) == 0 {
+		return mps.OutcomeFailed, strconv.Itoa(f.err.Code), ""
+	}
+	switch f.style {
+	case 0:
+		return mps.OutcomeFailed, strconv.Itoa(f.err.Code), ""
+	case 1:
+		return mps.OutcomeFailed, "", f.err.Ext
+	}
+	return mps.OutcomeFailed, strconv.Itoa(f.err.Code), f.err.Ext
+}
+
+func detailType(listType string) string {
+	if d, ok := detailTypes[listType]; ok {
+		return d
+	}
+	return listType
+}
+
 // Detail is the task's DescribeTaskDetail Response at now, without
 // RequestId: the container of its type with one result per sub-task.
-func (t *Task) Detail(now int64) map[string]any {
+func (t *Task) Detail(now int64, errs []DetailError) map[string]any {
 	info := t.Info(now)
 	status := t.StatusAt(now)
-	typ := t.Type
-	if d, ok := detailTypes[typ]; ok {
-		typ = d
-	}
-	subStatus := "PROCESSING"
-	if status == mps.StatusFinish {
-		subStatus = "SUCCESS"
-	}
+	typ := detailType(t.Type)
+	finished := status == mps.StatusFinish
+	f := t.failure(errs)
+	failed := t.Failed && finished
 	result := func(kind string, i int) map[string]any {
-		r := map[string]any{"Status": subStatus, "ErrCode": 0, "ErrCodeExt": "", "Message": "SUCCESS",
-			"Input": map[string]any{"Definition": 100010 + i*10}}
-		if status == mps.StatusFinish {
-			r["Output"] = map[string]any{"Path": fmt.Sprintf("/output/%s/%s-%d", t.ID, kind, i),
-				"OutputStorage": map[string]any{"Type": "COS", "CosOutputStorage": map[string]any{"Bucket": "archive-1250000000", "Region": "ap-guangzhou"}}}
+		r := map[string]any{"Status": "PROCESSING", "Input": map[string]any{"Definition": 100010 + i*10}}
+		if !finished {
+			return r
 		}
-		if t.Failed && i == 0 && status == mps.StatusFinish {
-			r["Status"], r["ErrCode"], r["ErrCodeExt"], r["Message"] = "FAIL", 30010, "SourceFileError", "source file error"
+		r["Status"], r["ErrCode"], r["ErrCodeExt"], r["Message"] = "SUCCESS", 0, f.successExt, "SUCCESS"
+		r["Output"] = map[string]any{"Path": fmt.Sprintf("/output/%s/%s-%d", t.ID, kind, i),
+			"OutputStorage": map[string]any{"Type": "COS", "CosOutputStorage": map[string]any{"Bucket": "archive-1250000000", "Region": "ap-guangzhou"}}}
+		if failed && i == f.subtask {
+			r["Status"], r["Message"] = "FAIL", f.err.Message
+			switch f.style {
+			case 0:
+				r["ErrCode"] = f.err.Code
+				delete(r, "ErrCodeExt")
+			case 1:
+				r["ErrCodeExt"] = f.err.Ext
+				delete(r, "ErrCode")
+			default:
+				r["ErrCode"], r["ErrCodeExt"] = f.err.Code, f.err.Ext
+			}
+			delete(r, "Output")
 		}
 		return r
 	}
 	container := map[string]any{"TaskId": t.ID, "Status": string(status), "ErrCode": 0, "Message": ""}
+	if failed && (f.sourceFailed || typ == "EditMediaTask" || typ == "LiveStreamProcessTask" || len(t.SubTaskTypes) == 0) {
+		container["ErrCode"], container["Message"] = f.err.Code, f.err.Message
+	}
 	out := map[string]any{
 		"TaskType": typ, "Status": string(status),
 		"CreateTime": info.CreateTime, "BeginProcessTime": info.BeginProcessTime, "FinishTime": info.FinishTime,
-		"TaskNotifyConfig": map[string]any{"NotifyType": "URL", "NotifyMode": "Finish", "NotifyUrl": "https://callback.invalid/mps", "NotifyKey": NotifyKey},
-		"TasksPriority":    0, "SessionId": "", "SessionContext": "", "ExtInfo": "",
+		"TaskNotifyConfig": map[string]any{"NotifyType": "URL", "NotifyMode": "Finish", "NotifyUrl": "https://callback.invalid/mps", "NotifyKey": NotifyKey,
+			"AwsSQS": map[string]any{"SQSRegion": "us-east-1", "SQSQueueName": "mps", "S3SecretId": S3SecretID, "S3SecretKey": S3SecretKey}},
+		"TasksPriority": 0, "SessionId": "", "SessionContext": "", "ExtInfo": "",
 	}
 	input := map[string]any{"Type": "COS", "CosInputInfo": map[string]any{"Bucket": "media-1250000000", "Region": "ap-guangzhou", "Object": "/input/" + t.ID + ".mp4"}}
 	switch typ {
 	case "EditMediaTask":
 		container["Input"] = map[string]any{"FileInfoSet": []any{map[string]any{"InputInfo": input}}}
 		container["Output"] = map[string]any{"Path": "/output/" + t.ID + "/edited.mp4"}
-		if t.Failed && status == mps.StatusFinish {
-			container["ErrCode"], container["Message"] = 30010, "source file error"
-		}
 	case "LiveStreamProcessTask":
 		container["Url"] = "rtmp://live.invalid/app/" + t.ID
-		if t.Failed && status == mps.StatusFinish {
-			container["ErrCode"], container["Message"] = 30020, "live stream interrupted"
-		}
 	case "ScheduleTask":
-		container["InputInfo"] = input
+		container["InputInfo"] = map[string]any{"Type": "S3", "S3InputInfo": map[string]any{"S3Bucket": "media", "S3Region": "us-east-1",
+			"S3Object": "/input/" + t.ID + ".mp4", "S3SecretId": S3SecretID, "S3SecretKey": S3SecretKey}}
 		activities := []any{}
 		for i, st := range t.SubTaskTypes {
 			kind := mps.SubTaskKind(st)

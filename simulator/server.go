@@ -49,6 +49,9 @@ type Config struct {
 	// DetailRetention is how long after creation DescribeTaskDetail still
 	// knows a task (default 168h; the international site documents 72h).
 	DetailRetention time.Duration
+	// DetailErrors are the errors failed tasks report (default
+	// DefaultDetailErrors); GenConfig.FailureShare says how many fail.
+	DetailErrors []DetailError
 }
 
 // Server is the simulated API. Its methods are safe for concurrent use.
@@ -96,6 +99,9 @@ func New(cfg Config, tasks []*Task) *Server {
 	}
 	if cfg.DetailRetention <= 0 {
 		cfg.DetailRetention = Retention
+	}
+	if len(cfg.DetailErrors) == 0 {
+		cfg.DetailErrors = DefaultDetailErrors
 	}
 	s := &Server{
 		cfg:      cfg,
@@ -171,11 +177,17 @@ func (s *Server) Stats() Stats {
 	return out
 }
 
-// TruthTask is a task as the API would describe it now, with its status.
+// TruthTask is a task as the API would describe it now, with its status
+// and, for a FINISH task, the outcome its detail says.
 type TruthTask struct {
 	mps.TaskSimpleInfo
 	Status string `json:"Status"`
 	Failed bool   `json:"Failed,omitempty"`
+	// Outcome is succeeded or failed for a FINISH task whose detail the API
+	// still has, expired for one whose detail it no longer has, "" else.
+	Outcome    string `json:"Outcome,omitempty"`
+	ErrCode    string `json:"ErrCode,omitempty"`
+	ErrCodeExt string `json:"ErrCodeExt,omitempty"`
 }
 
 // Truth lists every task the API would return at the clock's now (those
@@ -190,7 +202,12 @@ func (s *Server) Truth() []TruthTask {
 		if t.Raw != nil {
 			continue
 		}
-		out = append(out, TruthTask{TaskSimpleInfo: t.Info(now), Status: string(t.StatusAt(now)), Failed: t.Failed})
+		tt := TruthTask{TaskSimpleInfo: t.Info(now), Status: string(t.StatusAt(now)), Failed: t.Failed}
+		tt.Outcome, tt.ErrCode, tt.ErrCodeExt = t.Expected(now, s.cfg.DetailErrors)
+		if tt.Outcome != "" && now-t.Create > int64(s.cfg.DetailRetention) {
+			tt.Outcome, tt.ErrCode, tt.ErrCodeExt = mps.OutcomeExpired, "", ""
+		}
+		out = append(out, tt)
 	}
 	return out
 }

@@ -60,6 +60,20 @@ transitions AS (
       FROM changed c
       JOIN upserted u ON u.task_id = c.task_id
      WHERE c.old_status IS NOT NULL AND c.old_status <> $2::text
+),
+-- Detail capture: 'finished' queues the tasks this page shows FINISH for the
+-- first time (first seen there, or moved there); 'listed' queues every task
+-- on the page that has no detail yet.
+queued AS (
+    INSERT INTO task_detail_queue (task_id, deadline, give_up_at)
+    SELECT i.task_id, coalesce(i.create_time, now()) + make_interval(secs => $11),
+           coalesce(i.create_time, now()) + interval '168 hours'
+      FROM input i
+     WHERE $2::text = 'FINISH'
+       AND ($10::text = 'listed'
+            OR $10::text = 'finished' AND EXISTS (SELECT 1 FROM changed c WHERE c.task_id = i.task_id AND c.old_status IS DISTINCT FROM 'FINISH'))
+       AND NOT EXISTS (SELECT 1 FROM task_details d WHERE d.task_id = i.task_id)
+    ON CONFLICT DO NOTHING
 )
 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted`
 
@@ -86,7 +100,7 @@ func (s *Store) WritePage(ctx context.Context, p syncer.WritePageParams) (syncer
 	}
 	var res syncer.PageResult
 	err := s.pool.QueryRow(ctx, writePageSQL,
-		p.RunID, string(p.Status), ids, types, subs, creates, begins, finishes, raws,
+		p.RunID, string(p.Status), ids, types, subs, creates, begins, finishes, raws, p.EnqueueDetails, p.DetailRetention.Seconds(),
 	).Scan(&res.Inserted, &res.Updated)
 	if err != nil {
 		return res, fmt.Errorf("upsert %d tasks: %w", n, interpretError(err))

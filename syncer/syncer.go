@@ -6,6 +6,7 @@
 package syncer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -49,6 +50,9 @@ type Store interface {
 	SetCapability(ctx context.Context, c Capability) error
 	// TaskStatus is a task's archived status ("" when not archived).
 	TaskStatus(ctx context.Context, taskID string) (mps.Status, error)
+	// EnqueueUndetailed queues for detail capture every FINISH task inside
+	// the API's window that has no detail yet.
+	EnqueueUndetailed(ctx context.Context, retention time.Duration) (int64, error)
 }
 
 // Lock is a held run lock.
@@ -79,7 +83,20 @@ type WritePageParams struct {
 	RunID  int64
 	Status mps.Status
 	Tasks  []mps.Task
+	// EnqueueDetails queues tasks for detail capture: EnqueueFinished the
+	// tasks the page shows FINISH for the first time, EnqueueListed every
+	// task on it without a detail; "" none.
+	EnqueueDetails string
+	// DetailRetention is the deadline a queued task is planned by, after
+	// its creation.
+	DetailRetention time.Duration
 }
+
+// The values of WritePageParams.EnqueueDetails.
+const (
+	EnqueueFinished = "finished"
+	EnqueueListed   = "listed"
+)
 
 // Progress is a run's counters.
 type Progress struct {
@@ -134,6 +151,15 @@ const (
 
 	// CapTimeRange is StartTime/EndTime on DescribeTasks.
 	CapTimeRange = "time_range"
+	// CapFailedFilter is SubTaskHasFailed on DescribeTasks.
+	CapFailedFilter = "sub_task_has_failed"
+)
+
+// The detail capture modes (details.mode).
+const (
+	DetailsAll    = "all"    // every task that reaches FINISH
+	DetailsFailed = "failed" // the tasks DescribeTasks lists with SubTaskHasFailed=true
+	DetailsNone   = "none"
 )
 
 // PageResult counts what a page did to the archive.
@@ -203,6 +229,11 @@ type Config struct {
 	// RecheckEvery is how long a learned capability is trusted before the
 	// syncer checks it again (default 24h).
 	RecheckEvery time.Duration
+	// Details is which tasks are queued for detail capture: DetailsAll,
+	// DetailsFailed or DetailsNone (the default: none).
+	Details string
+	// DetailRetention is the deadline a queued detail is planned by.
+	DetailRetention time.Duration
 	// Host is recorded with each run.
 	Host string
 	// OnPage, when set, is called after each committed page.
@@ -358,11 +389,57 @@ func (s *Syncer) drainAll(ctx context.Context, res *Result) error {
 		if err != nil {
 			return err
 		}
+		if st == mps.StatusFinish && s.cfg.Details == DetailsFailed {
+			if err := s.drainFailed(ctx, res); err != nil {
+				return err
+			}
+		}
 		res.Drained = append(res.Drained, st)
 	}
 	if res.TokensLost > 0 {
 		s.log.Warn("the API skipped tasks at page boundaries that DescribeTaskDetail no longer knows; they are not archived",
 			"run_id", res.RunID, "tasks", res.TokensLost)
+	}
+	return nil
+}
+
+// enqueue says which tasks of a page are queued for detail capture.
+func (s *Syncer) enqueue(f fetched) string {
+	switch {
+	case f.q.SubTaskHasFailed != nil && *f.q.SubTaskHasFailed:
+		return EnqueueListed
+	case s.cfg.Details == DetailsAll:
+		return EnqueueFinished
+	}
+	return ""
+}
+
+// drainFailed lists FINISH with SubTaskHasFailed=true and queues what it
+// lists for detail capture. Where the API rejects the filter (learned and
+// remembered like the time filters), every FINISH task without a detail is
+// queued instead: the failed ones are among them.
+func (s *Syncer) drainFailed(ctx context.Context, res *Result) error {
+	prev, err := s.store.Capability(ctx, CapFailedFilter)
+	if err != nil {
+		return fmt.Errorf("read what the API supports: %w", err)
+	}
+	fresh := prev.State != "" && time.Since(prev.CheckedAt) < s.cfg.RecheckEvery
+	if !fresh || prev.State == CapSupported {
+		yes := true
+		_, err := s.drain(ctx, mps.StatusFinish, []cursor{{q: mps.Query{Status: mps.StatusFinish, SubTaskHasFailed: &yes}}}, 0, res)
+		switch {
+		case err == nil:
+			if !fresh {
+				s.learn(ctx, prev, CapSupported, nil, res)
+			}
+			return nil
+		case !mps.UnknownParameter(err, "SubTaskHasFailed"):
+			return err
+		}
+		s.learn(ctx, prev, CapUnsupported, err, res)
+	}
+	if _, err := s.store.EnqueueUndetailed(ctx, s.cfg.DetailRetention); err != nil {
+		return err
 	}
 	return nil
 }
@@ -429,32 +506,41 @@ func filterFinding(err error) (state string, ok bool) {
 	return "", false
 }
 
-// learn records a finding about the time filters and logs it when it
-// changed.
+// learn records a finding about the API and logs it when it changed.
 func (s *Syncer) learn(ctx context.Context, prev Capability, state string, cause error, res *Result) {
-	res.TimeRange = state
-	c := Capability{Name: CapTimeRange, State: state, CheckedAt: time.Now()}
+	name := prev.Name
+	if name == CapTimeRange {
+		res.TimeRange = state
+	}
+	c := Capability{Name: name, State: state, CheckedAt: time.Now()}
 	if cause != nil {
 		c.Detail = cause.Error()
 	}
 	if err := s.store.SetCapability(ctx, c); err != nil && ctx.Err() == nil {
-		s.log.Warn("could not record what the API supports", "capability", CapTimeRange, "error", err)
+		s.log.Warn("could not record what the API supports", "capability", name, "error", err)
 	}
 	if prev.State == state {
 		return
 	}
-	was := prev.State
-	if was == "" {
-		was = "unknown"
+	was := cmp.Or(prev.State, "unknown")
+	attrs := []any{"capability", name, "state", state, "was", was}
+	verb := map[string]string{CapSupported: "honours", CapIgnored: "ignores", CapUnsupported: "rejects"}[state]
+	switch name {
+	case CapTimeRange:
+		if state == CapSupported {
+			s.log.Debug("DescribeTasks honours StartTime/EndTime: FINISH is drained in time partitions", append(attrs, "partitions", s.cfg.Partitions)...)
+			return
+		}
+		s.log.Warn("DescribeTasks "+verb+" StartTime/EndTime: FINISH is drained as one cursor (checked again in "+s.cfg.RecheckEvery.String()+")",
+			append(attrs, "detail", c.Detail)...)
+	case CapFailedFilter:
+		if state == CapSupported {
+			s.log.Debug("DescribeTasks honours SubTaskHasFailed: details.mode failed reads the failed tasks' details only", attrs...)
+			return
+		}
+		s.log.Warn("DescribeTasks "+verb+" SubTaskHasFailed: details.mode failed reads the detail of every finished task (checked again in "+s.cfg.RecheckEvery.String()+")",
+			append(attrs, "detail", c.Detail)...)
 	}
-	if state == CapSupported {
-		s.log.Debug("DescribeTasks honours StartTime/EndTime: FINISH is drained in time partitions",
-			"capability", CapTimeRange, "state", state, "was", was, "partitions", s.cfg.Partitions)
-		return
-	}
-	s.log.Warn("DescribeTasks "+map[string]string{CapIgnored: "ignores", CapUnsupported: "rejects"}[state]+
-		" StartTime/EndTime: FINISH is drained as one cursor (checked again in "+s.cfg.RecheckEvery.String()+")",
-		"capability", CapTimeRange, "state", state, "was", was, "detail", c.Detail)
 }
 
 // apiNow is the API's clock at the run's first answer, or the local clock.
@@ -556,7 +642,8 @@ func (s *Syncer) drain(ctx context.Context, status mps.Status, qs []cursor, maxP
 					continue // drain the channel so the fetchers can exit
 				}
 				tasks := dedupe(f.page.Tasks)
-				pr, err := s.store.WritePage(ctx, WritePageParams{RunID: res.RunID, Status: f.status, Tasks: tasks})
+				pr, err := s.store.WritePage(ctx, WritePageParams{RunID: res.RunID, Status: f.status, Tasks: tasks,
+					EnqueueDetails: s.enqueue(f), DetailRetention: s.cfg.DetailRetention})
 				if err != nil {
 					cancel()
 				}

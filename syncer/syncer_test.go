@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mps-archiver/mps-archiver/mps"
 )
@@ -68,6 +69,8 @@ func (f *fakeStore) WritePage(ctx context.Context, p WritePageParams) (PageResul
 func (f *fakeStore) RecordProgress(context.Context, Progress) error { return nil }
 
 func (f *fakeStore) TaskStatus(context.Context, string) (mps.Status, error) { return "", nil }
+
+func (f *fakeStore) EnqueueUndetailed(context.Context, time.Duration) (int64, error) { return 0, nil }
 
 func (f *fakeStore) Capability(_ context.Context, name string) (Capability, error) {
 	f.mu.Lock()

@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/mps-archiver/mps-archiver/daemon"
+	"github.com/mps-archiver/mps-archiver/details"
 	"github.com/mps-archiver/mps-archiver/internal/config"
 	"github.com/mps-archiver/mps-archiver/storage"
+	"github.com/mps-archiver/mps-archiver/syncer"
 )
 
 // runServe runs syncs on a cron schedule until SIGINT/SIGTERM.
@@ -88,9 +90,19 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err := svc.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
+	// Details are read continuously, beside the scheduled runs.
+	var fetcher *details.Fetcher
+	if cfg.Details.Mode != syncer.DetailsNone {
+		fetcher = details.New(client, st, details.Config{}, log)
+		metrics.WatchDetails(st, fetcher)
+		fetcher.Start(context.WithoutCancel(ctx))
+	}
 	<-ctx.Done()
 	log.Info("shutting down", "reason", context.Cause(ctx).Error(), "grace_seconds", cfg.Serve.ShutdownGrace.Seconds())
 	start := time.Now()
+	if fetcher != nil {
+		fetcher.Stop()
+	}
 	svc.Stop()
 	log.Info("stopped", "shutdown_seconds", time.Since(start).Round(time.Millisecond).Seconds())
 	return nil

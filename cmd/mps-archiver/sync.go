@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/mps-archiver/mps-archiver/daemon"
+	"github.com/mps-archiver/mps-archiver/details"
+	"github.com/mps-archiver/mps-archiver/storage"
 	"github.com/mps-archiver/mps-archiver/syncer"
 )
 
@@ -36,6 +40,30 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Details are read alongside the drain, and after it until the queue is
+	// empty or details.sync_budget is spent; they never fail the run.
+	drained := make(chan struct{})
+	fetchDone := make(chan error, 1)
+	var fetcher *details.Fetcher
+	if cfg.Details.Mode != syncer.DetailsNone {
+		fetcher = details.New(client, st, details.Config{}, log)
+		fctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() { fetchDone <- fetcher.Run(fctx, drained) }()
+		defer func() {
+			close(drained)
+			budget := time.NewTimer(cfg.Details.SyncBudget)
+			defer budget.Stop()
+			var ferr error
+			select {
+			case ferr = <-fetchDone:
+			case <-budget.C:
+				cancel()
+				ferr = <-fetchDone
+			}
+			logDetails(ctx, log, st, fetcher, ferr)
+		}()
+	}
 	res, err := s.Run(ctx, "sync")
 	daemon.LogResult(log, res, err)
 	switch {
@@ -48,4 +76,21 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	return nil
+}
+
+// logDetails writes the one line of a sync's detail capture.
+func logDetails(ctx context.Context, log *slog.Logger, st *storage.Store, f *details.Fetcher, err error) {
+	s := f.Stats()
+	attrs := []any{"fetched", s.Fetched, "failed_tasks", s.Failed, "expired", s.Expired, "retried", s.Errors, "gave_up", s.GaveUp}
+	if b, berr := st.DetailBacklog(context.WithoutCancel(ctx), f.MaxAttempts()); berr == nil {
+		attrs = append(attrs, "backlog", b.Pending)
+		if !b.OldestDeadline.IsZero() {
+			attrs = append(attrs, "oldest_deadline", b.OldestDeadline.UTC().Format(time.RFC3339))
+		}
+	}
+	if err != nil {
+		log.Warn("detail capture stopped: "+err.Error(), attrs...)
+		return
+	}
+	log.Info("details captured", attrs...)
 }

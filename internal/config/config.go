@@ -58,11 +58,21 @@ type Sync struct {
 	RunTimeout        time.Duration `yaml:"run_timeout"`
 }
 
-// Details configures the DescribeTaskDetail calls.
+// Details configures outcome capture (DescribeTaskDetail).
 type Details struct {
+	// Mode: all (every task that reaches FINISH), failed (the tasks
+	// DescribeTasks lists with SubTaskHasFailed=true) or none.
+	Mode string `yaml:"mode"`
 	// RateLimit is DescribeTaskDetail's own client-side ceiling in requests
 	// per second: the API limits each action separately.
 	RateLimit float64 `yaml:"rate_limit"`
+	// Retention is how long after creation a task's detail is planned to
+	// stay readable: the deadline the queue is served and alerted by. The
+	// archiver still tries every task up to 168 h old.
+	Retention time.Duration `yaml:"retention"`
+	// SyncBudget bounds how long `sync` goes on reading details after the
+	// lists are drained; what is left waits for the next run.
+	SyncBudget time.Duration `yaml:"sync_budget"`
 }
 
 // Serve configures the daemon.
@@ -99,7 +109,7 @@ func Default() Config {
 			MaxPagesPerStatus: syncer.Defaults.MaxPagesPerStatus,
 			RunTimeout:        time.Hour,
 		},
-		Details: Details{RateLimit: client.DetailRateLimit},
+		Details: Details{Mode: "all", RateLimit: client.DetailRateLimit, Retention: 72 * time.Hour, SyncBudget: 2 * time.Minute},
 		Serve: Serve{
 			Schedule:      daemon.DefaultSchedule,
 			Listen:        daemon.DefaultListen,
@@ -175,6 +185,7 @@ const (
 	EnvRegion       = "TENCENTCLOUD_REGION"
 	EnvRateLimit    = "MPS_RATE_LIMIT"
 	EnvDetailsRate  = "MPS_DETAILS_RATE_LIMIT"
+	EnvDetailsMode  = "MPS_DETAILS_MODE"
 	EnvSchedule     = "MPS_ARCHIVER_SCHEDULE"
 	EnvListen       = "MPS_ARCHIVER_LISTEN"
 	EnvTimeZone     = "MPS_ARCHIVER_TIME_ZONE"
@@ -208,13 +219,14 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		}
 	}
 	plain := map[string]*string{
-		EnvEndpoint:  &c.MPS.Endpoint,
-		EnvRegion:    &c.MPS.Region,
-		EnvSchedule:  &c.Serve.Schedule,
-		EnvListen:    &c.Serve.Listen,
-		EnvTimeZone:  &c.Serve.TimeZone,
-		EnvLogLevel:  &c.Log.Level,
-		EnvLogFormat: &c.Log.Format,
+		EnvEndpoint:    &c.MPS.Endpoint,
+		EnvRegion:      &c.MPS.Region,
+		EnvSchedule:    &c.Serve.Schedule,
+		EnvListen:      &c.Serve.Listen,
+		EnvTimeZone:    &c.Serve.TimeZone,
+		EnvLogLevel:    &c.Log.Level,
+		EnvLogFormat:   &c.Log.Format,
+		EnvDetailsMode: &c.Details.Mode,
 	}
 	for name, dst := range plain {
 		if v := getenv(name); v != "" {
@@ -262,6 +274,17 @@ func (c *Config) Validate(needAPI bool) error {
 		// The API allows 100/s; more only makes sense against the simulator.
 		if c.MPS.RateLimit <= 0 || c.MPS.RateLimit > 10000 {
 			errs = append(errs, fmt.Errorf("mps.rate_limit: %v is outside (0, 10000] requests per second (the API allows 100)", c.MPS.RateLimit))
+		}
+		switch c.Details.Mode {
+		case "all", "failed", "none":
+		default:
+			errs = append(errs, fmt.Errorf("details.mode (%s): %q is not all, failed or none", EnvDetailsMode, c.Details.Mode))
+		}
+		if c.Details.Retention < time.Hour || c.Details.Retention > 168*time.Hour {
+			errs = append(errs, fmt.Errorf("details.retention: %s is outside 1h..168h (the API keeps details 72h on the international site, 168h on the China site)", c.Details.Retention))
+		}
+		if c.Details.SyncBudget < 0 {
+			errs = append(errs, fmt.Errorf("details.sync_budget: %s must not be negative", c.Details.SyncBudget))
 		}
 		if c.Details.RateLimit <= 0 || c.Details.RateLimit > 10000 {
 			errs = append(errs, fmt.Errorf("details.rate_limit: %v is outside (0, 10000] requests per second (the API allows 100)", c.Details.RateLimit))

@@ -1,0 +1,220 @@
+package details_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
+
+	"github.com/mps-archiver/mps-archiver/details"
+	"github.com/mps-archiver/mps-archiver/internal/pgtemp"
+	"github.com/mps-archiver/mps-archiver/internal/pgtest"
+	"github.com/mps-archiver/mps-archiver/mps"
+	"github.com/mps-archiver/mps-archiver/mpsclient"
+	"github.com/mps-archiver/mps-archiver/simulator"
+	"github.com/mps-archiver/mps-archiver/storage"
+	"github.com/mps-archiver/mps-archiver/syncer"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+const (
+	secretID  = "AKIDdetails0000"
+	secretKey = "details-secret-key-4c1d"
+)
+
+type rig struct {
+	sim    *simulator.Server
+	db     string
+	st     *storage.Store
+	client *mpsclient.Client
+}
+
+func newRig(t *testing.T, sim *simulator.Server) *rig {
+	t.Helper()
+	hs := httptest.NewServer(sim)
+	t.Cleanup(hs.Close)
+	client, err := mpsclient.New(mpsclient.Config{Endpoint: hs.URL, Credential: common.NewCredential(secretID, secretKey),
+		RateLimit: 10_000, DetailRateLimit: 10_000, Burst: 100, RequestTimeout: 5 * time.Second, BackoffBase: time.Millisecond, BackoffMax: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{sim: sim, db: pgtest.NewDB(t), client: client}
+	if r.st, err = storage.Open(context.Background(), r.db, storage.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.st.Close)
+	return r
+}
+
+// population is every task type, both SubTaskTypes vocabularies, 30% of
+// tasks failing in every style, spread over the API's whole window.
+func population(n int, now time.Time) []*simulator.Task {
+	cfg := simulator.DefaultGenConfig()
+	cfg.Tasks, cfg.FailureShare, cfg.Vocabulary = n, 0.3, simulator.VocabularyMixed
+	return simulator.Generate(cfg, now)
+}
+
+// capture syncs the lists with details.mode mode and works the queue until
+// it is empty.
+func (r *rig) capture(t *testing.T, mode string) details.Stats {
+	t.Helper()
+	s := syncer.New(r.client, r.st, syncer.Config{Partitions: 4, Details: mode, DetailRetention: 72 * time.Hour}, nil)
+	if _, err := s.Run(context.Background(), "details"); err != nil {
+		t.Fatal(err)
+	}
+	f := details.New(r.client, r.st, details.Config{RetryAfter: time.Millisecond}, nil)
+	done := make(chan struct{})
+	close(done)
+	if err := f.Run(context.Background(), done); err != nil {
+		t.Fatal(err)
+	}
+	return f.Stats()
+}
+
+// assertOutcomes compares task_details and task_subtask_results with the
+// simulator's truth, task by task.
+func (r *rig) assertOutcomes(t *testing.T, want func(simulator.TruthTask) bool) (checked map[string]int) {
+	t.Helper()
+	got := map[string]string{}
+	for _, row := range pgtest.Query(t, r.db, `SELECT task_id, outcome, coalesce(err_code, ''), coalesce(err_code_ext, '') FROM task_details`) {
+		got[row[0].(string)] = fmt.Sprint(row[1:])
+	}
+	kinds := map[string]string{}
+	for _, row := range pgtest.Query(t, r.db, `SELECT task_id, string_agg(kind, ',' ORDER BY ordinal) FROM task_subtask_results GROUP BY 1`) {
+		kinds[row[0].(string)] = row[1].(string)
+	}
+	checked = map[string]int{}
+	bad := 0
+	for _, tt := range r.sim.Truth() {
+		if tt.Outcome == "" || !want(tt) {
+			if _, ok := got[tt.TaskId]; ok && tt.Outcome == "" {
+				t.Errorf("task %s (%s) has a detail", tt.TaskId, tt.Status)
+			}
+			continue
+		}
+		checked[tt.Outcome]++
+		if w := fmt.Sprint([]any{tt.Outcome, tt.ErrCode, tt.ErrCodeExt}); got[tt.TaskId] != w {
+			if bad++; bad <= 5 {
+				t.Errorf("task %s (%s %v): archive %s, truth %s", tt.TaskId, tt.TaskType, tt.SubTaskTypes, got[tt.TaskId], w)
+			}
+		}
+		delete(got, tt.TaskId)
+		var wantKinds []string
+		if tt.Outcome != mps.OutcomeExpired && (tt.TaskType == "WorkflowTask" || tt.TaskType == "ScheduleTask") {
+			for _, s := range tt.SubTaskTypes {
+				wantKinds = append(wantKinds, mps.SubTaskKind(s))
+			}
+		}
+		if k := kinds[tt.TaskId]; k != strings.Join(wantKinds, ",") {
+			if bad++; bad <= 5 {
+				t.Errorf("task %s (%s): sub-tasks %q, truth %q", tt.TaskId, tt.TaskType, k, strings.Join(wantKinds, ","))
+			}
+		}
+	}
+	if len(got) > 0 {
+		t.Errorf("%d details of tasks not expected to have one", len(got))
+	}
+	if bad > 0 {
+		t.Errorf("%d tasks differ from the truth", bad)
+	}
+	return checked
+}
+
+// TestOutcomesMatchTheTruth: every FINISH task's outcome, first error code
+// (both styles) and sub-tasks equal the simulator's; details gone before
+// they were read are expired, counted and stored as such.
+func TestOutcomesMatchTheTruth(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	sim := simulator.New(simulator.Config{Credentials: map[string]string{secretID: secretKey}, RateLimit: -1,
+		Clock: simulator.NewClock(now, 0), DetailRetention: 72 * time.Hour}, population(3000, now))
+	r := newRig(t, sim)
+	stats := r.capture(t, syncer.DetailsAll)
+	checked := r.assertOutcomes(t, func(simulator.TruthTask) bool { return true })
+	t.Logf("checked %v; fetcher %+v", checked, stats)
+	if checked[mps.OutcomeFailed] < 300 || checked[mps.OutcomeSucceeded] < 300 || checked[mps.OutcomeExpired] < 300 {
+		t.Fatalf("the population did not cover every outcome: %v", checked)
+	}
+	if stats.Expired != int64(checked[mps.OutcomeExpired]) || stats.Fetched != int64(checked[mps.OutcomeSucceeded]+checked[mps.OutcomeFailed]) {
+		t.Fatalf("stats %+v, truth %v", stats, checked)
+	}
+	// Both error styles, task-level and sub-task failures, were among them.
+	styles := pgtest.Query(t, r.db, `SELECT count(*) FILTER (WHERE err_code IS NOT NULL AND err_code_ext IS NULL),
+	       count(*) FILTER (WHERE err_code IS NULL AND err_code_ext IS NOT NULL), count(*) FILTER (WHERE err_code IS NOT NULL AND err_code_ext IS NOT NULL)
+	  FROM task_details WHERE outcome = 'failed'`)[0]
+	for i, n := range styles {
+		if n.(int64) == 0 {
+			t.Errorf("no failure of style %d: %v", i, styles)
+		}
+	}
+	if n := pgtest.Scalar[int64](t, r.db, `SELECT count(*) FROM task_detail_queue`); n != 0 {
+		t.Errorf("%d jobs left in the queue", n)
+	}
+	// A second sync queues nothing new: every detail is read once.
+	before := sim.Stats().RequestsByStatus["detail"]
+	if s := r.capture(t, syncer.DetailsAll); s.Fetched+s.Expired != 0 || sim.Stats().RequestsByStatus["detail"] != before {
+		t.Fatalf("the second sync read details again: %+v", s)
+	}
+}
+
+// TestFailedModeReadsOnlyFailedTasks: details.mode failed lists FINISH with
+// SubTaskHasFailed=true and reads those details only; where the API rejects
+// the filter, every FINISH task's detail is read instead.
+func TestFailedModeReadsOnlyFailedTasks(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	for _, v := range []simulator.Variant{{}, {Filters: simulator.FiltersUnsupported}} {
+		sim := simulator.New(simulator.Config{Credentials: map[string]string{secretID: secretKey}, RateLimit: -1,
+			Clock: simulator.NewClock(now, 0), Variant: v}, population(2000, now))
+		r := newRig(t, sim)
+		r.capture(t, syncer.DetailsFailed)
+		if v.Filters == simulator.FiltersUnsupported {
+			r.assertOutcomes(t, func(simulator.TruthTask) bool { return true })
+			continue
+		}
+		checked := r.assertOutcomes(t, func(tt simulator.TruthTask) bool { return tt.Failed })
+		if checked[mps.OutcomeSucceeded] != 0 || checked[mps.OutcomeFailed] < 100 {
+			t.Fatalf("failed mode: %v", checked)
+		}
+		if got := sim.Stats().RequestsByStatus["detail"]; got != int64(checked[mps.OutcomeFailed]) {
+			t.Fatalf("%d detail requests for %d failed tasks", got, checked[mps.OutcomeFailed])
+		}
+	}
+}
+
+// TestSecretsNeverStored: the notify key and S3 keys the simulator puts in
+// every detail appear in no byte of a pg_dump of the archive.
+func TestSecretsNeverStored(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	sim := simulator.New(simulator.Config{Credentials: map[string]string{secretID: secretKey}, RateLimit: -1,
+		Clock: simulator.NewClock(now, 0)}, population(500, now))
+	r := newRig(t, sim)
+	r.capture(t, syncer.DetailsAll)
+	if n := pgtest.Scalar[int64](t, r.db, `SELECT count(*) FROM task_details WHERE raw::text LIKE '%[REDACTED]%'`); n < 400 {
+		t.Fatalf("only %d details were redacted", n)
+	}
+	bin, err := pgtemp.FindBinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dump, err := exec.Command(filepath.Join(bin, "pg_dump"), "--dbname", r.db).Output()
+	if err != nil {
+		t.Fatalf("pg_dump: %v", err)
+	}
+	if !strings.Contains(string(dump), "task_details") {
+		t.Fatal("the dump holds no task_details")
+	}
+	for _, secret := range []string{simulator.NotifyKey, simulator.S3SecretID, simulator.S3SecretKey} {
+		if strings.Contains(string(dump), secret) {
+			t.Errorf("pg_dump holds %s", secret)
+		}
+	}
+}
