@@ -271,7 +271,7 @@ func (s *Service) Handler() http.Handler {
 // LogResult writes the one summary line of a run: info when it succeeded,
 // error with the RequestIds when it failed, and an error line for a coverage
 // gap.
-func LogResult(log *slog.Logger, res syncer.Result, err error) {
+func LogResult(log *slog.Logger, res syncer.Result, err error, extra ...any) {
 	if errors.Is(err, syncer.ErrLocked) {
 		log.Info("sync skipped: another process holds the run lock", "trigger", res.Trigger)
 		return
@@ -304,6 +304,7 @@ func LogResult(log *slog.Logger, res syncer.Result, err error) {
 			"run_id", res.RunID, "previous_run_id", res.Gap.PreviousRunID,
 			"gap_start", res.Gap.Start.Format(time.RFC3339), "gap_end", res.Gap.End.Format(time.RFC3339))
 	}
+	attrs = append(attrs, extra...)
 	if err != nil {
 		attrs = append(attrs, "error", err.Error())
 		if len(res.RequestIDs) > 0 {

@@ -41,7 +41,7 @@ type Config struct {
 }
 
 // Defaults are what a Config left zero gets.
-var Defaults = Config{Workers: 4, Batch: 8, Lease: 2 * time.Minute, MaxAttempts: 5, RetryAfter: time.Minute, Poll: time.Second, MaxRawBytes: 1 << 20}
+var Defaults = Config{Workers: 4, Batch: 8, Lease: 30 * time.Second, MaxAttempts: 5, RetryAfter: time.Minute, Poll: time.Second, MaxRawBytes: 1 << 20}
 
 // Stats count what a Fetcher did.
 type Stats struct {
@@ -235,8 +235,8 @@ func (f *Fetcher) one(ctx context.Context, job Job) error {
 // truncated above maxBytes.
 func Capture(d *mps.TaskDetail, maxBytes int) Record {
 	r := Record{TaskID: d.TaskID, Outcome: mps.DecideOutcome(d.Raw)}
-	raw, _ := mps.Redact(d.Raw)
-	r.RawBytes = len(raw)
+	raw, n := mps.Redact(d.Raw)
+	r.RawBytes, r.Redacted = len(raw), n
 	if len(raw) > maxBytes {
 		r.Truncated = true
 		raw = truncatedDetail(d, r.Outcome, len(raw))
@@ -255,6 +255,7 @@ func (f *Fetcher) store(ctx context.Context, r Record) error {
 		f.stats.expired.Add(1)
 	default:
 		f.stats.fetched.Add(1)
+		f.stats.redacted.Add(int64(r.Redacted))
 		if r.Outcome.Result == mps.OutcomeFailed {
 			f.stats.failed.Add(1)
 		}

@@ -60,6 +60,8 @@ type Record struct {
 	Raw       []byte
 	Truncated bool
 	RawBytes  int
+	// Redacted counts the secret-like fields replaced (not stored).
+	Redacted int
 }
 
 // ReleaseParams gives a job back.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/mps-archiver/mps-archiver/daemon"
@@ -42,15 +41,14 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 	}
 	// Details are read alongside the drain, and after it until the queue is
 	// empty or details.sync_budget is spent; they never fail the run.
-	drained := make(chan struct{})
-	fetchDone := make(chan error, 1)
-	var fetcher *details.Fetcher
+	var waitDetails func() []any
 	if cfg.Details.Mode != syncer.DetailsNone {
-		fetcher = details.New(client, st, details.Config{}, log)
+		fetcher := details.New(client, st, details.Config{}, log)
 		fctx, cancel := context.WithCancel(ctx)
 		defer cancel()
+		drained, fetchDone := make(chan struct{}), make(chan error, 1)
 		go func() { fetchDone <- fetcher.Run(fctx, drained) }()
-		defer func() {
+		waitDetails = func() []any {
 			close(drained)
 			budget := time.NewTimer(cfg.Details.SyncBudget)
 			defer budget.Stop()
@@ -61,11 +59,15 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 				cancel()
 				ferr = <-fetchDone
 			}
-			logDetails(ctx, log, st, fetcher, ferr)
-		}()
+			return detailAttrs(ctx, st, fetcher, ferr)
+		}
 	}
 	res, err := s.Run(ctx, "sync")
-	daemon.LogResult(log, res, err)
+	var extra []any
+	if waitDetails != nil && !errors.Is(err, syncer.ErrLocked) {
+		extra = waitDetails()
+	}
+	daemon.LogResult(log, res, err, extra...)
 	switch {
 	case errors.Is(err, syncer.ErrLocked):
 		return &exitError{code: exitLocked, err: err}
@@ -78,19 +80,21 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
-// logDetails writes the one line of a sync's detail capture.
-func logDetails(ctx context.Context, log *slog.Logger, st *storage.Store, f *details.Fetcher, err error) {
+// detailAttrs are a sync's detail figures, for its one log line.
+func detailAttrs(ctx context.Context, st *storage.Store, f *details.Fetcher, err error) []any {
 	s := f.Stats()
-	attrs := []any{"fetched", s.Fetched, "failed_tasks", s.Failed, "expired", s.Expired, "retried", s.Errors, "gave_up", s.GaveUp}
+	attrs := []any{"details_fetched", s.Fetched, "details_failed_tasks", s.Failed, "details_expired", s.Expired}
+	if s.Errors > 0 || s.GaveUp > 0 {
+		attrs = append(attrs, "details_retried", s.Errors, "details_gave_up", s.GaveUp)
+	}
 	if b, berr := st.DetailBacklog(context.WithoutCancel(ctx), f.MaxAttempts()); berr == nil {
-		attrs = append(attrs, "backlog", b.Pending)
+		attrs = append(attrs, "details_backlog", b.Pending)
 		if !b.OldestDeadline.IsZero() {
-			attrs = append(attrs, "oldest_deadline", b.OldestDeadline.UTC().Format(time.RFC3339))
+			attrs = append(attrs, "details_oldest_deadline", b.OldestDeadline.UTC().Format(time.RFC3339))
 		}
 	}
 	if err != nil {
-		log.Warn("detail capture stopped: "+err.Error(), attrs...)
-		return
+		attrs = append(attrs, "details_error", err.Error())
 	}
-	log.Info("details captured", attrs...)
+	return attrs
 }
