@@ -202,6 +202,9 @@ type htmlReport struct {
 	Title                     string
 	Volume, Durations         template.HTML
 	Unfinished, Sync          template.HTML
+	FailureRate, ErrorCodes   template.HTML
+	Failed                    int64
+	FailureRatePct            string
 	Sections                  []section
 	Since, Until, GeneratedAt string
 }
@@ -295,17 +298,49 @@ func WriteHTML(w io.Writer, r *storage.Report) error {
 		gapSeries.Values = append(gapSeries.Values, float64(d.Gaps))
 	}
 
+	// Failure rate of every type together, per period; top error codes.
+	rate := nanSeries("failure rate", palette[2])
+	succ, fail := make([]float64, len(ps)), make([]float64, len(ps))
+	var failedAll, decidedAll int64
+	for _, o := range r.Outcomes {
+		failedAll += o.Failed
+		decidedAll += o.Succeeded + o.Failed
+		if i, ok := index[o.Period.Unix()]; ok {
+			succ[i] += float64(o.Succeeded)
+			fail[i] += float64(o.Failed)
+		}
+	}
+	for i := range ps {
+		if succ[i]+fail[i] > 0 {
+			rate.Values[i] = 100 * fail[i] / (succ[i] + fail[i])
+		}
+	}
+	var codeLabels []string
+	codes := series{Name: "failed tasks", Color: palette[2]}
+	for _, e := range r.ErrorCodes {
+		codeLabels = append(codeLabels, e.Code)
+		codes.Values = append(codes.Values, float64(e.Tasks))
+	}
+	ratePct := "-"
+	if decidedAll > 0 {
+		ratePct = fmt.Sprintf("%.1f%%", 100*float64(failedAll)/float64(decidedAll))
+	}
+
 	data := htmlReport{
-		R:           r,
-		Title:       "MPS task archive",
-		Volume:      barChart("Tasks created per "+r.By+", by task type", labels, vol, ""),
-		Durations:   lineChart("Queue wait and processing time, all types (seconds)", labels, durs, "s"),
-		Unfinished:  barChart("Tasks not finished now, by status", unfLabels, []series{unfTasks, unfStuck}, ""),
-		Sync:        barChart("Sync runs per day", dayLabels, []series{ok, failed, gapSeries}, ""),
-		Sections:    sections(r),
-		Since:       r.Since.UTC().Format(time.RFC3339),
-		Until:       r.Until.UTC().Format(time.RFC3339),
-		GeneratedAt: r.Generated.Format(time.RFC3339),
+		FailureRate:    lineChart("Failure rate of finished tasks, all types (%)", labels, []series{rate}, "%"),
+		ErrorCodes:     barChart("Top error codes of failed tasks", codeLabels, []series{codes}, ""),
+		Failed:         failedAll,
+		FailureRatePct: ratePct,
+		R:              r,
+		Title:          "MPS task archive",
+		Volume:         barChart("Tasks created per "+r.By+", by task type", labels, vol, ""),
+		Durations:      lineChart("Queue wait and processing time, all types (seconds)", labels, durs, "s"),
+		Unfinished:     barChart("Tasks not finished now, by status", unfLabels, []series{unfTasks, unfStuck}, ""),
+		Sync:           barChart("Sync runs per day", dayLabels, []series{ok, failed, gapSeries}, ""),
+		Sections:       sections(r),
+		Since:          r.Since.UTC().Format(time.RFC3339),
+		Until:          r.Until.UTC().Format(time.RFC3339),
+		GeneratedAt:    r.Generated.Format(time.RFC3339),
 	}
 	return htmlTemplate.Execute(w, data)
 }
@@ -332,11 +367,17 @@ details { margin: 8px 0; }
 {{range $k, $v := .R.ByStatus}}<div class="kpi"><b>{{$v}}</b>{{$k}}</div>{{end}}
 <div class="kpi{{if .R.Runs.Failed}} bad{{end}}"><b>{{.R.Runs.Failed}}</b>failed runs of {{.R.Runs.Total}}</div>
 <div class="kpi{{if .R.Gaps}} bad{{end}}"><b>{{len .R.Gaps}}</b>coverage gaps</div>
+<div class="kpi{{if .Failed}} bad{{end}}"><b id="kpi-failed">{{.Failed}}</b>failed tasks ({{.FailureRatePct}})</div>
+<div class="kpi{{if .R.Details.Overdue}} bad{{end}}"><b>{{.R.Details.Queued}}</b>details queued, {{.R.Details.Overdue}} overdue</div>
+<div class="kpi{{if .R.Details.Expired}} bad{{end}}"><b>{{.R.Details.Expired}}</b>details expired uncaptured</div>
 </div>
 <h2>Volume</h2>
 <div id="chart-volume">{{.Volume}}</div>
 <h2>Durations</h2>
 <div id="chart-durations">{{.Durations}}</div>
+<h2>Outcomes</h2>
+<div id="chart-failure-rate">{{.FailureRate}}</div>
+<div id="chart-error-codes">{{.ErrorCodes}}</div>
 <h2>Unfinished and stuck</h2>
 <div id="chart-unfinished">{{.Unfinished}}</div>
 <h2>Sync health</h2>

@@ -109,7 +109,41 @@ func sections(r *storage.Report) []section {
 		gaps.Note = "none"
 	}
 	out = append(out, gaps)
+
+	oc := section{Name: "outcomes", Title: "How finished tasks ended (failure rate = failed / (succeeded + failed))",
+		Header: []string{r.By, "task_type", "finished", "succeeded", "failed", "expired", "unknown", "failure_rate"}}
+	for _, o := range r.Outcomes {
+		oc.Rows = append(oc.Rows, []string{period(o.Period), orNone(o.TaskType), strconv.FormatInt(o.Finished, 10), strconv.FormatInt(o.Succeeded, 10),
+			strconv.FormatInt(o.Failed, 10), strconv.FormatInt(o.Expired, 10), strconv.FormatInt(o.Unknown, 10), percent(o.FailureRate)})
+	}
+	out = append(out, oc)
+	ec := section{Name: "error_codes", Title: "Top error codes of failed tasks", Header: []string{"error_code", "tasks"}}
+	for _, e := range r.ErrorCodes {
+		ec.Rows = append(ec.Rows, []string{e.Code, strconv.FormatInt(e.Tasks, 10)})
+	}
+	out = append(out, ec)
+	so := section{Name: "subtask_outcomes", Title: "Sub-task results by kind", Header: []string{"kind", "subtasks", "failed"}}
+	for _, k := range r.SubtaskOutcomes {
+		so.Rows = append(so.Rows, []string{k.Kind, strconv.FormatInt(k.Subtasks, 10), strconv.FormatInt(k.Failed, 10)})
+	}
+	out = append(out, so)
+	d := r.Details
+	oldest := "-"
+	if d.OldestDeadline != nil {
+		oldest = d.OldestDeadline.UTC().Format(time.RFC3339)
+	}
+	out = append(out, section{Name: "detail_backlog", Title: "Detail capture",
+		Header: []string{"queued", "overdue", "gave_up", "oldest_deadline", "expired_uncaptured"},
+		Rows: [][]string{{strconv.FormatInt(d.Queued, 10), strconv.FormatInt(d.Overdue, 10), strconv.FormatInt(d.GaveUp, 10), oldest,
+			strconv.FormatInt(d.Expired, 10)}}})
 	return out
+}
+
+func percent(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(100**v, 'f', 1, 64) + "%"
 }
 
 func writeSections(w io.Writer, r *storage.Report, one func(io.Writer, section) error) error {

@@ -54,9 +54,18 @@ func fixture() *storage.Report {
 			{Day: w2.AddDate(0, 0, 6), Runs: 288, Succeeded: 287, Failed: 1},
 			{Day: w2.AddDate(0, 0, 5), Runs: 288, Succeeded: 288, Gaps: 1},
 		},
-		Runs:      storage.RunStats{Total: 576, Succeeded: 575, Failed: 1, LastSuccess: &last, LastError: &lastErr},
-		Gaps:      []storage.GapRow{{Start: w1.Add(-48 * time.Hour), End: w1.Add(-24 * time.Hour), RunID: 17}},
-		Generated: last.Add(5 * time.Minute),
+		Runs: storage.RunStats{Total: 576, Succeeded: 575, Failed: 1, LastSuccess: &last, LastError: &lastErr},
+		Gaps: []storage.GapRow{{Start: w1.Add(-48 * time.Hour), End: w1.Add(-24 * time.Hour), RunID: 17}},
+		Outcomes: []storage.OutcomeRow{
+			{Period: w1, TaskType: "EditMediaTask", Finished: 90, Succeeded: 88, Failed: 2, FailureRate: f(2.0 / 90)},
+			{Period: w1, TaskType: "WorkflowTask", Finished: 510, Succeeded: 480, Failed: 20, Expired: 10, FailureRate: f(20.0 / 500)},
+			{Period: w2, TaskType: "EditMediaTask", Finished: 100, Succeeded: 100, FailureRate: f(0)},
+			{Period: w2, TaskType: "WorkflowTask", Finished: 500, Succeeded: 430, Failed: 50, Unknown: 20, FailureRate: f(50.0 / 480)},
+		},
+		ErrorCodes:      []storage.ErrorCodeRow{{Code: "SourceFileError", Tasks: 40}, {Code: "InvalidInput.DefinitionNotExist", Tasks: 22}, {Code: "30010", Tasks: 10}},
+		SubtaskOutcomes: []storage.SubtaskOutcomeRow{{Kind: "Transcode", Subtasks: 900, Failed: 52}, {Kind: "AiRecognition", Subtasks: 140, Failed: 18}},
+		Details:         storage.DetailBacklogRow{Queued: 20, Overdue: 3, OldestDeadline: &last, Expired: 10},
+		Generated:       last.Add(5 * time.Minute),
 	}
 }
 
@@ -119,7 +128,7 @@ func TestHTMLGolden(t *testing.T) {
 	page := b.String()
 	// What the page must hold whatever its styling: charts, the sub-task
 	// kinds, the coverage gap, and nothing that reaches the network.
-	for _, want := range []string{"<svg", "Transcode", "2026-10-31"} {
+	for _, want := range []string{"<svg", "Transcode", "2026-10-31", "chart-failure-rate", "InvalidInput.DefinitionNotExist", ">72</b>failed tasks (6.2%)"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %q", want)
 		}

@@ -68,6 +68,19 @@ func (s *Server) serveDetail(w http.ResponseWriter, r *http.Request, reqID strin
 	writeJSON(w, map[string]any{"Response": resp})
 }
 
+// Detail is the DescribeTaskDetail Response of the task id at the clock's
+// now (nil when the server has no such task).
+func (s *Server) Detail(id string) map[string]any {
+	now := s.clock.Now().UnixNano()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	i, ok := s.index[id]
+	if !ok {
+		return nil
+	}
+	return s.tasks[i].Detail(now, s.cfg.DetailErrors)
+}
+
 // detailTypes is the detail's TaskType where the list spells it otherwise.
 var detailTypes = map[string]string{"LiveProcessTask": "LiveStreamProcessTask"}
 

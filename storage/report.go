@@ -34,7 +34,53 @@ type Report struct {
 	SyncDays   []SyncDayRow     `json:"sync_health"`
 	Runs       RunStats         `json:"runs"`
 	Gaps       []GapRow         `json:"coverage_gaps"`
-	Generated  time.Time        `json:"generated_at"`
+	// How finished tasks ended (task_details), by period and type.
+	Outcomes []OutcomeRow `json:"outcomes"`
+	// The most common first error codes of failed tasks.
+	ErrorCodes []ErrorCodeRow `json:"top_error_codes"`
+	// Sub-task results by kind.
+	SubtaskOutcomes []SubtaskOutcomeRow `json:"subtask_outcomes"`
+	// The detail queue now, and what expired uncaptured in the range.
+	Details   DetailBacklogRow `json:"detail_backlog"`
+	Generated time.Time        `json:"generated_at"`
+}
+
+// OutcomeRow counts how one period's finished tasks of one type ended.
+// FailureRate is failed / (succeeded + failed), nil with neither.
+type OutcomeRow struct {
+	Period      time.Time `json:"period"`
+	TaskType    string    `json:"task_type"`
+	Finished    int64     `json:"finished"`
+	Succeeded   int64     `json:"succeeded"`
+	Failed      int64     `json:"failed"`
+	Expired     int64     `json:"expired"`
+	Unknown     int64     `json:"unknown"`
+	FailureRate *float64  `json:"failure_rate"`
+}
+
+// ErrorCodeRow counts failed tasks by first error code (ErrCodeExt where
+// the API gave one, else ErrCode).
+type ErrorCodeRow struct {
+	Code  string `json:"error_code"`
+	Tasks int64  `json:"tasks"`
+}
+
+// SubtaskOutcomeRow counts one sub-task kind's results.
+type SubtaskOutcomeRow struct {
+	Kind     string `json:"kind"`
+	Subtasks int64  `json:"subtasks"`
+	Failed   int64  `json:"failed"`
+}
+
+// DetailBacklogRow is the detail queue now (Queued, Overdue past the
+// planned deadline, GaveUp after every attempt) and the details of the
+// range's tasks that expired before capture.
+type DetailBacklogRow struct {
+	Queued         int64      `json:"queued"`
+	Overdue        int64      `json:"overdue"`
+	GaveUp         int64      `json:"gave_up"`
+	OldestDeadline *time.Time `json:"oldest_deadline"`
+	Expired        int64      `json:"expired_in_range"`
 }
 
 // VolumeRow counts tasks of one period, type and status.
@@ -202,6 +248,39 @@ SELECT count(*), count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (
 	}
 	if r.Gaps, err = collect[GapRow](ctx, tx, "gaps", `SELECT gap_start, gap_end, run_id FROM coverage_gaps ORDER BY gap_start`); err != nil {
 		return nil, err
+	}
+
+	if r.Outcomes, err = collect[OutcomeRow](ctx, tx, "outcomes", `
+SELECT date_trunc('`+p.By+`', create_time, 'UTC') AS period, task_type, count(*),
+       count(*) FILTER (WHERE d.outcome = 'succeeded'), count(*) FILTER (WHERE d.outcome = 'failed'),
+       count(*) FILTER (WHERE d.outcome = 'expired'), count(*) FILTER (WHERE d.outcome IS NULL),
+       (count(*) FILTER (WHERE d.outcome = 'failed'))::float8 / nullif(count(*) FILTER (WHERE d.outcome IN ('succeeded', 'failed')), 0)
+  FROM tasks t LEFT JOIN task_details d USING (task_id)
+ WHERE t.status = 'FINISH' AND `+where+`
+ GROUP BY 1, 2 ORDER BY 1, 2`, args...); err != nil {
+		return nil, err
+	}
+	if r.ErrorCodes, err = collect[ErrorCodeRow](ctx, tx, "error codes", `
+SELECT coalesce(d.err_code_ext, d.err_code, '(none)'), count(*)
+  FROM task_details d JOIN tasks t USING (task_id)
+ WHERE d.outcome = 'failed' AND `+where+`
+ GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10`, args...); err != nil {
+		return nil, err
+	}
+	if r.SubtaskOutcomes, err = collect[SubtaskOutcomeRow](ctx, tx, "sub-task outcomes", `
+SELECT s.kind, count(*),
+       count(*) FILTER (WHERE s.status = 'FAIL' OR coalesce(s.err_code, '0') <> '0' OR coalesce(s.err_code_ext, '') NOT IN ('', 'SUCCESS'))
+  FROM task_subtask_results s JOIN tasks t USING (task_id)
+ WHERE `+where+`
+ GROUP BY 1 ORDER BY 3 DESC, 2 DESC, 1`, args...); err != nil {
+		return nil, err
+	}
+	err = tx.QueryRow(ctx, `
+SELECT b.queued, b.overdue, b.gave_up, b.oldest_deadline,
+       (SELECT count(*) FROM task_details d JOIN tasks t USING (task_id) WHERE d.outcome = 'expired' AND `+where+`)
+  FROM report_detail_backlog b`, args...).Scan(&r.Details.Queued, &r.Details.Overdue, &r.Details.GaveUp, &r.Details.OldestDeadline, &r.Details.Expired)
+	if err != nil {
+		return nil, fmt.Errorf("report detail backlog: %w", interpretError(err))
 	}
 	return r, nil
 }

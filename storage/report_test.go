@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/mps-archiver/mps-archiver/details"
 	"github.com/mps-archiver/mps-archiver/internal/pgtest"
 	"github.com/mps-archiver/mps-archiver/migrations"
 	"github.com/mps-archiver/mps-archiver/mps"
@@ -25,13 +26,14 @@ import (
 
 // archive is a populated database and the truth it was made from.
 type archive struct {
-	url    string
-	st     *storage.Store
-	tasks  []mps.Task
-	status map[string]mps.Status
-	runs   int
-	moved  string // a task seen WAITING, then FINISH
-	stuck  string // a task PROCESSING for three hours
+	url             string
+	st              *storage.Store
+	tasks           []mps.Task
+	status          map[string]mps.Status
+	runs            int
+	moved           string // a task seen WAITING, then FINISH
+	stuck           string // a task PROCESSING for three hours
+	failed, expired int64  // outcomes of the FINISH tasks
 }
 
 func populate(t *testing.T) *archive {
@@ -44,6 +46,7 @@ func populate(t *testing.T) *archive {
 	gen.Tasks = 3000
 	gen.Window = 20 * 24 * time.Hour
 	gen.Vocabulary = simulator.VocabularyMixed // both SubTaskTypes vocabularies
+	gen.FailureShare = 0.2
 	tasks := simulator.Generate(gen, now)
 	tasks = append(tasks, &simulator.Task{ID: "stuck-1", Type: "WorkflowTask", SubTaskTypes: []string{"action-trans"},
 		Create: now.Add(-4 * time.Hour).UnixNano(), Begin: now.Add(-3 * time.Hour).UnixNano()})
@@ -85,6 +88,23 @@ func populate(t *testing.T) *archive {
 	write(mps.StatusWaiting, []mps.Task{waiting})
 	for _, st := range mps.Statuses {
 		write(st, byStatus[st])
+	}
+	// Outcomes of the finished tasks, from the simulator's own details:
+	// one in twenty expired before capture.
+	for i, task := range byStatus[mps.StatusFinish] {
+		r := details.Record{TaskID: task.TaskID, Expired: i%20 == 19}
+		if !r.Expired {
+			raw, _ := json.Marshal(sim.Detail(task.TaskID))
+			r = details.Capture(&mps.TaskDetail{TaskID: task.TaskID, Raw: raw}, 1<<20)
+			if r.Outcome.Result == mps.OutcomeFailed {
+				a.failed++
+			}
+		} else {
+			a.expired++
+		}
+		if _, err := a.st.CompleteDetail(ctx, r); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return a
 }
@@ -205,8 +225,8 @@ func TestDocumentedQueries(t *testing.T) {
 		name := strings.TrimPrefix(strings.SplitN(b[1], ":", 2)[0], "-- ")
 		queries[name] = strings.ReplaceAll(b[1], ":'task_id'", "'"+a.moved+"'")
 	}
-	if len(queries) != 10 {
-		t.Fatalf("%d documented queries, want 10", len(queries))
+	if len(queries) != 13 {
+		t.Fatalf("%d documented queries, want 13", len(queries))
 	}
 	n := int64(len(a.tasks))
 	checks := map[string]func([][]any) error{
@@ -254,6 +274,33 @@ func TestDocumentedQueries(t *testing.T) {
 			}
 			return nil
 		},
+		"q11": func(rows [][]any) error {
+			var failed, decided float64
+			for _, r := range rows {
+				failed += toFloat(r[1])
+				decided += toFloat(r[2])
+			}
+			if len(rows) < 2 || failed == 0 || decided == 0 {
+				return fmt.Errorf("%v", rows)
+			}
+			return nil
+		},
+		"q12": func(rows [][]any) error {
+			if int64(len(rows)) != a.expired {
+				return fmt.Errorf("%d expired tasks listed, %d expired", len(rows), a.expired)
+			}
+			return nil
+		},
+		"q13": func(rows [][]any) error {
+			var n float64
+			for _, r := range rows {
+				n += toFloat(r[2])
+			}
+			if int64(n) != a.failed {
+				return fmt.Errorf("%v failed tasks by error code, %d failed", n, a.failed)
+			}
+			return nil
+		},
 		"q10": func(rows [][]any) error {
 			if toFloat(rows[0][0]) != float64(a.runs) || toFloat(rows[0][1]) != 0 || toFloat(rows[0][3]) != 0 {
 				return fmt.Errorf("%v", rows)
@@ -287,10 +334,24 @@ func TestViewsSurviveSchemaChanges(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "used by a view") {
 		t.Fatalf("changing a viewed column's type: %v", err)
 	}
-	down, _ := migrations.FS.ReadFile("000006_reporting_views.down.sql")
-	up, _ := migrations.FS.ReadFile("000006_reporting_views.up.sql")
-	pgtest.Exec(t, url, "BEGIN;\n"+string(down)+"\nALTER TABLE tasks ALTER COLUMN task_type TYPE varchar(200);\n"+string(up)+"\nCOMMIT;")
-	pgtest.Exec(t, url, `SELECT count(*) FROM report_daily_counts, report_subtask_usage, report_sync_health`)
+	// Every migration that defines views, dropped newest first and made
+	// again oldest first, around the change.
+	viewMigrations := []string{"000006_reporting_views", "000008_subtask_kinds", "000010_outcome_views"}
+	var down, up strings.Builder
+	for i := range viewMigrations {
+		d, err := migrations.FS.ReadFile(viewMigrations[len(viewMigrations)-1-i] + ".down.sql")
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := migrations.FS.ReadFile(viewMigrations[i] + ".up.sql")
+		if err != nil {
+			t.Fatal(err)
+		}
+		down.Write(d)
+		up.Write(u)
+	}
+	pgtest.Exec(t, url, "BEGIN;\n"+down.String()+"\nALTER TABLE tasks ALTER COLUMN task_type TYPE varchar(200);\n"+up.String()+"\nCOMMIT;")
+	pgtest.Exec(t, url, `SELECT count(*) FROM report_daily_counts, report_subtask_usage, report_sync_health, report_daily_outcomes, report_error_codes`)
 }
 
 func sumCol(rows [][]any, col int, want int64) error {
