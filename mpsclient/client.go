@@ -48,7 +48,8 @@ type Config struct {
 	// Burst defaults to 1.
 	RateLimit float64
 	Burst     int
-	// DetailRateLimit is DescribeTaskDetail's own ceiling (default 20).
+	// DetailRateLimit is DescribeTaskDetail's own ceiling (default 20),
+	// with a burst of 1.
 	DetailRateLimit float64
 	// PageSize is the Limit sent with each call (default and maximum 100).
 	PageSize int
@@ -179,7 +180,8 @@ func New(cfg Config) (*Client, error) {
 		cfg:           cfg,
 		sdk:           sdk,
 		limiter:       rate.NewLimiter(rate.Limit(cfg.RateLimit), cfg.Burst),
-		detailLimiter: rate.NewLimiter(rate.Limit(cfg.DetailRateLimit), cfg.Burst),
+		// Details are a steady queue: no burst of their own.
+		detailLimiter: rate.NewLimiter(rate.Limit(cfg.DetailRateLimit), 1),
 	}, nil
 }
 

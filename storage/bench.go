@@ -98,6 +98,27 @@ SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint
 
 // ResetArchive empties every archive table.
 func (s *BenchDB) ResetArchive(ctx context.Context) error {
-	_, err := s.pool.Exec(ctx, `TRUNCATE tasks, task_status_changes, sync_runs, coverage_gaps, api_capabilities; CHECKPOINT`)
+	_, err := s.pool.Exec(ctx, `TRUNCATE tasks, task_status_changes, sync_runs, coverage_gaps, api_capabilities, task_detail_queue, task_details, task_subtask_results; CHECKPOINT`)
 	return interpretError(err)
+}
+
+// QueueAllDetails queues every FINISH task for detail capture, as a fresh
+// install that finds a full window would; it returns how many are queued.
+func (s *BenchDB) QueueAllDetails(ctx context.Context) (int64, error) {
+	if _, err := s.pool.Exec(ctx, `
+INSERT INTO task_detail_queue (task_id, deadline, give_up_at)
+SELECT task_id, create_time + interval '72 hours', create_time + interval '168 hours' FROM tasks WHERE status = 'FINISH'
+ON CONFLICT DO NOTHING`); err != nil {
+		return 0, fmt.Errorf("queue details: %w", interpretError(err))
+	}
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM task_detail_queue`).Scan(&n)
+	return n, interpretError(err)
+}
+
+// CountDetails counts the stored details.
+func (s *BenchDB) CountDetails(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM task_details`).Scan(&n)
+	return n, interpretError(err)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"time"
 
 	"github.com/mps-archiver/mps-archiver/internal/bench"
 )
@@ -21,6 +22,8 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	fs.IntVar(&o.RSSTasks, "rss-tasks", 0, "also cold-sync this many tasks (e.g. 1000000) to show peak RSS is flat")
 	fs.IntVar(&o.Partitions, "partitions", def.Partitions, "FINISH partitions for the partitioned latency run")
 	fs.IntVar(&o.VariantTasks, "variant-tasks", def.VariantTasks, "tasks for the requests-per-run measurement against each API variant (negative: skip)")
+	fs.IntVar(&o.DetailTasks, "detail-tasks", 0, "also measure detail capture with a backlog of this many tasks (e.g. 100000)")
+	fs.DurationVar(&o.DetailFor, "detail-for", 30*time.Second, "how long the detail capture measurement reads")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file (- for stdout)")
 	if stop, err := parse(fs, args, 0); stop {
 		return err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mps-archiver/mps-archiver/daemon"
+	"github.com/mps-archiver/mps-archiver/details"
 	"github.com/mps-archiver/mps-archiver/internal/config"
 	"github.com/mps-archiver/mps-archiver/internal/pgtemp"
 	"github.com/mps-archiver/mps-archiver/mps"
@@ -99,6 +100,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	cfg.MPS.Endpoint = endpoint
 	cfg.MPS.SecretID, cfg.MPS.SecretKey = secretID, secretKey
 	cfg.MPS.RateLimit = 50
+	cfg.Details.RateLimit = 100
 	metrics := daemon.NewMetrics()
 	client, err := newClient(cfg, metrics.ObserveAttempt, metrics.ObserveWait)
 	if err != nil {
@@ -119,8 +121,13 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	if err := svc.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
+	// Outcomes are read in the background, as serve does.
+	fetcher := details.New(client, st, details.Config{}, log)
+	metrics.WatchDetails(st, fetcher)
+	fetcher.Start(context.WithoutCancel(ctx))
 	fmt.Fprintf(out, "Archiver running (schedule %q, metrics at http://%s/metrics) for %s; Ctrl-C stops it.\n\n", *schedule, svc.Addr(), *duration)
 	<-runCtx.Done()
+	fetcher.Stop()
 	svc.Stop()
 
 	// 5. What was archived.
@@ -132,7 +139,10 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "Archived %d tasks.\n\n", rep.Total)
+	fmt.Fprintf(out, "Archived %d tasks.\n", rep.Total)
+	ds := fetcher.Stats()
+	fmt.Fprintf(out, "Outcomes captured for %d finished tasks (%d failed, %d expired); %d details still queued.\n\n",
+		ds.Fetched+ds.Expired, ds.Failed, ds.Expired, rep.Details.Queued)
 	if err := report.Write(out, "table", rep); err != nil {
 		return err
 	}
@@ -145,6 +155,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	fmt.Fprintf(out, "\nQuery it yourself (while the database runs, e.g. with --keep or DATABASE_URL):\n")
 	fmt.Fprintf(out, "  psql '%s' -c \"SELECT status, count(*) FROM tasks GROUP BY status\"\n", storage.RedactURL(dbURL))
 	fmt.Fprintf(out, "  psql '%s' -c \"SELECT task_type, percentile_cont(0.5) WITHIN GROUP (ORDER BY finish_time - begin_process_time) FROM tasks WHERE status = 'FINISH' GROUP BY 1\"\n", storage.RedactURL(dbURL))
+	fmt.Fprintf(out, "  psql '%s' -c \"SELECT outcome, coalesce(err_code_ext, err_code) AS error, count(*) FROM task_details GROUP BY 1, 2 ORDER BY 3 DESC\"\n", storage.RedactURL(dbURL))
 	if rep.Total == 0 {
 		return errors.New("the demo archived no task: see the log lines above")
 	}

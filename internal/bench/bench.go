@@ -56,6 +56,7 @@ type Ratios struct {
 	SyncVsNaive          float64 `json:"cold_sync_vs_naive"`
 	RateLimitedVsLimit   float64 `json:"rate_limited_vs_10000_per_second"`
 	PartitionedVsCursor  float64 `json:"latency_partitioned_vs_sequential"`
+	DetailRateVsLimit    float64 `json:"detail_capture_vs_rate_limit,omitempty"`
 	RSSLargeVsSmallRatio float64 `json:"rss_large_vs_small,omitempty"`
 }
 
@@ -76,6 +77,10 @@ type Options struct {
 	// VariantTasks for the requests-per-run measurement against each API
 	// variant (30,000; negative skips it).
 	VariantTasks int
+	// DetailTasks, when set, measures detail capture: that many tasks'
+	// details queued, read for DetailFor at 100/s (peak RSS included).
+	DetailTasks int
+	DetailFor   time.Duration
 	// Log receives progress lines.
 	Log io.Writer
 }
@@ -103,6 +108,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
+	}
+	if o.DetailFor <= 0 {
+		o.DetailFor = 30 * time.Second
 	}
 	if o.Tasks < 1000 || o.NaiveTasks < 100 || o.LatencyTasks < 1000 {
 		return nil, errors.New("bench: --tasks and --latency-tasks must be at least 1000, --naive-tasks at least 100")
@@ -142,7 +150,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	b := &bencher{self: self, dir: tmp, db: dbURL, endpoint: endpoint, id: secretID, key: secretKey, st: st, sim: sim}
+	b := &bencher{self: self, dir: tmp, db: dbURL, endpoint: endpoint, id: secretID, key: secretKey, st: st, sim: sim,
+		details: "mode: none\n  rate_limit: 10000"}
 
 	setPopulation := func(count int) []mps.Task {
 		gen := simulator.DefaultGenConfig()
@@ -288,6 +297,35 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		sim.SetVariant(simulator.Variant{})
 	}
 
+	if o.DetailTasks > 0 {
+		say("(i) detail capture of a %d-task backlog at details.rate_limit 100/s (the API's limit), for %s", o.DetailTasks, o.DetailFor)
+		setPopulation(o.DetailTasks)
+		if err := st.ResetArchive(ctx); err != nil {
+			return nil, err
+		}
+		if _, err := b.sync(ctx, "detail_backlog_fill", o.DetailTasks, "rate_limit: 10000\n  burst: 100", 4); err != nil {
+			return nil, err
+		}
+		pending, err := st.QueueAllDetails(ctx)
+		if err != nil {
+			return nil, err
+		}
+		b.details = fmt.Sprintf("mode: all\n  rate_limit: 100\n  sync_budget: %s", o.DetailFor)
+		r, err := b.sync(ctx, "detail_capture_100rps", int(pending), "rate_limit: 10000\n  burst: 100", 4)
+		b.details = "mode: none\n  rate_limit: 10000"
+		if err != nil {
+			return nil, err
+		}
+		stored, err := st.CountDetails(ctx)
+		if err != nil {
+			return nil, err
+		}
+		r.Tasks = int(stored)
+		r.Note = fmt.Sprintf("%d pending at start; details/s vs 100/s configured", pending)
+		add(&r)
+		rep.Ratios.DetailRateVsLimit = r.TasksPerSec / 100
+	}
+
 	var big Result
 	if *rssN > 0 {
 		say("(g) cold sync of %d tasks for peak RSS", *rssN)
@@ -302,7 +340,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		add(&big)
 	}
 
+	detailRatio := rep.Ratios.DetailRateVsLimit
 	rep.Ratios = Ratios{
+		DetailRateVsLimit:   detailRatio,
 		SyncVsCopy:          cold.TasksPerSec / copyRes.TasksPerSec,
 		SyncVsNaive:         cold.TasksPerSec / naiveRes.TasksPerSec,
 		RateLimitedVsLimit:  limited.TasksPerSec / 10_000,
@@ -316,15 +356,19 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 type bencher struct {
 	self, dir, db, endpoint, id, key string
-	st                               *storage.BenchDB
-	sim                              *simulator.Server
+	// details is the YAML of the details section: capture is off unless a
+	// measurement is about it, so that the list-sync figures are the
+	// list's alone.
+	details string
+	st      *storage.BenchDB
+	sim     *simulator.Server
 }
 
 // sync runs `mps-archiver sync` as a child process, so its peak RSS is the
 // archiver's alone, and measures what it did.
 func (b *bencher) sync(ctx context.Context, name string, tasks int, mpsYAML string, partitions int) (Result, error) {
 	cfg := filepath.Join(b.dir, name+".yaml")
-	body := fmt.Sprintf("mps:\n  %s\n  max_attempts: 10\nsync:\n  partitions: %d\nlog:\n  level: warn\n", mpsYAML, partitions)
+	body := fmt.Sprintf("mps:\n  %s\n  max_attempts: 10\nsync:\n  partitions: %d\ndetails:\n  %s\nlog:\n  level: warn\n", mpsYAML, partitions, b.details)
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		return Result{}, err
 	}
@@ -344,7 +388,6 @@ func (b *bencher) sync(ctx context.Context, name string, tasks int, mpsYAML stri
 		"PATH=" + os.Getenv("PATH"), "HOME=" + b.dir,
 		"DATABASE_URL=" + b.db, "MPS_ENDPOINT=" + b.endpoint,
 		"TENCENTCLOUD_SECRET_ID=" + b.id, "TENCENTCLOUD_SECRET_KEY=" + b.key,
-		"MPS_DETAILS_RATE_LIMIT=10000",
 	}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -435,6 +478,9 @@ func Write(w io.Writer, rep *Report) {
 	fmt.Fprintf(w, "cold sync / naive per-row upsert:    %.1fx   (target >= 10x)\n", r.SyncVsNaive)
 	fmt.Fprintf(w, "under 100 req/s / 10,000 tasks/s:    %.1f%%   (target >= 95%%)\n", 100*r.RateLimitedVsLimit)
 	fmt.Fprintf(w, "30 ms latency, partitions / cursor:  %.2fx   (target >= 3x)\n", r.PartitionedVsCursor)
+	if r.DetailRateVsLimit > 0 {
+		fmt.Fprintf(w, "detail capture / its 100/s limit:    %.1f%%   (target >= 95%%)\n", 100*r.DetailRateVsLimit)
+	}
 	if r.RSSLargeVsSmallRatio > 0 {
 		fmt.Fprintf(w, "peak RSS large / small run:          %.2fx\n", r.RSSLargeVsSmallRatio)
 	}
