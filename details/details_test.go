@@ -218,3 +218,56 @@ func TestSecretsNeverStored(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileDetails: details of several MB, deep nesting, an unknown
+// container and wrong types are stored (the large one truncated, flagged),
+// never crash a run, and never cost a task row.
+func TestHostileDetails(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	asr := strings.Repeat("word ", 1_200_000) // 6 MB of ASR text
+	deep := strings.Repeat(`{"x":`, 3000) + `1` + strings.Repeat(`}`, 3000)
+	detail := map[string]string{
+		"big": `{"TaskType":"WorkflowTask","Status":"FINISH","TaskNotifyConfig":{"NotifyKey":"` + simulator.NotifyKey + `"},
+			"WorkflowTask":{"TaskId":"big","ErrCode":0,"AiRecognitionResultSet":[{"Type":"AsrFullTextRecognition",
+			"AsrFullTextTask":{"Status":"FAIL","ErrCodeExt":"InternalError","Output":{"SegmentSet":[{"Text":"` + asr + `"}]}}}]}}`,
+		"deep":    `{"TaskType":"WorkflowTask","Status":"FINISH","WorkflowTask":{"TaskId":"deep","ErrCode":0,"Extra":` + deep + `}}`,
+		"unknown": `{"TaskType":"BatchTask","Status":"FINISH","BatchTask":{"TaskId":"unknown","ErrCode":0,"Results":[{"Kind":"Mystery"}]}}`,
+		"wrong":   `{"TaskType":"WorkflowTask","Status":7,"CreateTime":false,"WorkflowTask":{"ErrCode":"30010","MediaProcessResultSet":{"not":"a list"}}}`,
+		"still":   `{"TaskType":"WorkflowTask","Status":"FINISH","WorkflowTask":{"MediaProcessResultSet":[{"Type":"Transcode","TranscodeTask":{"Status":"PROCESSING"}}]}}`,
+	}
+	sc := &simulator.Scenario{}
+	for id, d := range detail {
+		sc.Tasks = append(sc.Tasks, simulator.ScenarioTask{TaskId: id, TaskType: "WorkflowTask", SubTaskTypes: []string{"Transcode"},
+			Create: "-2h", Begin: "-90m", Finish: "-1h", Detail: []byte(d)})
+	}
+	tasks, err := sc.Build(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRig(t, simulator.New(simulator.Config{Credentials: map[string]string{secretID: secretKey}, RateLimit: -1, Clock: simulator.NewClock(now, 0)}, tasks))
+	stats := r.capture(t, syncer.DetailsAll)
+	rows := map[string]string{}
+	for _, row := range pgtest.Query(t, r.db, `SELECT task_id, outcome, coalesce(err_code, ''), coalesce(err_code_ext, ''), raw_truncated, cardinality(ambiguities) > 0, raw_bytes > 5000000 FROM task_details`) {
+		rows[row[0].(string)] = fmt.Sprint(row[1:])
+	}
+	want := map[string]string{
+		"big":     "[failed  InternalError true false true]",
+		"deep":    "[succeeded   false false false]",
+		"unknown": "[succeeded   false true false]",
+		"wrong":   "[failed 30010  false false false]",
+		"still":   "[succeeded   false true false]",
+	}
+	if fmt.Sprint(rows) != fmt.Sprint(want) {
+		t.Errorf("details:\n got  %v\n want %v", rows, want)
+	}
+	if stats.Truncated != 1 || stats.Ambiguous != 2 {
+		t.Errorf("stats %+v", stats)
+	}
+	if n := pgtest.Scalar[int64](t, r.db, `SELECT count(*) FROM tasks`); n != int64(len(detail)) {
+		t.Errorf("%d task rows, want %d", n, len(detail))
+	}
+	if n := pgtest.Scalar[int64](t, r.db, `SELECT count(*) FROM task_details WHERE raw::text LIKE '%`+simulator.NotifyKey+`%'`); n != 0 {
+		t.Errorf("the notify key survived in %d details", n)
+	}
+}

@@ -63,6 +63,10 @@ func (s *Server) serveDetail(w http.ResponseWriter, r *http.Request, reqID strin
 		s.fail(w, reqID, "", mps.CodeResourceNotFound, "The task does not exist.")
 		return
 	}
+	if t.DetailRaw != nil {
+		writeBody(w, append(append([]byte(`{"Response":`), t.DetailRaw...), '}'))
+		return
+	}
 	resp := t.Detail(now, s.cfg.DetailErrors)
 	resp["RequestId"] = reqID
 	writeJSON(w, map[string]any{"Response": resp})

@@ -27,6 +27,9 @@ type Task struct {
 	// Fixed status; it is how scenarios inject hostile records.
 	Raw   json.RawMessage
 	Fixed mps.Status
+	// DetailRaw, when set, is served verbatim as the task's
+	// DescribeTaskDetail Response: how scenarios inject hostile details.
+	DetailRaw json.RawMessage
 
 	final atomic.Pointer[[]byte] // rendering once nothing can change
 }
@@ -226,6 +229,8 @@ type ScenarioTask struct {
 	Failed       bool            `json:"Failed,omitempty"`
 	Raw          json.RawMessage `json:"Raw,omitempty"`
 	Status       string          `json:"Status,omitempty"`
+	// Detail is served verbatim as the task's DescribeTaskDetail Response.
+	Detail json.RawMessage `json:"Detail,omitempty"`
 }
 
 // LoadScenario reads a scenario file.
@@ -259,7 +264,7 @@ func (sc *Scenario) Start(fallback time.Time) (time.Time, error) {
 func (sc *Scenario) Build(start time.Time) ([]*Task, error) {
 	out := make([]*Task, 0, len(sc.Tasks))
 	for i, st := range sc.Tasks {
-		t := &Task{ID: st.TaskId, Type: st.TaskType, SubTaskTypes: st.SubTaskTypes, Failed: st.Failed, Raw: st.Raw}
+		t := &Task{ID: st.TaskId, Type: st.TaskType, SubTaskTypes: st.SubTaskTypes, Failed: st.Failed, Raw: st.Raw, DetailRaw: st.Detail}
 		var err error
 		if t.Create, err = scenarioTime(st.Create, start); err != nil {
 			return nil, fmt.Errorf("scenario task %d Create: %w", i, err)
