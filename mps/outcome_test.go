@@ -33,6 +33,9 @@ func TestDecideOutcome(t *testing.T) {
 		{"wrong types", `{"TaskType":"WorkflowTask","WorkflowTask":{"ErrCode":"oops","MediaProcessResultSet":"nope","AiAnalysisResultSet":[42,{"Type":7}]}}`,
 			"failed|oops|| 2 2"},
 		{"not JSON", `[1,2`, "succeeded||| 0 1"},
+		{"live schedule activities", `{"TaskType":"LiveScheduleTask","LiveScheduleTask":{"ErrCode":0,"ActivityResultSet":[{"ActivityType":"LiveRecord","ActivityResItem":{"LiveRecordTask":{"Status":"FAIL","ErrCode":10,"ErrCodeExt":"SourceFileError"}}}]}}`,
+			"failed|10|SourceFileError| 1 0"},
+		{"blind watermark", `{"TaskType":"ExtractBlindWatermark","ExtractBlindWatermarkTask":{"TaskId":"w","Status":"FINISH","ErrCode":0}}`, "succeeded||| 0 0"},
 	} {
 		o := DecideOutcome([]byte(tc.detail))
 		got := fmt.Sprintf("%s|%s|%s|%s %d %d", o.Result, o.ErrCode, o.ErrCodeExt, o.Message, len(o.Subtasks), len(o.Ambiguities))

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +27,7 @@ type simFlags struct {
 	codes           string
 	variant         simulator.Variant
 	detailRetention time.Duration
+	detailErrors    string
 }
 
 func (f *simFlags) register(fs *flag.FlagSet) {
@@ -58,6 +60,7 @@ func (f *simFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.variant.EchoLastToken, "echo-last-token", false, "a short last page repeats the request's ScrollToken instead of \"\"")
 	fs.BoolVar(&f.variant.RejectMovedTokens, "reject-moved-tokens", false, "a ScrollToken whose task moved to another status is InvalidParameterValue")
 	fs.DurationVar(&f.detailRetention, "detail-retention", simulator.Retention, "how long DescribeTaskDetail knows a task after its creation (the international site: 72h)")
+	fs.StringVar(&f.detailErrors, "detail-errors", "", "errors failed tasks report, as comma-separated CODE:ErrCodeExt pairs (default: codes the API reference documents)")
 	fs.DurationVar(&f.faults.Latency, "latency", 0, "latency added to every request")
 	fs.DurationVar(&f.faults.Jitter, "jitter", 0, "random extra latency, up to this much")
 }
@@ -111,6 +114,18 @@ func (f *simFlags) build(creds map[string]string) (*simulator.Server, error) {
 			return nil, fmt.Errorf("--%s %v: must be between 0 and 1", name, r)
 		}
 	}
+	var derrs []simulator.DetailError
+	for _, pair := range strings.Split(f.detailErrors, ",") {
+		if pair = strings.TrimSpace(pair); pair == "" {
+			continue
+		}
+		code, ext, ok := strings.Cut(pair, ":")
+		n, err := strconv.Atoi(code)
+		if !ok || err != nil || n == 0 || ext == "" {
+			return nil, fmt.Errorf("--detail-errors %q: want CODE:ErrCodeExt pairs with a non-zero CODE, e.g. 30010:SourceFileError", f.detailErrors)
+		}
+		derrs = append(derrs, simulator.DetailError{Code: n, Ext: ext, Message: ext})
+	}
 	if err := f.variant.Validate(); err != nil {
 		return nil, fmt.Errorf("--%v", err)
 	}
@@ -121,6 +136,7 @@ func (f *simFlags) build(creds map[string]string) (*simulator.Server, error) {
 		Faults:          f.faults,
 		Variant:         f.variant,
 		DetailRetention: f.detailRetention,
+		DetailErrors:    derrs,
 	}, tasks), nil
 }
 
