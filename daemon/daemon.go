@@ -277,7 +277,7 @@ func LogResult(log *slog.Logger, res syncer.Result, err error, extra ...any) {
 		return
 	}
 	attrs := []any{
-		"run_id", res.RunID, "trigger", res.Trigger,
+		"run_id", res.RunID, "trigger", res.Trigger, "kind", res.Kind,
 		"duration_seconds", res.Duration.Round(time.Millisecond).Seconds(),
 		"pages", res.Pages, "tasks_seen", res.Seen,
 		"tasks_inserted", res.Inserted, "tasks_updated", res.Updated, "tasks_unchanged", res.Unchanged,
@@ -295,6 +295,13 @@ func LogResult(log *slog.Logger, res syncer.Result, err error, extra ...any) {
 	}
 	if res.TimeRange != "" && res.TimeRange != syncer.CapSupported {
 		attrs = append(attrs, "time_filters", res.TimeRange)
+	}
+	if res.Why != "" {
+		attrs = append(attrs, "full_because", res.Why)
+	}
+	attrs = append(attrs, "list_requests", res.ListRequests, "detail_requests", res.DetailRequests)
+	if res.Resolved+res.Gone+res.Unresolved > 0 {
+		attrs = append(attrs, "in_flight_resolved", res.Resolved, "in_flight_gone", res.Gone, "in_flight_unresolved", res.Unresolved)
 	}
 	if res.Abandoned > 0 {
 		attrs = append(attrs, "abandoned_runs_closed", res.Abandoned)

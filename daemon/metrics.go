@@ -32,6 +32,8 @@ type Metrics struct {
 	gaps          prometheus.Counter
 	lastRunFailed prometheus.Gauge
 	drainEvents   *prometheus.CounterVec
+	runsByKind    *prometheus.CounterVec
+	runRequests   *prometheus.CounterVec
 	filterSupport *prometheus.GaugeVec
 	detailReqs    *prometheus.CounterVec
 
@@ -86,6 +88,12 @@ func NewMetrics() *Metrics {
 		Name: "drain_events_total",
 		Help: "What runs observed of the API's paging: cursor_restart (token rejected), token_recovered (a skipped token's task read by DescribeTaskDetail), token_lost (skipped and gone), echoed_token (list ended by a repeated token), out_of_range (records outside a requested time range).",
 	}, []string{"event"})
+	m.runsByKind = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "runs_by_kind_total", Help: "Sync runs that were not skipped, by kind (full, incremental) and result (succeeded, failed).",
+	}, []string{"kind", "result"})
+	m.runRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "run_requests_total", Help: "API calls made by sync runs, by run kind and action (DescribeTasks, DescribeTaskDetail).",
+	}, []string{"kind", "action"})
 	m.filterSupport = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "api_filter_supported",
 		Help: "1 when DescribeTasks honours the filter, 0 when it rejects or ignores it (learned from its answers; absent until known).",
@@ -108,7 +116,14 @@ func NewMetrics() *Metrics {
 	}, func() float64 { return m.Headroom().Seconds() })
 	f.MustRegister(m.runs, m.runDuration, m.pages, m.apiRequests, m.apiLatency, m.tasks,
 		m.limiterWaits, m.limiterWaitS, m.skipped, m.gaps, m.lastRunFailed, lastSuccess, headroom,
-		m.drainEvents, m.filterSupport, m.detailReqs)
+		m.drainEvents, m.filterSupport, m.detailReqs, m.runsByKind, m.runRequests)
+	for _, k := range []string{syncer.KindFull, syncer.KindIncremental} {
+		for _, r := range []string{"succeeded", "failed"} {
+			m.runsByKind.WithLabelValues(k, r)
+		}
+		m.runRequests.WithLabelValues(k, mps.ActionDescribeTasks)
+		m.runRequests.WithLabelValues(k, mps.ActionDescribeTaskDetail)
+	}
 	for _, e := range []string{"cursor_restart", "token_recovered", "token_lost", "echoed_token", "out_of_range"} {
 		m.drainEvents.WithLabelValues(e)
 	}
@@ -168,6 +183,15 @@ func (m *Metrics) ObserveRun(res syncer.Result, err error) {
 		return
 	}
 	m.runDuration.Observe(res.Duration.Seconds())
+	if res.Kind != "" {
+		result := "succeeded"
+		if err != nil {
+			result = "failed"
+		}
+		m.runsByKind.WithLabelValues(res.Kind, result).Inc()
+		m.runRequests.WithLabelValues(res.Kind, mps.ActionDescribeTasks).Add(float64(res.ListRequests))
+		m.runRequests.WithLabelValues(res.Kind, mps.ActionDescribeTaskDetail).Add(float64(res.DetailRequests))
+	}
 	m.tasks.WithLabelValues("inserted").Add(float64(res.Inserted))
 	m.tasks.WithLabelValues("updated").Add(float64(res.Updated))
 	m.tasks.WithLabelValues("unchanged").Add(float64(res.Unchanged))

@@ -46,8 +46,17 @@ func TestServeRunsProbesMetricsAndStopsGracefully(t *testing.T) {
 	if v := metric(t, m, `mps_archiver_retention_headroom_seconds`); v < 167*3600 || v > 168*3600 {
 		t.Fatalf("headroom %v", v)
 	}
-	if v := metric(t, m, `mps_archiver_api_requests_total{code="OK",status="FINISH"}`); v < 60 {
-		t.Fatalf("FINISH requests %v", v)
+	// The first run is full; the ones after it, incremental, list only
+	// what can have changed.
+	full := metric(t, m, `mps_archiver_runs_by_kind_total{kind="full",result="succeeded"}`)
+	inc := metric(t, m, `mps_archiver_runs_by_kind_total{kind="incremental",result="succeeded"}`)
+	if full != 1 || inc < 2 {
+		t.Fatalf("%v full and %v incremental runs", full, inc)
+	}
+	fullReq := metric(t, m, `mps_archiver_run_requests_total{action="DescribeTasks",kind="full"}`)
+	incReq := metric(t, m, `mps_archiver_run_requests_total{action="DescribeTasks",kind="incremental"}`)
+	if v := metric(t, m, `mps_archiver_api_requests_total{code="OK",status="FINISH"}`); v < 20 || incReq/inc >= fullReq {
+		t.Fatalf("FINISH requests %v; %v requests by the full run, %v by %v incremental ones", v, fullReq, incReq, inc)
 	}
 	if v := metric(t, m, `mps_archiver_tasks_total{outcome="inserted"}`); v != 2000 {
 		t.Fatalf("inserted %v", v)
@@ -68,8 +77,9 @@ func TestServeRunsProbesMetricsAndStopsGracefully(t *testing.T) {
 
 	// Slow the API so the next run is mid-drain when SIGTERM arrives.
 	slowed := time.Now()
-	// A run takes 7 round trips or more at 300 ms: well past the 1 s grace.
-	a.sim.SetFaults(simulator.Faults{Latency: 300 * time.Millisecond})
+	// A run takes 3 round trips or more (an incremental one: WAITING,
+	// PROCESSING, FINISH since the last run) at 700 ms: past the 1 s grace.
+	a.sim.SetFaults(simulator.Faults{Latency: 700 * time.Millisecond})
 	eventually(t, 10*time.Second, "a slow run in progress", func() bool {
 		return pgtest.Scalar[bool](t, db, `SELECT count(*) = 1 FROM sync_runs WHERE status = 'running' AND started_at > $1`, slowed)
 	})

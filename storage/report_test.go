@@ -336,7 +336,7 @@ func TestViewsSurviveSchemaChanges(t *testing.T) {
 	}
 	// Every migration that defines views, dropped newest first and made
 	// again oldest first, around the change.
-	viewMigrations := []string{"000006_reporting_views", "000008_subtask_kinds", "000010_outcome_views"}
+	viewMigrations := []string{"000006_reporting_views", "000008_subtask_kinds", "000010_outcome_views", "000011_incremental_runs"}
 	var down, up strings.Builder
 	for i := range viewMigrations {
 		d, err := migrations.FS.ReadFile(viewMigrations[len(viewMigrations)-1-i] + ".down.sql")

@@ -107,9 +107,9 @@ WITH abandoned AS (
      WHERE status = 'running'
  RETURNING 1
 )
-INSERT INTO sync_runs (trigger, host)
-VALUES ($1, $2)
-RETURNING id, (SELECT count(*) FROM abandoned)`, p.Trigger, p.Host).Scan(&out.RunID, &out.Abandoned)
+INSERT INTO sync_runs (trigger, host, kind, lower_bound)
+VALUES ($1, $2, coalesce(nullif($3, ''), 'full'), $4)
+RETURNING id, (SELECT count(*) FROM abandoned)`, p.Trigger, p.Host, p.Kind, ts(p.LowerBound)).Scan(&out.RunID, &out.Abandoned)
 	if err != nil {
 		return out, fmt.Errorf("insert sync run: %w", interpretError(err))
 	}
@@ -144,10 +144,12 @@ UPDATE sync_runs
    SET status = $2, finished_at = now(), error = $3, statuses_drained = $4, api_started_at = $5,
        pages = $6, tasks_seen = $7, tasks_inserted = $8, tasks_updated = $9, tasks_unchanged = $10,
        records_skipped = $11, warnings = $12, cursor_restarts = $13, tokens_recovered = $14,
-       tokens_lost = $15, echoed_tokens = $16, out_of_range_records = $17
+       tokens_lost = $15, echoed_tokens = $16, out_of_range_records = $17,
+       list_requests = $18, detail_requests = $19, kind = coalesce(nullif($20, ''), kind)
  WHERE id = $1`, p.RunID, status, errText, drained, ts(p.APIStartedAt),
 		p.Pages, p.Seen, p.Inserted, p.Updated, p.Unchanged, p.Skipped, p.Warnings,
-		p.Restarts, p.TokensRecovered, p.TokensLost, p.EchoedTokens, p.OutOfRange)
+		p.Restarts, p.TokensRecovered, p.TokensLost, p.EchoedTokens, p.OutOfRange,
+		p.ListRequests, p.DetailRequests, p.Kind)
 	if err != nil {
 		return out, fmt.Errorf("update sync run %d: %w", p.RunID, interpretError(err))
 	}
@@ -189,9 +191,10 @@ func (s *Store) RecordProgress(ctx context.Context, p syncer.Progress) error {
 UPDATE sync_runs
    SET pages = $2, tasks_seen = $3, tasks_inserted = $4, tasks_updated = $5, tasks_unchanged = $6,
        records_skipped = $7, warnings = $8, cursor_restarts = $9, tokens_recovered = $10,
-       tokens_lost = $11, echoed_tokens = $12, out_of_range_records = $13
+       tokens_lost = $11, echoed_tokens = $12, out_of_range_records = $13,
+       list_requests = $14, detail_requests = $15
  WHERE id = $1 AND status = 'running'`, p.RunID, p.Pages, p.Seen, p.Inserted, p.Updated, p.Unchanged, p.Skipped, p.Warnings,
-		p.Restarts, p.TokensRecovered, p.TokensLost, p.EchoedTokens, p.OutOfRange)
+		p.Restarts, p.TokensRecovered, p.TokensLost, p.EchoedTokens, p.OutOfRange, p.ListRequests, p.DetailRequests)
 	if err != nil {
 		return fmt.Errorf("record progress of run %d: %w", p.RunID, interpretError(err))
 	}
@@ -269,4 +272,66 @@ func (s *Store) TaskStatus(ctx context.Context, taskID string) (mps.Status, erro
 		return "", fmt.Errorf("read status of task %s: %w", taskID, interpretError(err))
 	}
 	return mps.Status(st), nil
+}
+
+// RunHistory reads the API's clock at the start of the last successful run
+// and of the last successful full run.
+func (s *Store) RunHistory(ctx context.Context) (syncer.RunHistory, error) {
+	var h syncer.RunHistory
+	var last, full *time.Time
+	var sinceLast, sinceFull *float64
+	err := s.pool.QueryRow(ctx, `
+SELECT max(api_started_at), max(api_started_at) FILTER (WHERE kind = 'full'),
+       extract(epoch FROM now() - max(started_at))::float8,
+       extract(epoch FROM now() - max(started_at) FILTER (WHERE kind = 'full'))::float8
+  FROM sync_runs WHERE status = 'succeeded'`).Scan(&last, &full, &sinceLast, &sinceFull)
+	if err != nil {
+		return h, fmt.Errorf("read run history: %w", interpretError(err))
+	}
+	if last != nil {
+		h.LastSuccess = *last
+	}
+	if full != nil {
+		h.LastFull = *full
+	}
+	if sinceLast != nil {
+		h.SinceSuccess = time.Duration(*sinceLast * float64(time.Second))
+	}
+	if sinceFull != nil {
+		h.SinceLastFull = time.Duration(*sinceFull * float64(time.Second))
+	}
+	return h, nil
+}
+
+// InFlightTasks lists the archived tasks last seen WAITING or PROCESSING
+// that are not known gone.
+func (s *Store) InFlightTasks(ctx context.Context) ([]syncer.InFlightTask, error) {
+	rows, err := s.pool.Query(ctx, `
+SELECT task_id, coalesce(create_time, '-infinity'), raw::text FROM tasks
+ WHERE status <> 'FINISH' AND gone_at IS NULL`)
+	if err != nil {
+		return nil, fmt.Errorf("list in-flight tasks: %w", interpretError(err))
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (syncer.InFlightTask, error) {
+		var t syncer.InFlightTask
+		var raw string
+		err := r.Scan(&t.TaskID, &t.CreateTime, &raw)
+		if t.CreateTime.Year() < 1 {
+			t.CreateTime = time.Time{}
+		}
+		t.Raw = []byte(raw)
+		return t, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list in-flight tasks: %w", interpretError(err))
+	}
+	return out, nil
+}
+
+// MarkGone records that unfinished tasks left the API's window.
+func (s *Store) MarkGone(ctx context.Context, ids []string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE tasks SET gone_at = now() WHERE task_id = ANY($1) AND gone_at IS NULL`, ids); err != nil {
+		return fmt.Errorf("mark %d tasks gone: %w", len(ids), interpretError(err))
+	}
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mps-archiver/mps-archiver/details"
 	"github.com/mps-archiver/mps-archiver/mps"
 )
 
@@ -53,6 +54,30 @@ type Store interface {
 	// EnqueueUndetailed queues for detail capture every FINISH task inside
 	// the API's window that has no detail yet.
 	EnqueueUndetailed(ctx context.Context, retention time.Duration) (int64, error)
+	// RunHistory is what the ledger says of earlier successful runs.
+	RunHistory(ctx context.Context) (RunHistory, error)
+	// InFlightTasks lists the archived tasks last seen WAITING or
+	// PROCESSING and not known gone.
+	InFlightTasks(ctx context.Context) ([]InFlightTask, error)
+	// MarkGone records that unfinished tasks left the API's window.
+	MarkGone(ctx context.Context, taskIDs []string) error
+	// CompleteDetail stores a task's detail (see package details).
+	CompleteDetail(ctx context.Context, r details.Record) (bool, error)
+}
+
+// RunHistory is the API's clock at the start of the last successful run
+// and of the last successful full run (zero: none), and how long ago they
+// started on the archive's own clock.
+type RunHistory struct {
+	LastSuccess, LastFull       time.Time
+	SinceSuccess, SinceLastFull time.Duration
+}
+
+// InFlightTask is an archived task last seen unfinished.
+type InFlightTask struct {
+	TaskID     string
+	CreateTime time.Time // zero when unknown
+	Raw        []byte    // its archived record
 }
 
 // Lock is a held run lock.
@@ -70,7 +95,16 @@ var ErrLocked = errors.New("another sync is running")
 type StartRunParams struct {
 	Trigger string // "sync", "schedule", "startup", "demo"
 	Host    string
+	Kind    string // KindFull or KindIncremental
+	// LowerBound is an incremental run's FINISH lower bound (zero: full).
+	LowerBound time.Time
 }
+
+// The kinds of run.
+const (
+	KindFull        = "full"        // every status drained in full
+	KindIncremental = "incremental" // in-flight lists, FINISH since the last success, vanished tasks resolved
+)
 
 // RunStarted is what StartRun recorded.
 type RunStarted struct {
@@ -109,6 +143,15 @@ type Progress struct {
 	Skipped   int64
 	Warnings  int64
 	Events
+	// ListRequests and DetailRequests count the run's API calls (each
+	// call once, whatever its retries).
+	ListRequests   int64
+	DetailRequests int64
+	// Resolved counts in-flight tasks an incremental run did not see listed
+	// and read by DescribeTaskDetail; Gone, those it found had left the
+	// API's window unfinished; Unresolved, those whose detail was gone
+	// while the list may still hold them (a full run will).
+	Resolved, Gone, Unresolved int64
 }
 
 // Events counts what a run observed of the API's paging that departs from
@@ -178,6 +221,9 @@ type FinishRunParams struct {
 	Drained []mps.Status
 	// APIStartedAt is the API's clock at the run's first answer.
 	APIStartedAt time.Time
+	// Kind is the kind the run ended as (an incremental run that found the
+	// time filters gone drains in full).
+	Kind string
 }
 
 // FinishResult is what recording the outcome found.
@@ -229,6 +275,13 @@ type Config struct {
 	// RecheckEvery is how long a learned capability is trusted before the
 	// syncer checks it again (default 24h).
 	RecheckEvery time.Duration
+	// FullEvery makes every run full whose last full success is this old
+	// (0: every run is full). Incremental runs need it: the full run is
+	// their safety net.
+	FullEvery time.Duration
+	// Overlap is how far before the last successful run's start an
+	// incremental run's FINISH listing begins (default 15m).
+	Overlap time.Duration
 	// Details is which tasks are queued for detail capture: DetailsAll,
 	// DetailsFailed or DetailsNone (the default: none).
 	Details string
@@ -253,6 +306,7 @@ type PageEvent struct {
 // store's lock keeps runs in different processes apart.
 type Syncer struct {
 	lister Lister
+	calls  *countingLister
 	store  Store
 	cfg    Config
 	log    *slog.Logger
@@ -268,6 +322,7 @@ var Defaults = Config{
 	RecheckEvery:      24 * time.Hour,
 	Writers:           2,
 	ProgressEvery:     2 * time.Second,
+	Overlap:           15 * time.Minute,
 }
 
 // New returns a Syncer.
@@ -291,7 +346,11 @@ func New(lister Lister, store Store, cfg Config, log *slog.Logger) *Syncer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Syncer{lister: lister, store: store, cfg: cfg, log: log}
+	if cfg.Overlap <= 0 {
+		cfg.Overlap = def.Overlap
+	}
+	counted := &countingLister{next: lister}
+	return &Syncer{lister: counted, calls: counted, store: store, cfg: cfg, log: log}
 }
 
 // Result summarises a run: its counters (Progress, with the RunID) and
@@ -305,7 +364,12 @@ type Result struct {
 	Abandoned int64
 	// TimeRange is what the run knows of the API's time filters (a Cap*
 	// state, or "" when it did not need to know).
-	TimeRange  string
+	TimeRange string
+	// Kind is KindFull or KindIncremental, and Why says why a run is full
+	// ("first run", "due", "asked", …).
+	Kind, Why string
+	// LowerBound is an incremental run's FINISH lower bound.
+	LowerBound time.Time
 	RequestIDs []string // of the API errors that failed the run
 	// APIStarted is the API's clock at the first answer (local clock if the
 	// API sent no Date).
@@ -314,13 +378,26 @@ type Result struct {
 	Gap *Gap
 
 	lastProgress time.Time // when the counters were last stored
+	// seen collects the TaskIds an incremental run listed (nil: not kept).
+	seen map[string]struct{}
+	// lastSuccess is the API's clock at the last successful run's start.
+	lastSuccess time.Time
 }
 
-// Run performs one full drain. It returns ErrLocked (and records nothing)
-// when another process is syncing. Any other error means the run was
-// recorded as failed where the database allowed it; pages committed before
-// the failure stay committed.
-func (s *Syncer) Run(ctx context.Context, trigger string) (res Result, err error) {
+// Run performs one run, full or incremental as plan decides. It returns
+// ErrLocked (and records nothing) when another process is syncing. Any
+// other error means the run was recorded as failed where the database
+// allowed it; pages committed before the failure stay committed.
+func (s *Syncer) Run(ctx context.Context, trigger string) (Result, error) {
+	return s.run(ctx, trigger, false)
+}
+
+// RunFull performs a full run whatever is due.
+func (s *Syncer) RunFull(ctx context.Context, trigger string) (Result, error) {
+	return s.run(ctx, trigger, true)
+}
+
+func (s *Syncer) run(ctx context.Context, trigger string, forceFull bool) (res Result, err error) {
 	res = Result{Trigger: trigger, Started: time.Now()}
 	defer func() { res.Duration = time.Since(res.Started) }()
 	if s.cfg.RunTimeout > 0 {
@@ -347,19 +424,29 @@ func (s *Syncer) Run(ctx context.Context, trigger string) (res Result, err error
 		}
 	}()
 
-	started, err := s.store.StartRun(ctx, StartRunParams{Trigger: trigger, Host: s.cfg.Host})
+	if err := s.plan(ctx, forceFull, &res); err != nil {
+		return res, err
+	}
+	started, err := s.store.StartRun(ctx, StartRunParams{Trigger: trigger, Host: s.cfg.Host, Kind: res.Kind, LowerBound: res.LowerBound})
 	if err != nil {
 		return res, fmt.Errorf("record run start: %w", err)
 	}
 	res.RunID, res.Abandoned = started.RunID, started.Abandoned
 
-	runErr := s.drainAll(ctx, &res)
+	s.calls.reset()
+	var runErr error
+	if res.Kind == KindIncremental {
+		runErr = s.drainIncremental(ctx, &res)
+	} else {
+		runErr = s.drainAll(ctx, &res)
+	}
+	res.ListRequests, res.DetailRequests = s.calls.list.Load(), s.calls.detail.Load()
 	if runErr != nil {
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 			runErr = fmt.Errorf("%w (%v)", runErr, cause)
 		}
 	}
-	fin := FinishRunParams{RunID: res.RunID, Drained: res.Drained, Failed: runErr != nil, APIStartedAt: res.APIStarted, Progress: res.Progress}
+	fin := FinishRunParams{RunID: res.RunID, Drained: res.Drained, Failed: runErr != nil, APIStartedAt: res.APIStarted, Progress: res.Progress, Kind: res.Kind}
 	if runErr != nil {
 		fin.Error = runErr.Error()
 		var ae *mps.APIError
@@ -673,6 +760,11 @@ func (s *Syncer) drain(ctx context.Context, status mps.Status, qs []cursor, maxP
 		}
 		if !w.f.recovered {
 			res.Pages++
+		}
+		if res.seen != nil {
+			for i := range p.Tasks {
+				res.seen[p.Tasks[i].TaskID] = struct{}{}
+			}
 		}
 		res.Seen += int64(w.tasks)
 		res.Inserted += w.pr.Inserted

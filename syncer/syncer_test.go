@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mps-archiver/mps-archiver/details"
 	"github.com/mps-archiver/mps-archiver/mps"
 )
 
@@ -71,6 +72,14 @@ func (f *fakeStore) RecordProgress(context.Context, Progress) error { return nil
 func (f *fakeStore) TaskStatus(context.Context, string) (mps.Status, error) { return "", nil }
 
 func (f *fakeStore) EnqueueUndetailed(context.Context, time.Duration) (int64, error) { return 0, nil }
+
+func (f *fakeStore) RunHistory(context.Context) (RunHistory, error) { return RunHistory{}, nil }
+
+func (f *fakeStore) InFlightTasks(context.Context) ([]InFlightTask, error) { return nil, nil }
+
+func (f *fakeStore) MarkGone(context.Context, []string) error { return nil }
+
+func (f *fakeStore) CompleteDetail(context.Context, details.Record) (bool, error) { return true, nil }
 
 func (f *fakeStore) Capability(_ context.Context, name string) (Capability, error) {
 	f.mu.Lock()

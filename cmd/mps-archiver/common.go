@@ -183,6 +183,8 @@ func newSyncer(cfg config.Config, client *mpsclient.Client, st syncer.Store, log
 		MaxPagesPerStatus: cfg.Sync.MaxPagesPerStatus,
 		Partitions:        cfg.Sync.Partitions,
 		PageSize:          client.PageSize(),
+		FullEvery:         cfg.Sync.FullEvery,
+		Overlap:           cfg.Sync.Overlap,
 		Details:           cfg.Details.Mode,
 		DetailRetention:   cfg.Details.Retention,
 		RunTimeout:        cfg.Sync.RunTimeout,

@@ -18,6 +18,7 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "sync", "[flags]")
 	var cf commonFlags
 	cf.register(fs, env)
+	full := fs.Bool("full", false, "drain every status in full, whatever sync.full_every says (by default a run is incremental between full ones)")
 	if stop, err := parse(fs, args, 0); stop {
 		return err
 	}
@@ -62,7 +63,11 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 			return detailAttrs(ctx, st, fetcher, ferr)
 		}
 	}
-	res, err := s.Run(ctx, "sync")
+	run := s.Run
+	if *full {
+		run = s.RunFull
+	}
+	res, err := run(ctx, "sync")
 	var extra []any
 	if waitDetails != nil && !errors.Is(err, syncer.ErrLocked) {
 		extra = waitDetails()

@@ -56,6 +56,12 @@ type Sync struct {
 	Partitions        int           `yaml:"partitions"`
 	MaxPagesPerStatus int           `yaml:"max_pages_per_status"`
 	RunTimeout        time.Duration `yaml:"run_timeout"`
+	// FullEvery: a run is full when the last successful full run is this
+	// old; the runs between are incremental. 0 makes every run full.
+	FullEvery time.Duration `yaml:"full_every"`
+	// Overlap: an incremental run lists FINISH from this long before the
+	// last successful run's start.
+	Overlap time.Duration `yaml:"overlap"`
 }
 
 // Details configures outcome capture (DescribeTaskDetail).
@@ -108,6 +114,8 @@ func Default() Config {
 			Partitions:        4, // the product's choice; the syncer's own default is one cursor
 			MaxPagesPerStatus: syncer.Defaults.MaxPagesPerStatus,
 			RunTimeout:        time.Hour,
+			FullEvery:         24 * time.Hour,
+			Overlap:           syncer.Defaults.Overlap,
 		},
 		Details: Details{Mode: "all", RateLimit: client.DetailRateLimit, Retention: 72 * time.Hour, SyncBudget: 2 * time.Minute},
 		Serve: Serve{
@@ -309,6 +317,14 @@ func (c *Config) Validate(needAPI bool) error {
 		}
 		if c.Sync.MaxPagesPerStatus < 1 {
 			errs = append(errs, fmt.Errorf("sync.max_pages_per_status: %d must be positive", c.Sync.MaxPagesPerStatus))
+		}
+		// A full run is the safety net of the incremental ones: it must
+		// come days before the 7-day window would close on a missed task.
+		if c.Sync.FullEvery != 0 && (c.Sync.FullEvery < time.Hour || c.Sync.FullEvery > 96*time.Hour) {
+			errs = append(errs, fmt.Errorf("sync.full_every: %s is outside 1h..96h (0: every run full); a full run must leave days of margin inside the API's 7-day window", c.Sync.FullEvery))
+		}
+		if c.Sync.Overlap < time.Minute || c.Sync.Overlap > 24*time.Hour {
+			errs = append(errs, fmt.Errorf("sync.overlap: %s is outside 1m..24h", c.Sync.Overlap))
 		}
 		if c.Sync.RunTimeout < 0 {
 			errs = append(errs, fmt.Errorf("sync.run_timeout: %s must not be negative", c.Sync.RunTimeout))

@@ -1,0 +1,228 @@
+package syncer
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/mps-archiver/mps-archiver/details"
+	"github.com/mps-archiver/mps-archiver/mps"
+)
+
+// countingLister counts a run's API calls.
+type countingLister struct {
+	next         Lister
+	list, detail atomic.Int64
+}
+
+func (c *countingLister) ListTasks(ctx context.Context, q mps.Query) (*mps.Page, error) {
+	c.list.Add(1)
+	return c.next.ListTasks(ctx, q)
+}
+
+func (c *countingLister) TaskDetail(ctx context.Context, id string) (*mps.TaskDetail, error) {
+	c.detail.Add(1)
+	return c.next.TaskDetail(ctx, id)
+}
+
+func (c *countingLister) reset() { c.list.Store(0); c.detail.Store(0) }
+
+// plan decides the run's kind. A run is full when asked, when FullEvery is
+// off, on the first run, when the last full success is FullEvery old, when
+// the last success is too old for an incremental run to reach back to it
+// safely, or when the API's time filters are not known to work. Otherwise
+// it is incremental, its FINISH lower bound the last successful run's start
+// on the API's clock, minus Overlap. A failed run never moves the bound.
+func (s *Syncer) plan(ctx context.Context, forceFull bool, res *Result) error {
+	res.Kind = KindFull
+	switch {
+	case forceFull:
+		res.Why = "asked"
+		return nil
+	case s.cfg.FullEvery <= 0:
+		res.Why = "incremental runs are off"
+		return nil
+	}
+	h, err := s.store.RunHistory(ctx)
+	if err != nil {
+		return fmt.Errorf("read the run ledger: %w", err)
+	}
+	c, err := s.store.Capability(ctx, CapTimeRange)
+	if err != nil {
+		return fmt.Errorf("read what the API supports: %w", err)
+	}
+	switch {
+	case h.LastFull.IsZero():
+		res.Why = "first run"
+	case h.SinceLastFull >= s.cfg.FullEvery:
+		res.Why = "due"
+	case h.SinceSuccess > tooOld:
+		res.Why = "the last success is too old"
+	case c.State != CapSupported:
+		res.Why = "the API's time filters are " + cmp.Or(c.State, "not known yet")
+	default:
+		res.Kind, res.Why = KindIncremental, ""
+		res.lastSuccess = h.LastSuccess
+		res.LowerBound = h.LastSuccess.Add(-s.cfg.Overlap).Truncate(time.Second)
+	}
+	return nil
+}
+
+// tooOld is how old the last success may be for an incremental run: older,
+// and tasks may have left the API's window since (a coverage gap), which
+// only a full run can say.
+const tooOld = Window - 24*time.Hour
+
+// drainIncremental reads only what can have changed since the last
+// successful run: WAITING and PROCESSING in full, FINISH from the lower
+// bound on, then every archived in-flight task none of those listed, one
+// DescribeTaskDetail each. Whichever task time StartTime/EndTime filter
+// on, every change is met: a task that finished since the bound is in the
+// FINISH listing under a FinishTime filter; under a CreateTime filter one
+// created before the bound was archived in flight by an earlier run, and
+// is resolved here by its detail. Where the filters turn out rejected or
+// ignored, the run drains FINISH in full instead.
+func (s *Syncer) drainIncremental(ctx context.Context, res *Result) error {
+	res.seen = map[string]struct{}{}
+	for _, st := range []mps.Status{mps.StatusWaiting, mps.StatusProcessing} {
+		if _, err := s.drain(ctx, st, []cursor{{q: mps.Query{Status: st}}}, 0, res); err != nil {
+			return err
+		}
+		res.Drained = append(res.Drained, st)
+	}
+	// The ledger's ages are on the archive's clock; the window is on the
+	// API's, known since the first answer.
+	if s.apiNow(res).Sub(res.lastSuccess) > tooOld {
+		res.Kind, res.Why, res.seen = KindFull, "the last success is too old", nil
+		if err := s.drainFinishAny(ctx, res); err != nil {
+			return err
+		}
+		res.Drained = append(res.Drained, mps.StatusFinish)
+		return nil
+	}
+	q := mps.Query{Status: mps.StatusFinish, Start: res.LowerBound, End: s.apiNow(res).Add(partitionMargin).Truncate(time.Second)}
+	_, err := s.drain(ctx, mps.StatusFinish, []cursor{{q: q}}, 0, res)
+	if state, ok := filterFinding(err); ok && state != CapSupported {
+		prev, cerr := s.store.Capability(ctx, CapTimeRange)
+		if cerr != nil {
+			return fmt.Errorf("read what the API supports: %w", cerr)
+		}
+		s.learn(ctx, prev, state, err, res)
+		res.Kind, res.Why, res.seen, res.Drained = KindFull, "the API's time filters are "+state, nil, nil
+		return s.drainAll(ctx, res)
+	} else if err != nil {
+		return err
+	}
+	if s.cfg.Details == DetailsFailed {
+		if err := s.drainFailed(ctx, res); err != nil {
+			return err
+		}
+	}
+	res.Drained = append(res.Drained, mps.StatusFinish)
+	return s.resolveVanished(ctx, res)
+}
+
+// resolveVanished reads the detail of every archived in-flight task this
+// run did not list: it finished (archived FINISH, with its outcome), moved
+// on, or left the API's window unfinished (recorded as gone).
+func (s *Syncer) resolveVanished(ctx context.Context, res *Result) error {
+	inFlight, err := s.store.InFlightTasks(ctx)
+	if err != nil {
+		return err
+	}
+	var gone []string
+	for _, t := range inFlight {
+		if _, ok := res.seen[t.TaskID]; ok {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		d, err := s.lister.TaskDetail(ctx, t.TaskID)
+		if err != nil {
+			if !mps.Gone(mps.ErrorCode(err)) {
+				return fmt.Errorf("resolve in-flight task %s: %w", t.TaskID, err)
+			}
+			// The detail can be gone (3 days on the international site)
+			// while the list still holds the task: only a task past the
+			// list's window is known to have left it.
+			if !t.CreateTime.IsZero() && s.apiNow(res).Sub(t.CreateTime) > Window {
+				gone = append(gone, t.TaskID)
+			} else {
+				res.Unresolved++
+			}
+			continue
+		}
+		st := d.Status
+		if st.Rank() == 0 {
+			res.Unresolved++
+			continue
+		}
+		task := resolvedTask(t, d)
+		pr, err := s.store.WritePage(ctx, WritePageParams{RunID: res.RunID, Status: st, Tasks: []mps.Task{task}})
+		if err != nil {
+			return fmt.Errorf("write resolved task %s: %w", t.TaskID, err)
+		}
+		res.Resolved++
+		res.Seen++
+		res.Updated += pr.Updated
+		res.Inserted += pr.Inserted
+		res.Unchanged += pr.Unchanged
+		if st == mps.StatusFinish && s.cfg.Details != DetailsNone && s.cfg.Details != "" {
+			// The detail in hand is the outcome: no second read.
+			if _, err := s.store.CompleteDetail(ctx, details.Capture(d, details.Defaults.MaxRawBytes)); err != nil {
+				return fmt.Errorf("store detail of %s: %w", t.TaskID, err)
+			}
+		}
+	}
+	if len(gone) > 0 {
+		if err := s.store.MarkGone(ctx, gone); err != nil {
+			return err
+		}
+		res.Gone += int64(len(gone))
+	}
+	return nil
+}
+
+// resolvedTask is the archived record of an in-flight task with the status
+// and times its detail gives: its type and SubTaskTypes stay as the list
+// wrote them.
+func resolvedTask(t InFlightTask, d *mps.TaskDetail) mps.Task {
+	var rec map[string]any
+	if json.Unmarshal(t.Raw, &rec) != nil || rec == nil {
+		return d.ListTask()
+	}
+	for k, v := range map[string]time.Time{"CreateTime": d.CreateTime, "BeginProcessTime": d.BeginProcessTime, "FinishTime": d.FinishTime} {
+		if !v.IsZero() {
+			rec[k] = mps.FormatTime(v)
+		}
+	}
+	rec["ArchiverSource"] = mps.RecoveredSource
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		return d.ListTask()
+	}
+	task, ok := mps.DecodeTask(raw)
+	if !ok {
+		return d.ListTask()
+	}
+	return task
+}
+
+// drainFinishAny drains FINISH in full, partitioned where that pays, and
+// the failed list where details.mode asks for it.
+func (s *Syncer) drainFinishAny(ctx context.Context, res *Result) error {
+	var err error
+	if s.cfg.Partitions > 1 {
+		err = s.drainFinish(ctx, res)
+	} else {
+		_, err = s.drain(ctx, mps.StatusFinish, []cursor{{q: mps.Query{Status: mps.StatusFinish}}}, 0, res)
+	}
+	if err == nil && s.cfg.Details == DetailsFailed {
+		err = s.drainFailed(ctx, res)
+	}
+	return err
+}
