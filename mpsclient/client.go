@@ -177,9 +177,9 @@ func New(cfg Config) (*Client, error) {
 	sdk.WithHttpTransport(captureTransport{tr})
 
 	return &Client{
-		cfg:           cfg,
-		sdk:           sdk,
-		limiter:       rate.NewLimiter(rate.Limit(cfg.RateLimit), cfg.Burst),
+		cfg:     cfg,
+		sdk:     sdk,
+		limiter: rate.NewLimiter(rate.Limit(cfg.RateLimit), cfg.Burst),
 		// Details are a steady queue: no burst of their own.
 		detailLimiter: rate.NewLimiter(rate.Limit(cfg.DetailRateLimit), 1),
 	}, nil
