@@ -22,6 +22,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	fs.IntVar(&o.RSSTasks, "rss-tasks", 0, "also cold-sync this many tasks (e.g. 1000000) to show peak RSS is flat")
 	fs.IntVar(&o.Partitions, "partitions", def.Partitions, "FINISH partitions for the partitioned latency run")
 	fs.IntVar(&o.VariantTasks, "variant-tasks", def.VariantTasks, "tasks for the requests-per-run measurement against each API variant (negative: skip)")
+	fs.IntVar(&o.IncrementalTasks, "incremental-tasks", 0, "also measure a steady-state incremental run next to a full one over this many tasks (e.g. 200000) and 1,000 changes")
 	fs.IntVar(&o.DetailTasks, "detail-tasks", 0, "also measure detail capture with a backlog of this many tasks (e.g. 100000)")
 	fs.DurationVar(&o.DetailFor, "detail-for", 30*time.Second, "how long the detail capture measurement reads")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file (- for stdout)")

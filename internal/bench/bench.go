@@ -57,6 +57,7 @@ type Ratios struct {
 	RateLimitedVsLimit   float64 `json:"rate_limited_vs_10000_per_second"`
 	PartitionedVsCursor  float64 `json:"latency_partitioned_vs_sequential"`
 	DetailRateVsLimit    float64 `json:"detail_capture_vs_rate_limit,omitempty"`
+	IncrementalVsFull    float64 `json:"incremental_vs_full_list_requests,omitempty"`
 	RSSLargeVsSmallRatio float64 `json:"rss_large_vs_small,omitempty"`
 }
 
@@ -77,6 +78,9 @@ type Options struct {
 	// VariantTasks for the requests-per-run measurement against each API
 	// variant (30,000; negative skips it).
 	VariantTasks int
+	// IncrementalTasks, when set, measures a steady-state incremental run
+	// next to a full one over that many tasks and 1,000 changes.
+	IncrementalTasks int
 	// DetailTasks, when set, measures detail capture: that many tasks'
 	// details queued, read for DetailFor at 100/s (peak RSS included).
 	DetailTasks int
@@ -237,7 +241,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 	// (d) re-sync of unchanged data.
 	say("(d) re-sync of unchanged data")
+	b.args = []string{"--full"} // a full re-sync: every page read again
 	resync, err := b.sync(ctx, "resync_unchanged", len(tasks), "rate_limit: 10000\n  burst: 100", 4)
+	b.args = nil
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +293,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				return nil, err
 			}
 			for _, phase := range []string{"cold", "steady"} {
+				if phase == "steady" {
+					b.args = []string{"--full"} // a full run that uses what the cold one learned
+				}
 				r, err := b.sync(ctx, "variant_"+v.String()+"_"+phase, *variantN, "rate_limit: 10000\n  burst: 100", 4)
+				b.args = nil
 				if err != nil {
 					return nil, err
 				}
@@ -295,6 +305,39 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			}
 		}
 		sim.SetVariant(simulator.Variant{})
+	}
+
+	if o.IncrementalTasks > 0 {
+		n := o.IncrementalTasks
+		say("(j) steady state: %d tasks, then 500 new tasks and 500 long-running ones finishing in the next hour; an incremental run next to a full one", n)
+		sim.SetTasks(withChanges(simulator.Generate(genConfig(n), now), now))
+		if err := st.ResetArchive(ctx); err != nil {
+			return nil, err
+		}
+		first, err := b.sync(ctx, "incremental_setup_full", n, "rate_limit: 10000\n  burst: 100", 4)
+		if err != nil {
+			return nil, err
+		}
+		add(&first)
+		clock.Advance(time.Hour)
+		inc, err := b.sync(ctx, "steady_incremental", n+1000, "rate_limit: 10000\n  burst: 100", 4)
+		if err != nil {
+			return nil, err
+		}
+		inc.Note = "1,000 changes"
+		add(&inc)
+		b.args = []string{"--full"}
+		full, err := b.sync(ctx, "steady_full", n+1000, "rate_limit: 10000\n  burst: 100", 4)
+		b.args = nil
+		if err != nil {
+			return nil, err
+		}
+		full.Note = "the same state, sync --full"
+		add(&full)
+		clock.Advance(-time.Hour)
+		if full.APIRequests > 0 {
+			rep.Ratios.IncrementalVsFull = float64(inc.APIRequests-inc.DetailRequests) / float64(full.APIRequests-full.DetailRequests)
+		}
 	}
 
 	if o.DetailTasks > 0 {
@@ -340,9 +383,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		add(&big)
 	}
 
-	detailRatio := rep.Ratios.DetailRateVsLimit
+	detailRatio, incRatio := rep.Ratios.DetailRateVsLimit, rep.Ratios.IncrementalVsFull
 	rep.Ratios = Ratios{
 		DetailRateVsLimit:   detailRatio,
+		IncrementalVsFull:   incRatio,
 		SyncVsCopy:          cold.TasksPerSec / copyRes.TasksPerSec,
 		SyncVsNaive:         cold.TasksPerSec / naiveRes.TasksPerSec,
 		RateLimitedVsLimit:  limited.TasksPerSec / 10_000,
@@ -360,8 +404,10 @@ type bencher struct {
 	// measurement is about it, so that the list-sync figures are the
 	// list's alone.
 	details string
-	st      *storage.BenchDB
-	sim     *simulator.Server
+	// args are extra arguments of the next sync.
+	args []string
+	st   *storage.BenchDB
+	sim  *simulator.Server
 }
 
 // sync runs `mps-archiver sync` as a child process, so its peak RSS is the
@@ -383,7 +429,7 @@ func (b *bencher) sync(ctx context.Context, name string, tasks int, mpsYAML stri
 	}
 	stats0 := b.sim.Stats()
 
-	cmd := exec.CommandContext(ctx, b.self, "sync", "--config", cfg)
+	cmd := exec.CommandContext(ctx, b.self, append([]string{"sync", "--config", cfg}, b.args...)...)
 	cmd.Env = []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + b.dir,
 		"DATABASE_URL=" + b.db, "MPS_ENDPOINT=" + b.endpoint,
@@ -478,6 +524,9 @@ func Write(w io.Writer, rep *Report) {
 	fmt.Fprintf(w, "cold sync / naive per-row upsert:    %.1fx   (target >= 10x)\n", r.SyncVsNaive)
 	fmt.Fprintf(w, "under 100 req/s / 10,000 tasks/s:    %.1f%%   (target >= 95%%)\n", 100*r.RateLimitedVsLimit)
 	fmt.Fprintf(w, "30 ms latency, partitions / cursor:  %.2fx   (target >= 3x)\n", r.PartitionedVsCursor)
+	if r.IncrementalVsFull > 0 {
+		fmt.Fprintf(w, "incremental / full DescribeTasks:     %.2f%%   (target <= 2%%)\n", 100*r.IncrementalVsFull)
+	}
 	if r.DetailRateVsLimit > 0 {
 		fmt.Fprintf(w, "detail capture / its 100/s limit:    %.1f%%   (target >= 95%%)\n", 100*r.DetailRateVsLimit)
 	}
@@ -509,4 +558,24 @@ func machine() string {
 		cpus = fmt.Sprint(strings.Count(string(b), "processor\t:"))
 	}
 	return fmt.Sprintf("%s (%s CPUs)", host, cpus)
+}
+
+func genConfig(n int) simulator.GenConfig {
+	gen := simulator.DefaultGenConfig()
+	gen.Tasks = n
+	return gen
+}
+
+// withChanges adds what the hour after now brings: 500 tasks in flight for
+// days that finish, and 500 new tasks that run to the end.
+func withChanges(tasks []*simulator.Task, now time.Time) []*simulator.Task {
+	for i := range 500 {
+		c := now.Add(-time.Duration(24+i%96) * time.Hour)
+		tasks = append(tasks, &simulator.Task{ID: fmt.Sprintf("long-%04d", i), Type: "WorkflowTask", SubTaskTypes: []string{"action-trans"},
+			Create: c.UnixNano(), Begin: c.Add(time.Minute).UnixNano(), Finish: now.Add(time.Duration(1+i%50) * time.Minute).UnixNano()})
+		c = now.Add(time.Duration(1+i%45) * time.Minute)
+		tasks = append(tasks, &simulator.Task{ID: fmt.Sprintf("new-%04d", i), Type: "EditMediaTask", SubTaskTypes: []string{"action-editmedia"},
+			Create: c.UnixNano(), Begin: c.Add(time.Minute).UnixNano(), Finish: c.Add(5 * time.Minute).UnixNano()})
+	}
+	return tasks
 }
