@@ -513,7 +513,13 @@ func (s *Syncer) drainFailed(ctx context.Context, res *Result) error {
 	fresh := prev.State != "" && time.Since(prev.CheckedAt) < s.cfg.RecheckEvery
 	if !fresh || prev.State == CapSupported {
 		yes := true
-		_, err := s.drain(ctx, mps.StatusFinish, []cursor{{q: mps.Query{Status: mps.StatusFinish, SubTaskHasFailed: &yes}}}, 0, res)
+		q := mps.Query{Status: mps.StatusFinish, SubTaskHasFailed: &yes}
+		if res.Kind == KindIncremental {
+			// Like FINISH's: a failed task from before the bound is resolved
+			// by its detail when it vanishes from the in-flight lists.
+			q.Start, q.End = res.LowerBound, s.apiNow(res).Add(partitionMargin).Truncate(time.Second)
+		}
+		_, err := s.drain(ctx, mps.StatusFinish, []cursor{{q: q}}, 0, res)
 		switch {
 		case err == nil:
 			if !fresh {
