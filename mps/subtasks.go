@@ -34,17 +34,6 @@ func SubTaskKind(s string) string {
 	return s
 }
 
-// detailResultSets are the WorkflowTask (and activity) result members that
-// name a sub-task kind by being present.
-var detailResultSets = []struct{ field, kind string }{
-	{"AiContentReviewResultSet", "AiContentReview"},
-	{"AiAnalysisResultSet", "AiAnalysis"},
-	{"AiRecognitionResultSet", "AiRecognition"},
-	{"AiQualityControlTaskResult", "AiQualityControl"},
-	{"SmartSubtitlesTaskResult", "SmartSubtitles"},
-	{"SmartEraseTaskResult", "SmartErase"},
-}
-
 // SubTaskKindsOf lists, in order and without repeats, the sub-task kinds a
 // DescribeTaskDetail Response holds: media-processing results by Type,
 // schedule activities by ActivityType, AI and other results by their
@@ -69,8 +58,8 @@ func SubTaskKindsOf(response []byte) []string {
 			add(m.Type)
 		}
 		_ = json.Unmarshal(raw, &results)
-		for _, rs := range detailResultSets {
-			if present(results[rs.field]) {
+		for _, rs := range resultSets {
+			if rs.kind != "" && present(results[rs.field]) {
 				add(rs.kind)
 			}
 		}
