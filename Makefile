@@ -4,7 +4,7 @@ GO ?= go
 .PHONY: test build demo bench chaos fuzz lint
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/mps-archiver ./cmd/mps-archiver
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=auto -o bin/mps-archiver ./cmd/mps-archiver
 
 test:
 	$(GO) test ./...

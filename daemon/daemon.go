@@ -277,7 +277,7 @@ func LogResult(log *slog.Logger, res syncer.Result, err error, extra ...any) {
 		return
 	}
 	attrs := []any{
-		"run_id", res.RunID, "trigger", res.Trigger, "kind", res.Kind,
+		"run_id", res.RunID, "trigger", res.Trigger, "kind", res.Kind, "version", res.Version,
 		"duration_seconds", res.Duration.Round(time.Millisecond).Seconds(),
 		"pages", res.Pages, "tasks_seen", res.Seen,
 		"tasks_inserted", res.Inserted, "tasks_updated", res.Updated, "tasks_unchanged", res.Unchanged,

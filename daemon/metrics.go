@@ -33,6 +33,7 @@ type Metrics struct {
 	lastRunFailed prometheus.Gauge
 	drainEvents   *prometheus.CounterVec
 	runsByKind    *prometheus.CounterVec
+	retries       *prometheus.CounterVec
 	runRequests   *prometheus.CounterVec
 	filterSupport *prometheus.GaugeVec
 	detailReqs    *prometheus.CounterVec
@@ -40,6 +41,15 @@ type Metrics struct {
 	mu          sync.Mutex
 	lastSuccess time.Time
 	now         func() time.Time
+}
+
+// SetBuildInfo exports mps_archiver_build_info{version, go_version} = 1.
+func (m *Metrics) SetBuildInfo(version, goVersion string) {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "mps_archiver_build_info", Help: "Always 1; the labels say which build is running.",
+	}, []string{"version", "go_version"})
+	g.WithLabelValues(version, goVersion).Set(1)
+	m.Registry.MustRegister(g)
 }
 
 // NewMetrics registers the daemon's metrics (and the Go and process
@@ -88,6 +98,9 @@ func NewMetrics() *Metrics {
 		Name: "drain_events_total",
 		Help: "What runs observed of the API's paging: cursor_restart (token rejected), token_recovered (a skipped token's task read by DescribeTaskDetail), token_lost (skipped and gone), echoed_token (list ended by a repeated token), out_of_range (records outside a requested time range).",
 	}, []string{"event"})
+	m.retries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "api_retries_total", Help: "API attempts that failed and were retried, by action and error code.",
+	}, []string{"action", "code"})
 	m.runsByKind = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "runs_by_kind_total", Help: "Sync runs that were not skipped, by kind (full, incremental) and result (succeeded, failed).",
 	}, []string{"kind", "result"})
@@ -116,7 +129,7 @@ func NewMetrics() *Metrics {
 	}, func() float64 { return m.Headroom().Seconds() })
 	f.MustRegister(m.runs, m.runDuration, m.pages, m.apiRequests, m.apiLatency, m.tasks,
 		m.limiterWaits, m.limiterWaitS, m.skipped, m.gaps, m.lastRunFailed, lastSuccess, headroom,
-		m.drainEvents, m.filterSupport, m.detailReqs, m.runsByKind, m.runRequests)
+		m.drainEvents, m.filterSupport, m.detailReqs, m.runsByKind, m.runRequests, m.retries)
 	for _, k := range []string{syncer.KindFull, syncer.KindIncremental} {
 		for _, r := range []string{"succeeded", "failed"} {
 			m.runsByKind.WithLabelValues(k, r)
@@ -162,6 +175,11 @@ func codeLabel(code string) string {
 		}
 	}
 	return code
+}
+
+// ObserveRetry counts an attempt that will be retried.
+func (m *Metrics) ObserveRetry(r mpsclient.Retry) {
+	m.retries.WithLabelValues(r.Action, codeLabel(r.Code)).Inc()
 }
 
 // ObserveWait is the API client's rate-limiter hook.

@@ -30,8 +30,11 @@ func TestServeRunsProbesMetricsAndStopsGracefully(t *testing.T) {
 	p := start(t, baseEnv(a, db), "serve", "--schedule", "* * * * * *", "--listen", "127.0.0.1:0", "--shutdown-grace", "1s")
 	addr := p.httpAddr(t)
 
+	// A run's row commits before its metrics are counted: wait for both.
 	eventually(t, 30*time.Second, "3 successful runs", func() bool {
-		return scalar(t, db, `SELECT count(*) FROM sync_runs WHERE status = 'succeeded'`) >= 3
+		_, m := get(t, "http://"+addr+"/metrics")
+		return scalar(t, db, `SELECT count(*) FROM sync_runs WHERE status = 'succeeded'`) >= 3 &&
+			metric(t, m, `mps_archiver_sync_runs_total{result="succeeded"}`) >= 3
 	})
 	if code, body := get(t, "http://"+addr+"/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("healthz %d %q", code, body)

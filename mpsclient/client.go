@@ -66,6 +66,17 @@ type Config struct {
 	Observe func(Attempt)
 	// ObserveWait, when set, is told how long a call waited for the limiter.
 	ObserveWait func(time.Duration)
+	// OnRetry, when set, is told about every attempt that will be retried.
+	OnRetry func(Retry)
+}
+
+// Retry describes a failed attempt that will be retried.
+type Retry struct {
+	Action    string
+	Code      string
+	RequestID string
+	Attempt   int           // the attempt that failed
+	Backoff   time.Duration // the pause before the next
 }
 
 // Attempt describes one HTTP round trip, for metrics.
@@ -266,7 +277,11 @@ func (c *Client) retry(ctx context.Context, lim *rate.Limiter, attempt func() er
 	var last *mps.APIError
 	for n := 1; n <= c.cfg.MaxAttempts; n++ {
 		if n > 1 {
-			if err := sleep(ctx, c.backoff(n-1, last.Code)); err != nil {
+			pause := c.backoff(n-1, last.Code)
+			if c.cfg.OnRetry != nil {
+				c.cfg.OnRetry(Retry{Action: last.Action, Code: last.Code, RequestID: last.RequestID, Attempt: n - 1, Backoff: pause})
+			}
+			if err := sleep(ctx, pause); err != nil {
 				return err
 			}
 		}

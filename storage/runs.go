@@ -107,9 +107,9 @@ WITH abandoned AS (
      WHERE status = 'running'
  RETURNING 1
 )
-INSERT INTO sync_runs (trigger, host, kind, lower_bound)
-VALUES ($1, $2, coalesce(nullif($3, ''), 'full'), $4)
-RETURNING id, (SELECT count(*) FROM abandoned)`, p.Trigger, p.Host, p.Kind, ts(p.LowerBound)).Scan(&out.RunID, &out.Abandoned)
+INSERT INTO sync_runs (trigger, host, kind, lower_bound, version)
+VALUES ($1, $2, coalesce(nullif($3, ''), 'full'), $4, $5)
+RETURNING id, (SELECT count(*) FROM abandoned)`, p.Trigger, p.Host, p.Kind, ts(p.LowerBound), p.Version).Scan(&out.RunID, &out.Abandoned)
 	if err != nil {
 		return out, fmt.Errorf("insert sync run: %w", interpretError(err))
 	}

@@ -96,6 +96,7 @@ type StartRunParams struct {
 	Trigger string // "sync", "schedule", "startup", "demo"
 	Host    string
 	Kind    string // KindFull or KindIncremental
+	Version string // the build running it
 	// LowerBound is an incremental run's FINISH lower bound (zero: full).
 	LowerBound time.Time
 }
@@ -287,8 +288,9 @@ type Config struct {
 	Details string
 	// DetailRetention is the deadline a queued detail is planned by.
 	DetailRetention time.Duration
-	// Host is recorded with each run.
-	Host string
+	// Host and Version (the build) are recorded with each run.
+	Host    string
+	Version string
 	// OnPage, when set, is called after each committed page.
 	OnPage func(PageEvent)
 }
@@ -365,6 +367,8 @@ type Result struct {
 	// TimeRange is what the run knows of the API's time filters (a Cap*
 	// state, or "" when it did not need to know).
 	TimeRange string
+	// Version is the build that ran it.
+	Version string
 	// Kind is KindFull or KindIncremental, and Why says why a run is full
 	// ("first run", "due", "asked", …).
 	Kind, Why string
@@ -398,7 +402,7 @@ func (s *Syncer) RunFull(ctx context.Context, trigger string) (Result, error) {
 }
 
 func (s *Syncer) run(ctx context.Context, trigger string, forceFull bool) (res Result, err error) {
-	res = Result{Trigger: trigger, Started: time.Now()}
+	res = Result{Trigger: trigger, Started: time.Now(), Version: s.cfg.Version}
 	defer func() { res.Duration = time.Since(res.Started) }()
 	if s.cfg.RunTimeout > 0 {
 		var cancel context.CancelFunc
@@ -427,7 +431,7 @@ func (s *Syncer) run(ctx context.Context, trigger string, forceFull bool) (res R
 	if err := s.plan(ctx, forceFull, &res); err != nil {
 		return res, err
 	}
-	started, err := s.store.StartRun(ctx, StartRunParams{Trigger: trigger, Host: s.cfg.Host, Kind: res.Kind, LowerBound: res.LowerBound})
+	started, err := s.store.StartRun(ctx, StartRunParams{Trigger: trigger, Host: s.cfg.Host, Kind: res.Kind, LowerBound: res.LowerBound, Version: s.cfg.Version})
 	if err != nil {
 		return res, fmt.Errorf("record run start: %w", err)
 	}
@@ -695,9 +699,16 @@ type fetched struct {
 // pages whatever the archive's size. With maxPages > 0 each cursor stops
 // after that many pages, and the cursors not yet at their end are returned,
 // ready to go on.
-func (s *Syncer) drain(ctx context.Context, status mps.Status, qs []cursor, maxPages int, res *Result) ([]cursor, error) {
+func (s *Syncer) drain(ctx context.Context, status mps.Status, qs []cursor, maxPages int, res *Result) (rest []cursor, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	began, pages0, seen0 := time.Now(), res.Pages, res.Seen
+	defer func() {
+		if err == nil {
+			s.log.Debug("status drained", "run_id", res.RunID, "status", status, "cursors", len(qs),
+				"pages", res.Pages-pages0, "tasks", res.Seen-seen0, "seconds", time.Since(began).Round(time.Millisecond).Seconds())
+		}
+	}()
 	pages := make(chan fetched, len(qs))
 	fetchErrs := make(chan fetchResult, len(qs))
 	// A failed fetch stops the other cursors but lets the writers commit what
@@ -790,7 +801,6 @@ func (s *Syncer) drain(ctx context.Context, status mps.Status, qs []cursor, maxP
 	}
 	// The first real failure wins over the cancellations it caused.
 	var fetchErr error
-	var rest []cursor
 	for fr := range fetchErrs {
 		res.Events.add(fr.Events)
 		if fr.next != nil {

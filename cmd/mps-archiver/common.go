@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mps-archiver/mps-archiver/daemon"
 	"github.com/mps-archiver/mps-archiver/internal/config"
 	"github.com/mps-archiver/mps-archiver/mpsclient"
 	"github.com/mps-archiver/mps-archiver/storage"
@@ -144,8 +145,14 @@ func openMigrated(ctx context.Context, url string) (*storage.Store, error) {
 	return st, nil
 }
 
-// newClient builds the MPS client from cfg.
-func newClient(cfg config.Config, observe func(mpsclient.Attempt), observeWait func(time.Duration)) (*mpsclient.Client, error) {
+// newClient builds the MPS client from cfg. Each retry is a debug line,
+// and counted when metrics are given.
+func newClient(cfg config.Config, log *slog.Logger, metrics *daemon.Metrics) (*mpsclient.Client, error) {
+	var observe func(mpsclient.Attempt)
+	var observeWait func(time.Duration)
+	if metrics != nil {
+		observe, observeWait = metrics.ObserveAttempt, metrics.ObserveWait
+	}
 	cred, err := mpsclient.ResolveCredential(mpsclient.CredentialConfig{
 		SecretID:     cfg.MPS.SecretID,
 		SecretKey:    cfg.MPS.SecretKey,
@@ -168,6 +175,13 @@ func newClient(cfg config.Config, observe func(mpsclient.Attempt), observeWait f
 		MaxAttempts:     cfg.MPS.MaxAttempts,
 		Observe:         observe,
 		ObserveWait:     observeWait,
+		OnRetry: func(r mpsclient.Retry) {
+			log.Debug("API call failed; retrying", "action", r.Action, "code", r.Code, "request_id", r.RequestID,
+				"attempt", r.Attempt, "backoff_seconds", r.Backoff.Round(time.Millisecond).Seconds())
+			if metrics != nil {
+				metrics.ObserveRetry(r)
+			}
+		},
 	})
 }
 
@@ -189,6 +203,7 @@ func newSyncer(cfg config.Config, client *mpsclient.Client, st syncer.Store, log
 		DetailRetention:   cfg.Details.Retention,
 		RunTimeout:        cfg.Sync.RunTimeout,
 		Host:              host,
+		Version:           buildVersion(),
 		OnPage:            onPage,
 	}, log), nil
 }

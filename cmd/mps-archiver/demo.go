@@ -102,7 +102,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	cfg.MPS.RateLimit = 50
 	cfg.Details.RateLimit = 100
 	metrics := daemon.NewMetrics()
-	client, err := newClient(cfg, metrics.ObserveAttempt, metrics.ObserveWait)
+	client, err := newClient(cfg, log, metrics)
 	if err != nil {
 		return err
 	}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/mps-archiver/mps-archiver/daemon"
 	"github.com/mps-archiver/mps-archiver/details"
 	"github.com/mps-archiver/mps-archiver/internal/config"
+	"github.com/mps-archiver/mps-archiver/migrations"
 	"github.com/mps-archiver/mps-archiver/storage"
 	"github.com/mps-archiver/mps-archiver/syncer"
 )
@@ -51,9 +53,11 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	log := newLogger(env.Stderr, cfg.Log)
+	log.Info("starting", "version", buildVersion(), "go_version", runtime.Version(), "schema", migrations.Latest())
 
 	metrics := daemon.NewMetrics()
-	client, err := newClient(cfg, metrics.ObserveAttempt, metrics.ObserveWait)
+	metrics.SetBuildInfo(buildVersion(), runtime.Version())
+	client, err := newClient(cfg, log, metrics)
 	if err != nil {
 		return err
 	}

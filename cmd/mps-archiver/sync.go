@@ -27,7 +27,7 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	log := newLogger(env.Stderr, cfg.Log)
-	client, err := newClient(cfg, nil, nil)
+	client, err := newClient(cfg, log, nil)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -15,8 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/mps-archiver/mps-archiver/daemon"
 	"github.com/mps-archiver/mps-archiver/mps"
@@ -161,10 +158,8 @@ func (c *Config) readFile(path string) error {
 	if err != nil {
 		return fmt.Errorf("config file %s: %w", path, unwrapPathError(err))
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config file %s: %s", path, yamlError(err))
+	if err := decodeYAML(b, c); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
 	}
 	return nil
 }

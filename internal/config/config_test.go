@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,18 +52,31 @@ func TestPrecedence(t *testing.T) {
 func TestBadInputNamesTheProblem(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
+	files := 0
 	write := func(body string) string {
-		p := filepath.Join(dir, strings.ReplaceAll(body[:min(8, len(body))], "\n", "_")+".yaml")
+		files++
+		p := filepath.Join(dir, fmt.Sprintf("%d.yaml", files))
 		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		return p
 	}
 	cases := map[string]string{
-		filepath.Join(dir, "missing.yaml"):       "no such file",
-		write("mps:\n  rate_limt: 5\n"):          "rate_limt",
-		write("mps: [unclosed\n"):                "config file",
-		write("mps:\n  request_timeout: soon\n"): "soon",
+		filepath.Join(dir, "missing.yaml"): "no such file",
+		write("mps: [unclosed\n"):          "config file",
+		// The corpus of the issue: key path, value, what is wanted.
+		write("mps:\n  rate_limt: 5\n"):            "mps.rate_limt (line 2): unknown key; did you mean \"rate_limit\"?",
+		write("sync:\n  partitons: 4\n"):           "sync.partitons (line 2): unknown key; did you mean \"partitions\"?",
+		write("sink:\n  partitions: 4\n"):          "sink (line 1): unknown key; did you mean \"sync\"?",
+		write("mps:\n  zzz: 1\n"):                  "mps.zzz (line 2): unknown key (known: burst, ",
+		write("mps:\n  rate_limit: 20x\n"):         `mps.rate_limit (line 2): "20x" is not a number`,
+		write("sync:\n  run_timeout: 30\n"):        `sync.run_timeout (line 2): "30" is not a duration such as 30s or 2h`,
+		write("mps:\n  request_timeout: soon\n"):   `mps.request_timeout (line 2): "soon" is not a duration`,
+		write("sync:\n  partitions: four\n"):       `sync.partitions (line 2): "four" is not a whole number`,
+		write("serve:\n  run_on_start: perhaps\n"): `serve.run_on_start (line 2): "perhaps" is not true or false`,
+		write("sync:\n  statuses: WAITING\n"):      `sync.statuses (line 2): "WAITING" is not a list of strings`,
+		write("mps: 5\n"):                          `mps (line 1): want a mapping of keys, got "5"`,
+		write("details:\n  retention: [1, 2]\n"):   `details.retention (line 2): a list is not a duration`,
 	}
 	for path, want := range cases {
 		_, err := Load(path, env(nil))
