@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -108,7 +109,47 @@ func ParseSchedule(spec, timeZone string) (sched cron.Schedule, err error) {
 	if probe := sched.Next(time.Now()); probe.IsZero() {
 		return nil, fmt.Errorf("schedule %q never fires", spec)
 	}
+	if err := checkSteps(spec); err != nil {
+		return nil, fmt.Errorf("schedule %q: %v", spec, err)
+	}
 	return sched, nil
+}
+
+// checkSteps refuses a step larger than its field's range ("*/61" in the
+// minutes): the parser accepts it and fires once an hour, which is never
+// what was meant.
+func checkSteps(spec string) error {
+	fields := strings.Fields(spec)
+	if len(fields) > 0 && (strings.HasPrefix(fields[0], "CRON_TZ=") || strings.HasPrefix(fields[0], "TZ=")) {
+		fields = fields[1:]
+	}
+	if len(fields) == 0 || strings.HasPrefix(fields[0], "@") {
+		return nil
+	}
+	type span struct {
+		name string
+		size int
+	}
+	spans := []span{{"minute", 60}, {"hour", 24}, {"day-of-month", 31}, {"month", 12}, {"day-of-week", 7}}
+	if len(fields) == 6 {
+		spans = append([]span{{"second", 60}}, spans...)
+	}
+	for i, f := range fields {
+		if i >= len(spans) {
+			break
+		}
+		for _, part := range strings.Split(f, ",") {
+			_, step, ok := strings.Cut(part, "/")
+			if !ok {
+				continue
+			}
+			n, err := strconv.Atoi(step)
+			if err == nil && (n < 1 || n >= spans[i].size) {
+				return fmt.Errorf("the %s field's step /%d is not below its range of %d values", spans[i].name, n, spans[i].size)
+			}
+		}
+	}
+	return nil
 }
 
 // New validates cfg and builds a Service.
@@ -123,6 +164,12 @@ func New(cfg Config, runner Runner, health Health, metrics *Metrics, log *slog.L
 	return &Service{cfg: cfg, sched: sched, runner: runner, health: health, metrics: metrics, log: log}, nil
 }
 
+// skippedBusy is the one message of a tick skipped because this process
+// is still syncing: expected when runs outlast the schedule's interval, so
+// it is a debug line, counted in sync_runs_total{result="skipped"} and
+// runs_skipped_total{reason="busy"}.
+const skippedBusy = "sync skipped: the previous run in this process is still going"
+
 // cronLogger adapts slog for cron and counts the ticks that
 // SkipIfStillRunning drops.
 type cronLogger struct {
@@ -133,7 +180,7 @@ type cronLogger struct {
 func (l cronLogger) Info(msg string, kv ...any) {
 	if msg == "skip" {
 		l.metrics.SkippedBusy()
-		l.log.Warn("scheduled sync skipped: the previous run is still going")
+		l.log.Debug(skippedBusy, "trigger", "schedule")
 		return
 	}
 	l.log.Debug("cron: "+msg, kv...)
@@ -195,7 +242,7 @@ func (s *Service) runOnce(trigger string) {
 	defer s.running.Done()
 	if !s.runMu.TryLock() {
 		s.metrics.SkippedBusy()
-		s.log.Warn("sync skipped: a run is already in progress in this process", "trigger", trigger)
+		s.log.Debug(skippedBusy, "trigger", trigger)
 		return
 	}
 	defer s.runMu.Unlock()

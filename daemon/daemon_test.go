@@ -17,12 +17,14 @@ import (
 
 func TestParseSchedule(t *testing.T) {
 	t.Parallel()
-	for _, ok := range []string{"*/5 * * * *", "0 */5 * * * *", "@every 10m", "@hourly", "CRON_TZ=Asia/Shanghai 0 3 * * *", "TZ=UTC 0 3 * * *"} {
+	for _, ok := range []string{"*/5 * * * *", "0 */5 * * * *", "@every 10m", "@hourly", "CRON_TZ=Asia/Shanghai 0 3 * * *", "TZ=UTC 0 3 * * *",
+		"*/59 * * * *", "0 0 */23 * * *", "0 1-20/2 * * *"} {
 		if _, err := ParseSchedule(ok, ""); err != nil {
 			t.Errorf("%q: %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"", "61 * * * *", "* * *", "CRON_TZ=", "CRON_TZ=Nowhere/City 0 * * * *", "@every -1s", "@fortnightly", "0 0 30 2 *"} {
+	for _, bad := range []string{"", "61 * * * *", "* * *", "CRON_TZ=", "CRON_TZ=Nowhere/City 0 * * * *", "@every -1s", "@fortnightly", "0 0 30 2 *",
+		"*/61 * * * *", "*/60 * * * *", "0 */24 * * *", "*/0 * * * *", "*/90 * * * * *", "TZ=UTC 5-50/70 * * * *"} {
 		if _, err := ParseSchedule(bad, ""); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

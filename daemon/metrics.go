@@ -60,7 +60,7 @@ func NewMetrics() *Metrics {
 	m := &Metrics{Registry: reg, now: time.Now}
 	f := prometheus.WrapRegistererWithPrefix("mps_archiver_", reg)
 	m.runs = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "sync_runs_total", Help: "Sync runs by result: succeeded, failed, or skipped (another replica held the run lock).",
+		Name: "sync_runs_total", Help: "Sync runs by result: succeeded, failed, or skipped (another replica held the run lock, or this process was still syncing; runs_skipped_total says which).",
 	}, []string{"result"})
 	m.runDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "sync_run_duration_seconds", Help: "Duration of sync runs that were not skipped.",
@@ -241,7 +241,10 @@ func (m *Metrics) ObserveRun(res syncer.Result, err error) {
 }
 
 // SkippedBusy counts a tick skipped because this process was still syncing.
-func (m *Metrics) SkippedBusy() { m.skipped.WithLabelValues("busy").Inc() }
+func (m *Metrics) SkippedBusy() {
+	m.runs.WithLabelValues("skipped").Inc()
+	m.skipped.WithLabelValues("busy").Inc()
+}
 
 // SetLastSuccess records the start of a successful full drain, if later
 // than the one known.

@@ -39,7 +39,7 @@ func TestSyncAndExitStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	runs := scalar(t, db, `SELECT count(*) FROM sync_runs`)
-	if r := run(t, env, "sync"); r.code != 3 || !strings.Contains(r.stderr, "another sync is running") {
+	if r := run(t, env, "sync"); r.code != 3 || !strings.Contains(r.stderr, "sync skipped: another process holds the run lock") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
 		t.Fatalf("locked: exit %d: %s", r.code, r.stderr)
 	}
 	if scalar(t, db, `SELECT count(*) FROM sync_runs`) != runs {

@@ -27,6 +27,9 @@ const (
 	CodeIOError              = "ClientError.IOError"
 	CodeMalformedResponse    = "ClientError.MalformedResponse"
 	CodeTimeout              = "ClientError.Timeout"
+	// CodeEndpointError: an HTTP 4xx that is not the API's (a wrong
+	// endpoint). Fatal.
+	CodeEndpointError = "ClientError.EndpointError"
 )
 
 // APIError is a call that failed for good: either a fatal code on the first

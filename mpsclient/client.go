@@ -117,14 +117,12 @@ func ParseEndpoint(raw string) (scheme, hostPath string, err error) {
 	if u.Host == "" {
 		return "", "", fmt.Errorf("endpoint %q has no host", raw)
 	}
-	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return "", "", fmt.Errorf("endpoint %q must be scheme://host[:port][/path] only", u.Redacted())
+	// The API answers at the host's root: a path would be dropped by the
+	// SDK, so it is refused rather than ignored.
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.TrimRight(u.Path, "/") != "" {
+		return "", "", fmt.Errorf("endpoint %q must be scheme://host[:port] only (the API answers at the root; no path)", u.Redacted())
 	}
-	hostPath = u.Host
-	if p := strings.TrimRight(u.Path, "/"); p != "" {
-		hostPath += p
-	}
-	return u.Scheme, hostPath, nil
+	return u.Scheme, u.Host, nil
 }
 
 // Defaults are what New uses for the settings a Config leaves zero; the
@@ -424,11 +422,14 @@ func (t captureTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		resp.Body = io.NopCloser(bytes.NewReader(body))
-		if _, derr := mps.DecodePage(body); derr != nil {
-			var ae *mps.APIError
-			if errors.As(derr, &ae) {
-				c.apiErr = ae
-			}
+		var ae *mps.APIError
+		if _, derr := mps.DecodePage(body); errors.As(derr, &ae) {
+			c.apiErr = ae
+		} else if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
+			// Not the API's answer: a wrong MPS_ENDPOINT (a 404 page, a
+			// proxy's 403). Retrying cannot help.
+			c.apiErr = &mps.APIError{Code: mps.CodeEndpointError,
+				Message: fmt.Sprintf("the endpoint answered HTTP %d without an API error body: is MPS_ENDPOINT the MPS API?", resp.StatusCode)}
 		}
 		return resp, nil
 	}

@@ -396,3 +396,25 @@ func TestTaskDetailThroughTheSimulator(t *testing.T) {
 		t.Fatalf("attempts %+v", attempts)
 	}
 }
+
+// A wrong endpoint's 404 (or another non-API 4xx) is a configuration
+// error: one request, no retries.
+func TestWrongEndpointFailsAtOnce(t *testing.T) {
+	t.Parallel()
+	url, n := countingServer(t, func(_ int64, w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
+	_, err := newClient(t, url, nil).ListTasks(context.Background(), mps.Query{Status: mps.StatusFinish})
+	if mps.ErrorCode(err) != mps.CodeEndpointError || n.Load() != 1 || !strings.Contains(err.Error(), "HTTP 404") {
+		t.Fatalf("err %v after %d requests", err, n.Load())
+	}
+	// A 429 is a rate limit: retried.
+	url, n = countingServer(t, func(k int64, w http.ResponseWriter, _ *http.Request) {
+		if k == 1 {
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		_, _ = w.Write([]byte(okPage))
+	})
+	if _, err := newClient(t, url, nil).ListTasks(context.Background(), mps.Query{Status: mps.StatusFinish}); err != nil || n.Load() != 2 {
+		t.Fatalf("429: err %v after %d requests", err, n.Load())
+	}
+}

@@ -298,3 +298,16 @@ func collect[T any](ctx context.Context, tx pgx.Tx, section, sql string, args ..
 	}
 	return out, nil
 }
+
+// TaskTypes lists the task types the archive holds.
+func (s *Store) TaskTypes(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT task_type FROM tasks ORDER BY 1`)
+	if err != nil {
+		return nil, fmt.Errorf("list task types: %w", interpretError(err))
+	}
+	types, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list task types: %w", interpretError(err))
+	}
+	return types, nil
+}

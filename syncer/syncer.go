@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -446,7 +447,7 @@ func (s *Syncer) run(ctx context.Context, trigger string, forceFull bool) (res R
 	}
 	res.ListRequests, res.DetailRequests = s.calls.list.Load(), s.calls.detail.Load()
 	if runErr != nil {
-		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) && !strings.Contains(runErr.Error(), cause.Error()) {
 			runErr = fmt.Errorf("%w (%v)", runErr, cause)
 		}
 	}

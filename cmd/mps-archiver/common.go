@@ -18,16 +18,33 @@ import (
 	"github.com/mps-archiver/mps-archiver/syncer"
 )
 
-// newFlagSet returns a flag set that reports usage errors through errUsage.
-func newFlagSet(env *Env, name, synopsis string) *flag.FlagSet {
+// newFlagSet returns a flag set that reports usage errors through errUsage;
+// about, when given, follows the flags in -h.
+func newFlagSet(env *Env, name, synopsis string, about ...string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(env.Stderr, "Usage: mps-archiver %s %s\n\nFlags:\n", name, synopsis)
 		fs.PrintDefaults()
+		for _, a := range about {
+			fmt.Fprintf(env.Stderr, "\n%s\n", a)
+		}
 	}
 	return fs
 }
+
+// apiEnvironment is the -h text of the commands that call the API.
+const apiEnvironment = `Environment:
+  DATABASE_URL                  PostgreSQL URL or key=value string (required)
+  TENCENTCLOUD_SECRET_ID/_KEY   API credentials (or their *_FILE forms, a profile, TKE OIDC, the CVM role)
+  TENCENTCLOUD_SESSION_TOKEN    for temporary credentials
+  TENCENTCLOUD_REGION           sent as X-TC-Region (DescribeTasks needs none)
+  MPS_ENDPOINT                  default https://mps.tencentcloudapi.com
+  MPS_RATE_LIMIT                DescribeTasks requests per second (default 20, at most 100)
+  MPS_DETAILS_MODE              all, failed or none (default all)
+  MPS_DETAILS_RATE_LIMIT        DescribeTaskDetail requests per second (default 20, at most 100)
+  MPS_ARCHIVER_CONFIG           a YAML file (see configs/mps-archiver.example.yaml)
+  LOG_LEVEL, LOG_FORMAT         debug…error; auto, json, text`
 
 // parse reads a command's flags and allows at most maxArgs positional
 // arguments. stop is true when the command should return err at once: after

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -29,7 +28,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "demo", "[--duration 1m] [--keep] [flags]")
 	duration := fs.Duration("duration", time.Minute, "how long to run (Ctrl-C stops earlier)")
 	schedule := fs.String("schedule", "@every 5s", "sync schedule")
-	keep := fs.Bool("keep", false, "keep the throwaway PostgreSQL's data directory")
+	keep := fs.Bool("keep", false, "keep the throwaway PostgreSQL: running until Ctrl-C once the demo ends, then its data directory")
 	dataDir := fs.String("data-dir", "", "data directory for the throwaway PostgreSQL (default: a temporary one)")
 	tasks := fs.Int("tasks", 2000, "tasks already in the simulated API's 7-day window")
 	arrivals := fs.Float64("arrivals-per-hour", 240, "new tasks per simulated hour")
@@ -42,6 +41,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	log := newLogger(env.Stderr, config.Log{Level: *logLevel, Format: "text"})
 
 	// 1. PostgreSQL.
+	keepRunning := func() {}
 	dbURL := env.Getenv(config.EnvDatabaseURL)
 	if dbURL == "" {
 		fmt.Fprintln(out, "Starting a throwaway PostgreSQL …")
@@ -54,9 +54,15 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 				fmt.Fprintf(env.Stderr, "stopping PostgreSQL: %v\n", err)
 			}
 			if *keep {
-				fmt.Fprintf(out, "PostgreSQL data kept in %s\n", srv.Dir)
+				fmt.Fprintf(out, "PostgreSQL stopped; its data is kept in %s. Start it again with:\n  %s\n", srv.Dir, srv.StartCommand())
 			}
 		}()
+		keepRunning = func() {
+			if ctx.Err() == nil {
+				fmt.Fprintf(out, "\nPostgreSQL keeps running for the queries above; Ctrl-C stops it.\n")
+				<-ctx.Done()
+			}
+		}
 		dbURL = srv.URL("postgres")
 		fmt.Fprintf(out, "  PostgreSQL %s, data in %s\n", dbURL, srv.Dir)
 	} else {
@@ -146,18 +152,20 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	if err := report.Write(out, "table", rep); err != nil {
 		return err
 	}
-	htmlPath := filepath.Join(os.TempDir(), "mps-archiver-demo-report.html")
-	if f, err := os.Create(htmlPath); err == nil {
+	if f, err := os.CreateTemp("", "mps-archiver-demo-report-*.html"); err == nil {
 		if report.WriteHTML(f, rep) == nil && f.Close() == nil {
-			fmt.Fprintf(out, "\nThe same as a page with charts: %s\n", htmlPath)
+			fmt.Fprintf(out, "\nThe same as a page with charts: %s\n", f.Name())
 		}
 	}
-	fmt.Fprintf(out, "\nQuery it yourself (while the database runs, e.g. with --keep or DATABASE_URL):\n")
+	fmt.Fprintf(out, "\nQuery it yourself (while the database runs: with --keep, or your own DATABASE_URL):\n")
 	fmt.Fprintf(out, "  psql '%s' -c \"SELECT status, count(*) FROM tasks GROUP BY status\"\n", storage.RedactURL(dbURL))
 	fmt.Fprintf(out, "  psql '%s' -c \"SELECT task_type, percentile_cont(0.5) WITHIN GROUP (ORDER BY finish_time - begin_process_time) FROM tasks WHERE status = 'FINISH' GROUP BY 1\"\n", storage.RedactURL(dbURL))
 	fmt.Fprintf(out, "  psql '%s' -c \"SELECT outcome, coalesce(err_code_ext, err_code) AS error, count(*) FROM task_details GROUP BY 1, 2 ORDER BY 3 DESC\"\n", storage.RedactURL(dbURL))
 	if rep.Total == 0 {
 		return errors.New("the demo archived no task: see the log lines above")
+	}
+	if *keep {
+		keepRunning()
 	}
 	return nil
 }

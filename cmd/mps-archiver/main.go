@@ -77,10 +77,12 @@ func commands() []command {
 	}
 }
 
-// exitError carries a specific exit status.
+// exitError carries a specific exit status; logged means the command's
+// log has said it already, and it is not printed again.
 type exitError struct {
-	code int
-	err  error
+	code   int
+	err    error
+	logged bool
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
@@ -95,6 +97,9 @@ const (
 )
 
 var errUsage = errors.New("usage")
+
+// docsURL is where a binary-only user finds the README and the docs.
+const docsURL = "https://github.com/mps-archiver/mps-archiver#readme"
 
 // Main runs the command line and returns the exit status.
 func Main(ctx context.Context, env *Env, args []string) int {
@@ -119,9 +124,11 @@ func Main(ctx context.Context, env *Env, args []string) int {
 		if errors.Is(err, errUsage) {
 			return exitUsage
 		}
-		fmt.Fprintf(env.Stderr, "mps-archiver %s: %s\n", c.name, oneLine(err.Error()))
 		var ee *exitError
-		if errors.As(err, &ee) {
+		if !errors.As(err, &ee) || !ee.logged {
+			fmt.Fprintf(env.Stderr, "mps-archiver %s: %s\n", c.name, oneLine(err.Error()))
+		}
+		if ee != nil {
 			return ee.code
 		}
 		return exitFailed
@@ -137,8 +144,11 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nEnvironment: DATABASE_URL, TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY, MPS_ENDPOINT")
-	fmt.Fprintln(w, "(secrets also as *_FILE), LOG_LEVEL, LOG_FORMAT. See README.md.")
+	fmt.Fprintln(w, "\nEnvironment: DATABASE_URL, TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY, MPS_ENDPOINT,")
+	fmt.Fprintln(w, "MPS_RATE_LIMIT, MPS_DETAILS_MODE, MPS_DETAILS_RATE_LIMIT, TENCENTCLOUD_REGION, LOG_LEVEL, LOG_FORMAT")
+	fmt.Fprintln(w, "(secrets also as *_FILE). `mps-archiver COMMAND -h` describes a command's flags;")
+	fmt.Fprintln(w, "the documentation is at "+docsURL+".")
+	fmt.Fprintln(w, "\nExit statuses: 0 success, 1 failure, 2 usage error, 3 sync skipped (another process holds the run lock).")
 }
 
 func oneLine(s string) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,7 +24,7 @@ func runReport(ctx context.Context, env *Env, args []string) error {
 	taskType := fs.String("type", "", "only this task type (e.g. WorkflowTask)")
 	format := fs.String("format", "table", "output: table, csv, json or markdown")
 	stuck := fs.Duration("stuck-after", time.Hour, "a task PROCESSING longer than this is stuck")
-	html := fs.String("html", "", "also write a self-contained HTML report with charts to this file")
+	html := fs.String("html", "", "also write a self-contained HTML report with charts to this file (- : write the page to standard output instead of the text report)")
 	if stop, err := parse(fs, args, 0); stop {
 		return err
 	}
@@ -58,9 +59,22 @@ func runReport(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer st.Close()
+	if *taskType != "" {
+		types, err := st.TaskTypes(ctx)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(types, *taskType) {
+			return fmt.Errorf("--type %q: the archive has no task of that type (it has: %s)", *taskType, strings.Join(types, ", "))
+		}
+	}
 	rep, err := st.Report(ctx, storage.ReportParams{Since: from, Until: to, By: *by, TaskType: *taskType, StuckAfter: *stuck})
 	if err != nil {
 		return err
+	}
+	if *html == "-" {
+		// The page on standard output, instead of the text report.
+		return report.WriteHTML(env.Stdout, rep)
 	}
 	if *html != "" {
 		f, err := os.Create(*html)

@@ -17,7 +17,8 @@ import (
 
 // runServe runs syncs on a cron schedule until SIGINT/SIGTERM.
 func runServe(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "serve", "[--schedule SPEC] [--listen ADDR] [flags]")
+	fs := newFlagSet(env, "serve", "[--schedule SPEC] [--listen ADDR] [flags]", apiEnvironment+`
+  MPS_ARCHIVER_SCHEDULE, MPS_ARCHIVER_LISTEN, MPS_ARCHIVER_TIME_ZONE`)
 	var cf commonFlags
 	cf.register(fs, env)
 	def := config.Default().Serve

@@ -36,7 +36,7 @@ func (f *simFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.gen.Tasks, "tasks", f.gen.Tasks, "tasks created over the window before the clock's start")
 	fs.DurationVar(&f.gen.Window, "window", f.gen.Window, "spread of the generated tasks' create times")
 	fs.Float64Var(&f.gen.ArrivalsPerHour, "arrivals-per-hour", 0, "live mode: new tasks per simulated hour after start")
-	fs.DurationVar(&f.gen.Horizon, "horizon", 30*24*time.Hour, "live mode: how far ahead arrivals are generated")
+	fs.DurationVar(&f.gen.Horizon, "horizon", 24*time.Hour, "live mode: how far ahead arrivals are generated (simulated time)")
 	fs.DurationVar(&f.gen.QueueMean, "queue-mean", f.gen.QueueMean, "mean WAITING time")
 	fs.DurationVar(&f.gen.ProcessMean, "process-mean", f.gen.ProcessMean, "mean PROCESSING time")
 	fs.Float64Var(&f.gen.FailureShare, "failure-share", f.gen.FailureShare, "share of tasks with a failed subtask")
@@ -65,48 +65,21 @@ func (f *simFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.faults.Jitter, "jitter", 0, "random extra latency, up to this much")
 }
 
-// build makes the server; creds maps SecretId to SecretKey.
-func (f *simFlags) build(creds map[string]string) (*simulator.Server, error) {
-	start := time.Now().UTC()
+// check validates the flags' values, before anything is generated or
+// listened on; it returns the failed tasks' errors.
+func (f *simFlags) check() ([]simulator.DetailError, error) {
 	if f.clock != "" {
-		t, err := time.Parse(time.RFC3339, f.clock)
-		if err != nil {
+		if _, err := time.Parse(time.RFC3339, f.clock); err != nil {
 			return nil, fmt.Errorf("--clock %q: not an RFC 3339 time", f.clock)
 		}
-		start = t
 	}
-	var tasks []*simulator.Task
-	if f.scenario != "" {
-		sc, err := simulator.LoadScenario(f.scenario)
-		if err != nil {
-			return nil, err
-		}
-		if sc.Variant != nil {
-			f.variant = *sc.Variant
-		}
-		if f.clock == "" {
-			if start, err = sc.Start(start); err != nil {
-				return nil, err
-			}
-		}
-		if tasks, err = sc.Build(start); err != nil {
-			return nil, err
-		}
-	} else {
-		switch f.gen.Vocabulary {
-		case simulator.VocabularyAction, simulator.VocabularyKinds, simulator.VocabularyMixed:
-		default:
-			return nil, fmt.Errorf("--vocabulary %q: want action, kinds or mixed", f.gen.Vocabulary)
-		}
-		if f.gen.Tasks < 0 {
-			return nil, fmt.Errorf("--tasks %d: must not be negative", f.gen.Tasks)
-		}
-		tasks = simulator.Generate(f.gen, start)
+	switch f.gen.Vocabulary {
+	case simulator.VocabularyAction, simulator.VocabularyKinds, simulator.VocabularyMixed:
+	default:
+		return nil, fmt.Errorf("--vocabulary %q: want action, kinds or mixed", f.gen.Vocabulary)
 	}
-	for _, c := range strings.Split(f.codes, ",") {
-		if c = strings.TrimSpace(c); c != "" {
-			f.faults.ErrorCodes = append(f.faults.ErrorCodes, c)
-		}
+	if f.gen.Tasks < 0 {
+		return nil, fmt.Errorf("--tasks %d: must not be negative", f.gen.Tasks)
 	}
 	for name, r := range map[string]float64{"error-rate": f.faults.ErrorRate, "html-5xx-rate": f.faults.HTML5xxRate,
 		"truncate-rate": f.faults.TruncateRate, "stall-rate": f.faults.StallRate, "expire-token-rate": f.faults.ExpireTokenRate} {
@@ -128,6 +101,53 @@ func (f *simFlags) build(creds map[string]string) (*simulator.Server, error) {
 	}
 	if err := f.variant.Validate(); err != nil {
 		return nil, fmt.Errorf("--%v", err)
+	}
+	return derrs, nil
+}
+
+// build makes the server; creds maps SecretId to SecretKey.
+func (f *simFlags) build(creds map[string]string) (*simulator.Server, error) {
+	derrs, err := f.check()
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now().UTC()
+	if f.clock == "" && f.speed > 1 && f.gen.ArrivalsPerHour > 0 {
+		// A fast clock starting now would run ahead of the real one at once,
+		// and arrivals would be archived from the future: it starts one
+		// horizon back, reaching the real now as the arrivals end.
+		start = start.Add(-f.gen.Horizon)
+	}
+	if f.clock != "" {
+		start, _ = time.Parse(time.RFC3339, f.clock)
+	}
+	var tasks []*simulator.Task
+	if f.scenario != "" {
+		sc, err := simulator.LoadScenario(f.scenario)
+		if err != nil {
+			return nil, err
+		}
+		if sc.Variant != nil {
+			if err := sc.Variant.Validate(); err != nil {
+				return nil, fmt.Errorf("scenario Variant: %v", err)
+			}
+			f.variant = *sc.Variant
+		}
+		if f.clock == "" {
+			if start, err = sc.Start(start); err != nil {
+				return nil, err
+			}
+		}
+		if tasks, err = sc.Build(start); err != nil {
+			return nil, err
+		}
+	} else {
+		tasks = simulator.Generate(f.gen, start)
+	}
+	for _, c := range strings.Split(f.codes, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			f.faults.ErrorCodes = append(f.faults.ErrorCodes, c)
+		}
 	}
 	return simulator.New(simulator.Config{
 		Credentials:     creds,
@@ -159,15 +179,23 @@ func runSimulate(ctx context.Context, env *Env, args []string) error {
 		return errors.New("--control-listen must differ from --listen: the control surface never shares the API port")
 	}
 	log := newLogger(env.Stderr, config.Log{Level: "info", Format: *logFormat})
-	srv, err := sf.build(map[string]string{id: key})
-	if err != nil {
+	if _, err := sf.check(); err != nil {
 		return err
 	}
-	api, err := serveHTTP(*listen, srv, log, "simulator API listening")
+	// Listen at once: a sync started right after this command waits for the
+	// tasks to be generated instead of failing to connect.
+	gate := &readyGate{ready: make(chan struct{})}
+	api, err := serveHTTP(*listen, gate, log, "simulator API listening")
 	if err != nil {
 		return err
 	}
 	defer api.Close()
+	log.Info("generating tasks", "tasks", sf.gen.Tasks, "arrivals_per_hour", sf.gen.ArrivalsPerHour, "horizon", sf.gen.Horizon.String())
+	srv, err := sf.build(map[string]string{id: key})
+	if err != nil {
+		return err
+	}
+	gate.open(srv)
 	if *control != "" {
 		ctl, err := serveHTTP(*control, srv.ControlHandler(), log, "simulator control surface listening")
 		if err != nil {
@@ -179,6 +207,22 @@ func runSimulate(ctx context.Context, env *Env, args []string) error {
 		"variant", srv.Variant().String())
 	<-ctx.Done()
 	return nil
+}
+
+// readyGate holds requests until the simulator is built.
+type readyGate struct {
+	ready chan struct{}
+	h     http.Handler
+}
+
+func (g *readyGate) open(h http.Handler) { g.h = h; close(g.ready) }
+
+func (g *readyGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-g.ready:
+		g.h.ServeHTTP(w, r)
+	case <-r.Context().Done():
+	}
 }
 
 func serveHTTP(addr string, h http.Handler, log *slog.Logger, msg string) (*http.Server, error) {

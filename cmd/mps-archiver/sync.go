@@ -15,7 +15,11 @@ import (
 // runSync drains every status once. It exits 0 only when every status was
 // drained and committed; 3 when another process holds the run lock.
 func runSync(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "sync", "[flags]")
+	fs := newFlagSet(env, "sync", "[flags]", apiEnvironment, `Exit statuses:
+  0  every status drained and committed (details never fail a run)
+  1  the run failed: the log line says why, and sync_runs records it
+  2  usage error
+  3  skipped: another process holds the run lock`)
 	var cf commonFlags
 	cf.register(fs, env)
 	full := fs.Bool("full", false, "drain every status in full, whatever sync.full_every says (by default a run is incremental between full ones)")
@@ -73,14 +77,13 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 		extra = waitDetails()
 	}
 	daemon.LogResult(log, res, err, extra...)
+	// The run's log line has said what happened: the error is not printed
+	// again.
 	switch {
 	case errors.Is(err, syncer.ErrLocked):
-		return &exitError{code: exitLocked, err: err}
+		return &exitError{code: exitLocked, err: err, logged: true}
 	case err != nil:
-		if res.RunID != 0 {
-			return fmt.Errorf("run %d failed: %w", res.RunID, err)
-		}
-		return err
+		return &exitError{code: exitFailed, err: fmt.Errorf("run %d failed: %w", res.RunID, err), logged: true}
 	}
 	return nil
 }

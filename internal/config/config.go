@@ -178,6 +178,10 @@ func yamlError(err error) string {
 	return msg
 }
 
+// APIRateLimit is what the API allows each action, per account, in
+// requests per second.
+const APIRateLimit = 100
+
 // Environment variables, the public contract.
 const (
 	EnvDatabaseURL  = "DATABASE_URL"
@@ -198,11 +202,15 @@ const (
 
 func (c *Config) applyEnv(getenv func(string) string) error {
 	secret := func(name string, dst *string) error {
-		if v := getenv(name); v != "" {
+		v, p := getenv(name), getenv(name+"_FILE")
+		if v != "" && p != "" {
+			return fmt.Errorf("%s and %s_FILE are both set: set one of them", name, name)
+		}
+		if v != "" {
 			*dst = strings.TrimSpace(v)
 			return nil
 		}
-		if p := getenv(name + "_FILE"); p != "" {
+		if p != "" {
 			b, err := os.ReadFile(p)
 			if err != nil {
 				return fmt.Errorf("%s_FILE: %w", name, unwrapPathError(err))
@@ -274,9 +282,24 @@ func (c *Config) Validate(needAPI bool) error {
 		if _, _, err := mpsclient.ParseEndpoint(c.MPS.Endpoint); err != nil {
 			errs = append(errs, fmt.Errorf("mps.endpoint (%s): %v", EnvEndpoint, err))
 		}
-		// The API allows 100/s; more only makes sense against the simulator.
-		if c.MPS.RateLimit <= 0 || c.MPS.RateLimit > 10000 {
-			errs = append(errs, fmt.Errorf("mps.rate_limit: %v is outside (0, 10000] requests per second (the API allows 100)", c.MPS.RateLimit))
+		// The API allows 100/s per account and action, shared with the
+		// account's other tooling; more only makes sense against a local
+		// simulator (an http:// endpoint).
+		ceiling := float64(APIRateLimit)
+		if strings.HasPrefix(strings.TrimSpace(c.MPS.Endpoint), "http://") {
+			ceiling = 10000
+		}
+		for _, rl := range []struct {
+			key, env string
+			v        float64
+		}{{"mps.rate_limit", EnvRateLimit, c.MPS.RateLimit}, {"details.rate_limit", EnvDetailsRate, c.Details.RateLimit}} {
+			switch {
+			case rl.v <= 0:
+				errs = append(errs, fmt.Errorf("%s (%s): %v must be positive", rl.key, rl.env, rl.v))
+			case rl.v > ceiling:
+				errs = append(errs, fmt.Errorf("%s (%s): %v is above the API's %d requests per second (per account and action, shared with the account's other tooling)",
+					rl.key, rl.env, rl.v, APIRateLimit))
+			}
 		}
 		switch c.Details.Mode {
 		case "all", "failed", "none":
@@ -288,9 +311,6 @@ func (c *Config) Validate(needAPI bool) error {
 		}
 		if c.Details.SyncBudget < 0 {
 			errs = append(errs, fmt.Errorf("details.sync_budget: %s must not be negative", c.Details.SyncBudget))
-		}
-		if c.Details.RateLimit <= 0 || c.Details.RateLimit > 10000 {
-			errs = append(errs, fmt.Errorf("details.rate_limit: %v is outside (0, 10000] requests per second (the API allows 100)", c.Details.RateLimit))
 		}
 		if c.MPS.Burst < 1 || c.MPS.Burst > 100 {
 			errs = append(errs, fmt.Errorf("mps.burst: %d is outside 1..100", c.MPS.Burst))

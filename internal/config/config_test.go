@@ -97,7 +97,7 @@ func TestBadInputNamesTheProblem(t *testing.T) {
 	cfg.Sync.Statuses = []string{"DONE"}
 	cfg.Log.Level = "loud"
 	err := cfg.Validate(true)
-	for _, want := range []string{"mps.endpoint", "https://", "mps.rate_limit: 50000", "mps.page_size: 0", `"DONE"`, `log.level: "loud"`} {
+	for _, want := range []string{"mps.endpoint", "https://", "mps.rate_limit (MPS_RATE_LIMIT): 50000 is above the API's 100", "mps.page_size: 0", `"DONE"`, `log.level: "loud"`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate: %v lacks %q", err, want)
 		}

@@ -133,6 +133,16 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	return s, nil
 }
 
+// StartCommand is the shell command that starts this server again on its
+// data directory, port and socket directory, after Stop(false).
+func (s *Server) StartCommand() string {
+	cmd := fmt.Sprintf("%s -D %s -l %s -o '%s' start", filepath.Join(s.binDir, "pg_ctl"), filepath.Join(s.Dir, "data"), s.logFile, s.pgOpts)
+	if s.runAs != "" {
+		cmd = "runuser -u " + s.runAs + " -- " + cmd
+	}
+	return cmd
+}
+
 // URL is a connection URL for database db.
 func (s *Server) URL(db string) string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", s.Port, db)
