@@ -190,3 +190,29 @@ func TestCodeLabelIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// A tick skipped because this process is still syncing counts as a skipped
+// run in both metric families, as a lock-skipped one does.
+func TestSkippedTicksAgree(t *testing.T) {
+	t.Parallel()
+	m := NewMetrics()
+	m.SkippedBusy()
+	m.ObserveRun(syncer.Result{}, syncer.ErrLocked)
+	got := map[string]float64{}
+	mfs, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, s := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range s.GetLabel() {
+				key += "," + l.GetValue()
+			}
+			got[key] = s.GetCounter().GetValue()
+		}
+	}
+	if got["mps_archiver_sync_runs_total,skipped"] != 2 || got["mps_archiver_runs_skipped_total,busy"] != 1 || got["mps_archiver_runs_skipped_total,locked"] != 1 {
+		t.Fatalf("%v", got)
+	}
+}
