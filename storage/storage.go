@@ -54,6 +54,9 @@ type Store struct {
 // Open connects to the database at dsn. It fails fast with an error that
 // never contains the password.
 func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+	if err := checkUserInfo(dsn); err != nil {
+		return nil, err
+	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("database URL %s: %s", RedactURL(dsn), redactParseError(err))
@@ -176,7 +179,21 @@ func isConnectError(err error) bool {
 }
 
 // RedactURL hides the password of a postgres:// URL or a key=value DSN.
+// The user information is everything up to the URL's last "@": a password
+// with an unescaped "@" or "/" (a common slip) would otherwise show its
+// tail as the host and path.
 func RedactURL(dsn string) string {
+	if scheme, rest, ok := strings.Cut(dsn, "://"); ok && (scheme == "postgres" || scheme == "postgresql") {
+		if i := strings.LastIndex(rest, "@"); i >= 0 {
+			user, _, hasPassword := strings.Cut(rest[:i], ":")
+			if hasPassword || strings.ContainsAny(rest[:i], "/@") {
+				if strings.ContainsAny(user, "/@") {
+					user = "(hidden)"
+				}
+				dsn = scheme + "://" + user + ":xxxxx@" + rest[i+1:]
+			}
+		}
+	}
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		u, err := url.Parse(dsn)
 		if err != nil {
@@ -207,4 +224,19 @@ func redactParseError(err error) string {
 		}
 	}
 	return msg
+}
+
+// checkUserInfo refuses a postgres:// URL whose password holds an
+// unescaped "@" or "/": the driver would take part of the password for the
+// host and the database, and print them in its errors.
+func checkUserInfo(dsn string) error {
+	scheme, rest, ok := strings.Cut(dsn, "://")
+	if !ok || scheme != "postgres" && scheme != "postgresql" {
+		return nil
+	}
+	i := strings.LastIndex(rest, "@")
+	if i < 0 || !strings.ContainsAny(rest[:i], "@/") {
+		return nil
+	}
+	return fmt.Errorf("database URL %s: the user or password holds an unescaped \"@\" or \"/\"; percent-encode them (@ as %%40, / as %%2F, : as %%3A, # as %%23, ? as %%3F)", RedactURL(dsn))
 }

@@ -50,6 +50,9 @@ func TestCommandLines(t *testing.T) {
 		{args: []string{"serve", "--schedule", "*/61 * * * *"}, env: map[string]string{"DATABASE_URL": "postgres://a@127.0.0.1:1/b"}, code: 1,
 			stderr: "the minute field's step /61 is not below its range of 60 values"},
 		{args: []string{"help"}, code: 0, stdout: "Exit statuses: 0 success, 1 failure, 2 usage error, 3 sync skipped"},
+		{args: []string{"sync"}, env: map[string]string{"DATABASE_URL": "postgres://archiver:Zq@9xK/w7Lm@127.0.0.1:1/db", "TENCENTCLOUD_SECRET_ID": "AKIDcli",
+			"TENCENTCLOUD_SECRET_KEY": "cli-secret-key-7f3e"}, code: 1,
+			stderr: `database URL postgres://archiver:xxxxx@127.0.0.1:1/db: the user or password holds an unescaped "@" or "/"; percent-encode them`},
 		{args: []string{"migrate"}, code: 2, stderr: "Usage: mps-archiver migrate"},
 		{args: []string{"migrate", "frob"}, code: 2, stderr: `mps-archiver migrate: unknown action "frob" (want up, down, version or force)`},
 		{args: []string{"migrate", "down", "1", "junk"}, code: 2, stderr: `unexpected argument "junk"`},
@@ -83,7 +86,7 @@ func TestCommandLines(t *testing.T) {
 			if tc.stdout != "" && !strings.Contains(stdout.String(), tc.stdout) {
 				t.Errorf("stdout lacks %q:\n%s", tc.stdout, stdout.String())
 			}
-			for _, secret := range []string{"Pa55-cli-word", "cli-secret-key-7f3e"} {
+			for _, secret := range []string{"Pa55-cli-word", "cli-secret-key-7f3e", "Zq", "9xK", "w7Lm"} {
 				if strings.Contains(stdout.String()+stderr.String(), secret) {
 					t.Errorf("output leaks %q", secret)
 				}
