@@ -219,7 +219,7 @@ func TestMigrateCommand(t *testing.T) {
 	}{
 		{[]string{"migrate", "version"}, "none"},
 		{[]string{"migrate", "up"}, fmt.Sprintf("schema version: %d", latest)},
-		{[]string{"migrate", "down"}, fmt.Sprintf("schema version: %d", latest-1)},
+		{[]string{"migrate", "down", "--yes"}, fmt.Sprintf("schema version: %d", latest-1)},
 		{[]string{"migrate", "up"}, fmt.Sprintf("schema version: %d", latest)},
 		{[]string{"migrate", "force", fmt.Sprint(latest)}, fmt.Sprintf("schema version: %d", latest)},
 	} {
@@ -227,6 +227,21 @@ func TestMigrateCommand(t *testing.T) {
 		if r.code != 0 || !strings.Contains(r.stdout, step.want) {
 			t.Fatalf("%v: exit %d, stdout %q, stderr %q", step.args, r.code, r.stdout, r.stderr)
 		}
+	}
+	// down deletes archived data: with no terminal to ask, it needs --yes,
+	// and without it changes nothing; force takes only known versions.
+	pgtest.Exec(t, db, `INSERT INTO tasks (task_id, status, raw, first_status) VALUES ('kept', 'FINISH', '{}', 'FINISH')`)
+	for _, args := range [][]string{{"migrate", "down", "all"}, {"migrate", "down"}} {
+		r := run(t, env, args...)
+		if r.code != 2 || !strings.Contains(r.stderr, "run again with --yes to confirm") || len(args) == 3 && !strings.Contains(r.stderr, "2 (tasks)") {
+			t.Fatalf("%v without --yes: exit %d: %s", args, r.code, r.stderr)
+		}
+	}
+	if n := scalar(t, db, `SELECT count(*) FROM tasks`); n != 1 {
+		t.Fatalf("the archive changed: %d tasks", n)
+	}
+	if r := run(t, env, "migrate", "force", "99"); r.code != 2 || !strings.Contains(r.stderr, "99 is not one of them") {
+		t.Fatalf("force 99: exit %d: %s", r.code, r.stderr)
 	}
 	pgtest.Exec(t, db, `UPDATE schema_migrations SET dirty = true`)
 	r := run(t, map[string]string{"DATABASE_URL": db, "TENCENTCLOUD_SECRET_ID": "x", "TENCENTCLOUD_SECRET_KEY": "y"}, "sync")

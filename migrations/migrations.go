@@ -18,20 +18,38 @@ var FS embed.FS
 // Latest is the highest migration version embedded: the schema version this
 // binary needs.
 func Latest() uint {
-	entries, _ := fs.ReadDir(FS, ".")
-	versions := make([]uint, 0, len(entries))
-	for _, e := range entries {
-		head, _, ok := strings.Cut(e.Name(), "_")
-		if !ok {
-			continue
-		}
-		if v, err := strconv.ParseUint(head, 10, 32); err == nil {
-			versions = append(versions, uint(v))
-		}
-	}
-	sort.Slice(versions, func(i, j int) bool { return versions[i] < versions[j] })
+	versions := Versions()
 	if len(versions) == 0 {
 		return 0
 	}
-	return versions[len(versions)-1]
+	return versions[len(versions)-1].Version
+}
+
+// Migration is one embedded migration: its version and name
+// ("000002_tasks" is version 2, "tasks").
+type Migration struct {
+	Version uint
+	Name    string
+}
+
+// Versions lists the embedded migrations, oldest first.
+func Versions() []Migration {
+	entries, _ := fs.ReadDir(FS, ".")
+	seen := map[uint]bool{}
+	var out []Migration
+	for _, e := range entries {
+		head, rest, ok := strings.Cut(e.Name(), "_")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseUint(head, 10, 32)
+		if err != nil || seen[uint(v)] {
+			continue
+		}
+		seen[uint(v)] = true
+		name, _, _ := strings.Cut(rest, ".")
+		out = append(out, Migration{Version: uint(v), Name: name})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
+	return out
 }

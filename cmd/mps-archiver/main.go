@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	// Time-zone data in the binary: CRON_TZ schedules work on scratch and
 	// distroless images, which have no /usr/share/zoneinfo.
 	_ "time/tzdata"
@@ -30,7 +32,11 @@ func main() {
 		fmt.Fprintf(os.Stderr, "mps-archiver: second %s, exiting at once\n", sig)
 		os.Exit(130)
 	}()
-	env := &Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	env := &Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Stdin: os.Stdin}
+	// A terminal, not merely a character device (/dev/null is one too).
+	if _, err := unix.IoctlGetTermios(int(os.Stdin.Fd()), unix.TCGETS); err == nil {
+		env.Terminal = true
+	}
 	os.Exit(Main(ctx, env, os.Args[1:]))
 }
 
@@ -55,6 +61,10 @@ type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
+	// Stdin answers a confirmation prompt, asked only when Terminal (a
+	// person is there to answer).
+	Stdin    io.Reader
+	Terminal bool
 }
 
 // command is one subcommand.

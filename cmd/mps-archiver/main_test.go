@@ -60,6 +60,7 @@ func TestCommandLines(t *testing.T) {
 		{args: []string{"migrate", "up", "3"}, code: 2, stderr: `mps-archiver migrate: up takes no argument (got "3")`},
 		{args: []string{"migrate", "force"}, code: 2, stderr: "mps-archiver migrate: force needs exactly one VERSION"},
 		{args: []string{"migrate", "force", "x"}, code: 2, stderr: `mps-archiver migrate: force: "x" is not a version number`},
+		{args: []string{"migrate", "force", "99"}, code: 2, stderr: `99 is not one of them`},
 		{args: []string{"migrate", "version"}, code: 1, stderr: "database_url: not set"},
 		{args: []string{"report", "--by", "year"}, code: 2, stderr: `mps-archiver report: --by "year": want day, week or month`},
 		{args: []string{"report", "--format", "yaml"}, code: 2, stderr: `--format "yaml": want table, csv, json, markdown`},

@@ -1,18 +1,38 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 
+	"github.com/mps-archiver/mps-archiver/migrations"
 	"github.com/mps-archiver/mps-archiver/storage"
 )
 
 // runMigrate manages the schema: up [N], down [N|all], version, force V.
 func runMigrate(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "migrate", "up | down [N|all] | version | force VERSION")
+	fs := newFlagSet(env, "migrate", "up | down [N|all] | version | force VERSION", `down reverts migrations, newest first, and DELETES what they created with
+its data: reverting 9 drops every captured outcome, 3 every recorded status
+change, 2 every archived task, 1 the run ledger. The archive is the only
+copy of tasks older than 7 days. down asks for confirmation on a terminal;
+elsewhere it needs --yes. force VERSION marks the schema clean at VERSION
+(one this binary knows, or -1) after a failed migration was fixed by hand.`)
 	var cf commonFlags
 	cf.register(fs, env)
+	yes := fs.Bool("yes", false, "confirm that down may delete archived data (needed when no terminal can ask; may also follow the action)")
+	// "migrate down --yes" is how people type it: the flag package stops at
+	// the action, so --yes is taken wherever it stands.
+	args = slices.DeleteFunc(slices.Clone(args), func(a string) bool {
+		if a == "--yes" || a == "-yes" {
+			*yes = true
+			return true
+		}
+		return false
+	})
 	if stop, err := parse(fs, args, 2); stop {
 		return err
 	}
@@ -43,7 +63,12 @@ func runMigrate(ctx context.Context, env *Env, args []string) error {
 				return usageErrorf("down: %q is not a positive number of steps or \"all\"", rest[1])
 			}
 		}
-		apply = func(mg *storage.Migrator) error { return mg.Down(steps) }
+		apply = func(mg *storage.Migrator) error {
+			if err := confirmDown(env, mg, steps, *yes); err != nil {
+				return err
+			}
+			return mg.Down(steps)
+		}
 	case "force":
 		if len(rest) != 2 {
 			return usageErrorf("force needs exactly one VERSION")
@@ -51,6 +76,9 @@ func runMigrate(ctx context.Context, env *Env, args []string) error {
 		v, err := strconv.Atoi(rest[1])
 		if err != nil || v < -1 {
 			return usageErrorf("force: %q is not a version number", rest[1])
+		}
+		if v >= 0 && !slices.ContainsFunc(migrations.Versions(), func(m migrations.Migration) bool { return m.Version == uint(v) }) {
+			return usageErrorf("force: this binary knows schema versions 1..%d (and -1, none): %d is not one of them", migrations.Latest(), v)
 		}
 		apply = func(mg *storage.Migrator) error { return mg.Force(v) }
 	default:
@@ -80,4 +108,41 @@ func runMigrate(ctx context.Context, env *Env, args []string) error {
 		}
 		return nil
 	})
+}
+
+// confirmDown says what down would delete and asks for a "yes" on a
+// terminal, or wants --yes.
+func confirmDown(env *Env, mg *storage.Migrator, steps int, yes bool) error {
+	v, _, ok, err := mg.Version()
+	if err != nil {
+		return err
+	}
+	if !ok || v == 0 {
+		return nil // nothing to revert
+	}
+	var reverted []string
+	all := migrations.Versions()
+	for i := len(all) - 1; i >= 0; i-- {
+		m := all[i]
+		if m.Version > v {
+			continue
+		}
+		if steps > 0 && len(reverted) == steps {
+			break
+		}
+		reverted = append(reverted, fmt.Sprintf("%d (%s)", m.Version, m.Name))
+	}
+	what := "schema versions " + strings.Join(reverted, ", ")
+	if yes {
+		return nil
+	}
+	if !env.Terminal || env.Stdin == nil {
+		return usageErrorf("down would revert %s and delete what they hold; nothing was changed: run again with --yes to confirm", what)
+	}
+	fmt.Fprintf(env.Stderr, "This reverts %s and deletes what they hold, for good.\nType yes to go on: ", what)
+	answer, _ := bufio.NewReader(env.Stdin).ReadString('\n')
+	if strings.TrimSpace(answer) != "yes" {
+		return errors.New("not confirmed; nothing was changed")
+	}
+	return nil
 }
