@@ -246,6 +246,15 @@ func (s *Service) runOnce(trigger string) {
 		return
 	}
 	defer s.runMu.Unlock()
+	// In a rolling update the new version migrates while old replicas still
+	// run: a replica whose schema is not its own writes nothing.
+	if err := s.health.CheckSchema(s.runCtx); err != nil {
+		s.metrics.SkippedSchema()
+		if s.runCtx.Err() == nil {
+			s.log.Warn("sync skipped: the database schema is not the one this binary knows", "trigger", trigger, "error", err.Error())
+		}
+		return
+	}
 	res, err := s.runner.Run(s.runCtx, trigger)
 	s.metrics.ObserveRun(res, err)
 	LogResult(s.log, res, err)

@@ -86,7 +86,7 @@ func NewMetrics() *Metrics {
 		Name: "rate_limiter_wait_seconds_total", Help: "Time spent waiting for the client-side rate limiter.",
 	})
 	m.skipped = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "runs_skipped_total", Help: "Scheduled runs not started: locked (another replica is syncing) or busy (this process is still syncing).",
+		Name: "runs_skipped_total", Help: "Scheduled runs not started: locked (another replica is syncing), busy (this process is still syncing) or schema (the database schema is not this binary's).",
 	}, []string{"reason"})
 	m.gaps = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "coverage_gaps_total", Help: "Coverage gaps detected: periods the archive may be missing.",
@@ -143,7 +143,7 @@ func NewMetrics() *Metrics {
 	for _, r := range []string{"succeeded", "failed", "skipped"} {
 		m.runs.WithLabelValues(r)
 	}
-	for _, r := range []string{"locked", "busy"} {
+	for _, r := range []string{"locked", "busy", "schema"} {
 		m.skipped.WithLabelValues(r)
 	}
 	return m
@@ -238,6 +238,13 @@ func (m *Metrics) ObserveRun(res syncer.Result, err error) {
 	m.runs.WithLabelValues("succeeded").Inc()
 	m.lastRunFailed.Set(0)
 	m.SetLastSuccess(res.Started)
+}
+
+// SkippedSchema counts a run skipped because the schema is not the
+// binary's (moved ahead by a newer version's migration, or dirty).
+func (m *Metrics) SkippedSchema() {
+	m.runs.WithLabelValues("skipped").Inc()
+	m.skipped.WithLabelValues("schema").Inc()
 }
 
 // SkippedBusy counts a tick skipped because this process was still syncing.

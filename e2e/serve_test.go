@@ -355,3 +355,46 @@ func TestServeMigrateWithReplicas(t *testing.T) {
 		t.Fatalf("newer schema: exit %d %s", r.code, r.stderr)
 	}
 }
+
+// TestServeStopsWritingWhenTheSchemaMovesAhead: with the schema moved past
+// the binary's version under a running serve (a rolling update's new pod
+// migrated), no run starts: each tick is skipped, counted and explained;
+// when the schema is the binary's again, runs resume.
+func TestServeStopsWritingWhenTheSchemaMovesAhead(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	a := newAPI(t, generate(300, now, nil), simulator.NewClock(now, 0), simulator.Faults{})
+	db := migrated(t)
+	p := start(t, baseEnv(a, db), "serve", "--schedule", "* * * * * *", "--listen", "127.0.0.1:0")
+	addr := p.httpAddr(t)
+	eventually(t, 30*time.Second, "a successful run", func() bool {
+		return scalar(t, db, `SELECT count(*) FROM sync_runs WHERE status = 'succeeded'`) >= 1
+	})
+	latest := migrations.Latest()
+	pgtest.Exec(t, db, fmt.Sprintf(`UPDATE schema_migrations SET version = %d`, latest+1))
+	// A run already going may finish; none starts after it.
+	eventually(t, 30*time.Second, "a tick skipped for the schema", func() bool {
+		_, m := get(t, "http://"+addr+"/metrics")
+		return metric(t, m, `mps_archiver_runs_skipped_total{reason="schema"}`) >= 2
+	})
+	before := scalar(t, db, `SELECT count(*) FROM sync_runs`)
+	eventually(t, 30*time.Second, "three more skipped ticks", func() bool {
+		_, m := get(t, "http://"+addr+"/metrics")
+		return metric(t, m, `mps_archiver_runs_skipped_total{reason="schema"}`) >= 5
+	})
+	if after := scalar(t, db, `SELECT count(*) FROM sync_runs`); after != before {
+		t.Fatalf("%d runs started with the schema ahead", after-before)
+	}
+	if code, _ := get(t, "http://"+addr+"/readyz"); code != 503 {
+		t.Fatalf("readyz %d with the schema ahead", code)
+	}
+	if !strings.Contains(p.stderr.String(), "sync skipped: the database schema is not the one this binary knows") {
+		t.Fatal("no log line says why runs are skipped")
+	}
+	pgtest.Exec(t, db, fmt.Sprintf(`UPDATE schema_migrations SET version = %d`, latest))
+	eventually(t, 30*time.Second, "runs to resume", func() bool {
+		return scalar(t, db, `SELECT count(*) FROM sync_runs`) > before
+	})
+	p.signal(syscall.SIGTERM)
+	p.wait(t, 30*time.Second)
+}
