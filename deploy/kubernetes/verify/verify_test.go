@@ -15,6 +15,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
@@ -56,6 +57,8 @@ func render(t *testing.T, dir string) map[string]any {
 			obj = &corev1.Namespace{}
 		case "PrometheusRule":
 			obj = &monitoringv1.PrometheusRule{}
+		case "NetworkPolicy":
+			obj = &networkingv1.NetworkPolicy{}
 		default:
 			t.Fatalf("%s: no Go type for kind %s", dir, r.GetKind())
 		}
@@ -114,6 +117,21 @@ func TestBase(t *testing.T) {
 	if _, ok := objs["PrometheusRule/mps-archiver"]; !ok {
 		t.Error("no PrometheusRule")
 	}
+	// The ConfigMap's name carries its content's hash, and the pods refer
+	// to that name: a config change rolls them.
+	var cm string
+	for k := range objs {
+		if strings.HasPrefix(k, "ConfigMap/mps-archiver-") {
+			cm = strings.TrimPrefix(k, "ConfigMap/")
+		}
+	}
+	if cm == "" || c.EnvFrom[0].ConfigMapRef == nil || c.EnvFrom[0].ConfigMapRef.Name != cm {
+		t.Errorf("the ConfigMap has no hash suffix, or the Deployment does not use it: %q vs %v", cm, c.EnvFrom)
+	}
+	np, ok := objs["NetworkPolicy/mps-archiver"].(*networkingv1.NetworkPolicy)
+	if !ok || np.Spec.PodSelector.MatchLabels["app.kubernetes.io/name"] != "mps-archiver" || len(np.Spec.PolicyTypes) != 2 {
+		t.Errorf("no NetworkPolicy selecting the pods with ingress and egress rules: %v", np)
+	}
 	rules := objs["PrometheusRule/mps-archiver"].(*monitoringv1.PrometheusRule)
 	var alerts []string
 	for _, r := range rules.Spec.Groups[0].Rules {
@@ -159,6 +177,13 @@ func TestCronJobOverlay(t *testing.T) {
 		t.Error("the CronJob must run sync with concurrencyPolicy Forbid")
 	}
 	checkPod(t, "CronJob", cj.Spec.JobTemplate.Spec.Template.Spec)
+	for _, ef := range cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0].EnvFrom {
+		if ef.ConfigMapRef != nil {
+			if _, ok := objs["ConfigMap/"+ef.ConfigMapRef.Name]; !ok || !strings.HasPrefix(ef.ConfigMapRef.Name, "mps-archiver-") {
+				t.Errorf("the CronJob refers to ConfigMap %s, not the generated one", ef.ConfigMapRef.Name)
+			}
+		}
+	}
 	if _, ok := objs["Deployment/mps-archiver"]; ok {
 		t.Error("the cronjob overlay still has the Deployment")
 	}
