@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/robfig/cron/v3"
 
+	"github.com/mps-archiver/mps-archiver/storage"
 	"github.com/mps-archiver/mps-archiver/syncer"
 )
 
@@ -247,8 +248,10 @@ func (s *Service) runOnce(trigger string) {
 	}
 	defer s.runMu.Unlock()
 	// In a rolling update the new version migrates while old replicas still
-	// run: a replica whose schema is not its own writes nothing.
-	if err := s.health.CheckSchema(s.runCtx); err != nil {
+	// run: a replica whose schema is not its own writes nothing. (A database
+	// that cannot be reached is not a mismatch: the run goes ahead and fails
+	// as such.)
+	if err := s.health.CheckSchema(s.runCtx); storage.IsSchemaMismatch(err) {
 		s.metrics.SkippedSchema()
 		if s.runCtx.Err() == nil {
 			s.log.Warn("sync skipped: the database schema is not the one this binary knows", "trigger", trigger, "error", err.Error())

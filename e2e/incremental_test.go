@@ -45,7 +45,7 @@ func TestKillNineDuringIncrementalRun(t *testing.T) {
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.done
 	env["MPS_DETAILS_RATE_LIMIT"] = "1000"
-	if r := run(t, env, "sync"); r.code != 0 {
+	if r := syncAfterKill(t, env); r.code != 0 {
 		t.Fatalf("sync after the kill: exit %d: %s", r.code, r.stderr)
 	}
 	kinds := fmt.Sprint(pgtest.Query(t, db, `SELECT kind || '/' || status FROM sync_runs ORDER BY id`))

@@ -62,7 +62,7 @@ func TestKillNineDuringDetailCapture(t *testing.T) {
 		return scalar(t, db, `SELECT count(*) FROM task_detail_queue WHERE leased_until > now()`) == 0
 	})
 	env["MPS_DETAILS_RATE_LIMIT"] = "2000"
-	if r := run(t, env, "sync"); r.code != 0 {
+	if r := syncAfterKill(t, env); r.code != 0 {
 		t.Fatalf("sync after the kills: exit %d: %s", r.code, r.stderr)
 	}
 	want := finishedTasks(a)

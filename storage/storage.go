@@ -140,6 +140,12 @@ func (s *Store) CheckSchema(ctx context.Context) error {
 	return nil
 }
 
+// IsSchemaMismatch reports whether err says the schema is not the
+// binary's (behind, ahead or dirty), as opposed to the database being away.
+func IsSchemaMismatch(err error) bool {
+	return errors.Is(err, ErrSchemaBehind) || errors.Is(err, ErrSchemaAhead) || errors.Is(err, ErrSchemaDirty)
+}
+
 // interpretError maps pgx and network errors onto this package's sentinels,
 // keeping the original text (which pgx never fills with the password).
 func interpretError(err error) error {
