@@ -339,7 +339,6 @@ func (c *Client) backoff(retry int, code string) time.Duration {
 // sent is one attempt in flight: its start and what the transport saw.
 type sent struct {
 	*captured
-	start time.Duration
 	began time.Time
 }
 

@@ -127,11 +127,29 @@ func (s *Syncer) drainIncremental(ctx context.Context, res *Result) error {
 
 // resolveVanished reads the detail of every archived in-flight task this
 // run did not list: it finished (archived FINISH, with its outcome), moved
-// on, or left the API's window unfinished (recorded as gone).
+// on, or left the API's window unfinished (recorded as gone). Resolved
+// tasks are written a page of each status at a time.
 func (s *Syncer) resolveVanished(ctx context.Context, res *Result) error {
 	inFlight, err := s.store.InFlightTasks(ctx)
 	if err != nil {
 		return err
+	}
+	pending := map[mps.Status][]mps.Task{}
+	flush := func(st mps.Status) error {
+		tasks := pending[st]
+		if len(tasks) == 0 {
+			return nil
+		}
+		pending[st] = nil
+		pr, err := s.store.WritePage(ctx, WritePageParams{RunID: res.RunID, Status: st, Tasks: tasks})
+		if err != nil {
+			return fmt.Errorf("write %d resolved %s tasks: %w", len(tasks), st, err)
+		}
+		res.Seen += int64(len(tasks))
+		res.Inserted += pr.Inserted
+		res.Updated += pr.Updated
+		res.Unchanged += pr.Unchanged
+		return nil
 	}
 	var gone []string
 	for _, t := range inFlight {
@@ -161,21 +179,22 @@ func (s *Syncer) resolveVanished(ctx context.Context, res *Result) error {
 			res.Unresolved++
 			continue
 		}
-		task := resolvedTask(t, d)
-		pr, err := s.store.WritePage(ctx, WritePageParams{RunID: res.RunID, Status: st, Tasks: []mps.Task{task}})
-		if err != nil {
-			return fmt.Errorf("write resolved task %s: %w", t.TaskID, err)
-		}
 		res.Resolved++
-		res.Seen++
-		res.Updated += pr.Updated
-		res.Inserted += pr.Inserted
-		res.Unchanged += pr.Unchanged
+		if pending[st] = append(pending[st], resolvedTask(t, d)); len(pending[st]) == mps.MaxLimit {
+			if err := flush(st); err != nil {
+				return err
+			}
+		}
 		if st == mps.StatusFinish && s.cfg.Details != DetailsNone && s.cfg.Details != "" {
 			// The detail in hand is the outcome: no second read.
 			if _, err := s.store.CompleteDetail(ctx, details.Capture(d, details.Defaults.MaxRawBytes)); err != nil {
 				return fmt.Errorf("store detail of %s: %w", t.TaskID, err)
 			}
+		}
+	}
+	for _, st := range mps.Statuses {
+		if err := flush(st); err != nil {
+			return err
 		}
 	}
 	if len(gone) > 0 {

@@ -446,6 +446,10 @@ func (s *Syncer) run(ctx context.Context, trigger string, forceFull bool) (res R
 		runErr = s.drainAll(ctx, &res)
 	}
 	res.ListRequests, res.DetailRequests = s.calls.list.Load(), s.calls.detail.Load()
+	if res.TokensLost > 0 {
+		s.log.Warn("the API skipped tasks at page boundaries that DescribeTaskDetail no longer knows; they are not archived",
+			"run_id", res.RunID, "tasks", res.TokensLost)
+	}
 	if runErr != nil {
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) && !strings.Contains(runErr.Error(), cause.Error()) {
 			runErr = fmt.Errorf("%w (%v)", runErr, cause)
@@ -473,24 +477,15 @@ func (s *Syncer) run(ctx context.Context, trigger string, forceFull bool) (res R
 func (s *Syncer) drainAll(ctx context.Context, res *Result) error {
 	for _, st := range s.cfg.Statuses {
 		var err error
-		if st == mps.StatusFinish && s.cfg.Partitions > 1 {
-			err = s.drainFinish(ctx, res)
+		if st == mps.StatusFinish {
+			err = s.drainFinishAny(ctx, res)
 		} else {
 			_, err = s.drain(ctx, st, []cursor{{q: mps.Query{Status: st}}}, 0, res)
 		}
 		if err != nil {
 			return err
 		}
-		if st == mps.StatusFinish && s.cfg.Details == DetailsFailed {
-			if err := s.drainFailed(ctx, res); err != nil {
-				return err
-			}
-		}
 		res.Drained = append(res.Drained, st)
-	}
-	if res.TokensLost > 0 {
-		s.log.Warn("the API skipped tasks at page boundaries that DescribeTaskDetail no longer knows; they are not archived",
-			"run_id", res.RunID, "tasks", res.TokensLost)
 	}
 	return nil
 }
