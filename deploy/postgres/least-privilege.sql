@@ -1,36 +1,58 @@
 -- Least privilege for mps-archiver: migrations run as an owner role, the
--- daemon as a role that can only read and write the archive's rows.
+-- daemon as a role that can only read and write the archive's rows, and
+-- people and dashboards as a reader that can only read.
 --
 -- 1. As a superuser, once per cluster:
---      CREATE ROLE mps_archiver_owner LOGIN PASSWORD '...';
---      CREATE ROLE mps_archiver_app   LOGIN PASSWORD '...';
+--      CREATE ROLE mps_archiver_owner  LOGIN PASSWORD '...';
+--      CREATE ROLE mps_archiver_app    LOGIN PASSWORD '...';
+--      CREATE ROLE mps_archiver_reader NOLOGIN;   -- a group: GRANT mps_archiver_reader TO alice, grafana;
 --      CREATE DATABASE mps_archive OWNER mps_archiver_owner;
 --    (PostgreSQL 15: the public schema belongs to the database owner, so the
 --    owner role can create the archive's tables there.)
--- 2. As mps_archiver_owner, connected to mps_archive, run this file:
---      psql "postgres://mps_archiver_owner@db/mps_archive" -f least-privilege.sql
---    It is idempotent; run it again after `migrate up` if in doubt.
+-- 2. As mps_archiver_owner, connected to mps_archive, run this file, before
+--    or after the first `migrate up` (it is idempotent):
+--      psql -v ON_ERROR_STOP=1 "postgres://mps_archiver_owner@db/mps_archive" -f least-privilege.sql
 -- 3. Run `mps-archiver migrate up` with DATABASE_URL of mps_archiver_owner,
 --    and `mps-archiver sync|serve|report` with DATABASE_URL of
 --    mps_archiver_app.
+--
+-- Grants are made once, here: tables and views that later migrations create
+-- (or drop and create again) get them from the default privileges below, so
+-- upgrades keep every role's access without running this file again.
 
--- Tables and sequences that later migrations create get the same grants.
+-- golang-migrate's version table, created here as `migrate up` would create
+-- it, so that the app role can be kept from changing it whatever the order.
+CREATE TABLE IF NOT EXISTS public.schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL);
+
+-- The daemon: reads and writes rows. It deletes only from its work queue.
 ALTER DEFAULT PRIVILEGES FOR ROLE mps_archiver_owner IN SCHEMA public
     GRANT SELECT, INSERT, UPDATE ON TABLES TO mps_archiver_app;
 ALTER DEFAULT PRIVILEGES FOR ROLE mps_archiver_owner IN SCHEMA public
     GRANT USAGE, SELECT ON SEQUENCES TO mps_archiver_app;
-
--- Tables that exist already.
 GRANT USAGE ON SCHEMA public TO mps_archiver_app;
 GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO mps_archiver_app;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO mps_archiver_app;
-
--- The daemon reads the schema version but never changes it. (Before the
--- first `migrate up` the table does not exist yet; run this file again
--- afterwards.)
+-- It reads the schema version but never changes it.
+REVOKE INSERT, UPDATE, DELETE ON public.schema_migrations FROM mps_archiver_app;
+-- A captured detail leaves the queue (migration 9 creates the table; until
+-- then there is nothing to grant).
 DO $$
 BEGIN
-    IF to_regclass('public.schema_migrations') IS NOT NULL THEN
-        REVOKE INSERT, UPDATE ON public.schema_migrations FROM mps_archiver_app;
+    IF to_regclass('public.task_detail_queue') IS NOT NULL THEN
+        GRANT DELETE ON public.task_detail_queue TO mps_archiver_app;
+    END IF;
+END $$;
+
+-- Readers (people, Grafana, BI tools): SELECT on every table and view, now
+-- and after every migration. Skipped, with a notice, where the role is not
+-- created yet: create it (step 1) and run this file again.
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'mps_archiver_reader') THEN
+        EXECUTE 'ALTER DEFAULT PRIVILEGES FOR ROLE mps_archiver_owner IN SCHEMA public GRANT SELECT ON TABLES TO mps_archiver_reader';
+        EXECUTE 'GRANT USAGE ON SCHEMA public TO mps_archiver_reader';
+        EXECUTE 'GRANT SELECT ON ALL TABLES IN SCHEMA public TO mps_archiver_reader';
+    ELSE
+        RAISE NOTICE 'role mps_archiver_reader does not exist: no read-only access granted';
     END IF;
 END $$;
