@@ -177,10 +177,13 @@ func TestPostgresOutageDuringServe(t *testing.T) {
 	a := newAPI(t, generate(2000, now, func(c *simulator.GenConfig) {
 		c.Window, c.ArrivalsPerHour, c.Horizon = 6*24*time.Hour, 3600, 2*time.Hour
 	}), clock, simulator.Faults{Latency: 2 * time.Millisecond})
-	p := start(t, baseEnv(a, db), "serve", "--schedule", "* * * * * *", "--listen", "127.0.0.1:0")
+	env := baseEnv(a, db)
+	env["MPS_RATE_LIMIT"] = "5" // runs long enough for the outage to land in one
+	p := start(t, env, "serve", "--schedule", "* * * * * *", "--listen", "127.0.0.1:0")
 	addr := p.httpAddr(t)
-	eventually(t, 30*time.Second, "a successful run", func() bool {
-		return scalar(t, db, `SELECT count(*) FROM sync_runs WHERE status = 'succeeded'`) >= 1
+	eventually(t, 60*time.Second, "a successful run, then another under way", func() bool {
+		return scalar(t, db, `SELECT count(*) FROM sync_runs WHERE status = 'succeeded'`) >= 1 &&
+			scalar(t, db, `SELECT count(*) FROM sync_runs WHERE status = 'running'`) == 1
 	})
 	if err := srv.Restart(ctx, 4*time.Second); err != nil {
 		t.Fatal(err)
@@ -189,15 +192,14 @@ func TestPostgresOutageDuringServe(t *testing.T) {
 	if p.exited() {
 		t.Fatalf("serve exited during the outage:\n%s", p.stderr.String())
 	}
-	failedLogged := 0
-	for _, l := range p.logLines() {
-		if l["msg"] == "sync failed" || l["level"] == "ERROR" {
-			failedLogged++
+	eventually(t, 30*time.Second, "the failure logged", func() bool {
+		for _, l := range p.logLines() {
+			if l["msg"] == "sync failed" || l["level"] == "ERROR" {
+				return true
+			}
 		}
-	}
-	if failedLogged == 0 {
-		t.Fatalf("no failure logged during the outage:\n%s", p.stderr.String())
-	}
+		return false
+	})
 	// Freeze the API, and wait for a run that started after the outage.
 	clock.SetSpeed(0)
 	var lastOK int64
@@ -212,6 +214,14 @@ func TestPostgresOutageDuringServe(t *testing.T) {
 	p.signal(syscall.SIGTERM)
 	if code := p.wait(t, 40*time.Second); code != 0 {
 		t.Fatalf("exit %d", code)
+	}
+	// The process lived through the outage: each run it cut short carries
+	// its own error, none is written off as abandoned.
+	for _, row := range pgtest.Query(t, db, `SELECT id, status, coalesce(error, '') FROM sync_runs WHERE status <> 'succeeded' ORDER BY id`) {
+		t.Logf("run %v %v: %v", row[0], row[1], row[2])
+		if row[1] != "failed" || strings.HasPrefix(row[2].(string), "abandoned") {
+			t.Errorf("run %v is %v: %v", row[0], row[1], row[2])
+		}
 	}
 	// One more run with the API frozen makes the archive comparable.
 	if r := run(t, baseEnv(a, db), "sync"); r.code != 0 {
@@ -397,4 +407,43 @@ func TestServeStopsWritingWhenTheSchemaMovesAhead(t *testing.T) {
 	})
 	p.signal(syscall.SIGTERM)
 	p.wait(t, 30*time.Second)
+}
+
+// TestSecondSignalRecordsTheRun: SIGTERM starts the grace period; a second
+// SIGTERM stops the running sync at once, yet its outcome is recorded
+// before the process exits (it used to stay "running" until the next run
+// called it abandoned).
+func TestSecondSignalRecordsTheRun(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	a := newAPI(t, generate(3000, now, nil), simulator.NewClock(now, 0), simulator.Faults{})
+	db := migrated(t)
+	env := baseEnv(a, db)
+	env["MPS_RATE_LIMIT"] = "2" // a run of 30-odd requests lasts over 15 s
+	p := start(t, env, "serve", "--listen", "127.0.0.1:0", "--shutdown-grace", "5m")
+	eventually(t, 30*time.Second, "a running sync", func() bool {
+		return scalar(t, db, `SELECT count(*) FROM sync_runs WHERE status = 'running' AND pages > 0`) == 1
+	})
+	p.signal(syscall.SIGTERM)
+	eventually(t, 10*time.Second, "the first signal's log line", func() bool {
+		return strings.Contains(p.stderr.String(), "shutting down")
+	})
+	if p.exited() {
+		t.Fatalf("exited within the grace period:\n%s", p.stderr.String())
+	}
+	p.signal(syscall.SIGTERM)
+	code := p.wait(t, 30*time.Second)
+	var status, errText string
+	row := pgtest.Query(t, db, `SELECT status, coalesce(error, '') FROM sync_runs`)
+	if len(row) != 1 {
+		t.Fatalf("%d runs", len(row))
+	}
+	status, errText = row[0][0].(string), row[0][1].(string)
+	if status != "failed" || !strings.Contains(errText, "second SIGTERM: stopped at once") {
+		t.Fatalf("exit %d; the run is %s: %q\n%s", code, status, errText, p.stderr.String())
+	}
+	if !strings.Contains(p.stderr.String(), "recording the run's outcome") {
+		t.Errorf("the second signal was not explained:\n%s", p.stderr.String())
+	}
+	t.Logf("exit %d; run recorded as %s: %s", code, status, errText)
 }

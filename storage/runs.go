@@ -103,7 +103,7 @@ func (s *Store) StartRun(ctx context.Context, p syncer.StartRunParams) (syncer.R
 WITH abandoned AS (
     UPDATE sync_runs
        SET status = 'failed', finished_at = now(),
-           error = 'abandoned: the process running it stopped before recording an outcome'
+           error = 'abandoned: the process running it stopped, or lost the database, before recording an outcome'
      WHERE status = 'running'
  RETURNING 1
 )
@@ -141,20 +141,20 @@ func (s *Store) FinishRun(ctx context.Context, p syncer.FinishRunParams) (syncer
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	tag, err := tx.Exec(ctx, `
 UPDATE sync_runs
-   SET status = $2, finished_at = now(), error = $3, statuses_drained = $4, api_started_at = $5,
+   SET status = $2, finished_at = coalesce($21, now()), error = $3, statuses_drained = $4, api_started_at = $5,
        pages = $6, tasks_seen = $7, tasks_inserted = $8, tasks_updated = $9, tasks_unchanged = $10,
        records_skipped = $11, warnings = $12, cursor_restarts = $13, tokens_recovered = $14,
        tokens_lost = $15, echoed_tokens = $16, out_of_range_records = $17,
        list_requests = $18, detail_requests = $19, kind = coalesce(nullif($20, ''), kind)
- WHERE id = $1`, p.RunID, status, errText, drained, ts(p.APIStartedAt),
+ WHERE id = $1 AND (status = 'running' OR error LIKE 'abandoned:%')`, p.RunID, status, errText, drained, ts(p.APIStartedAt),
 		p.Pages, p.Seen, p.Inserted, p.Updated, p.Unchanged, p.Skipped, p.Warnings,
 		p.Restarts, p.TokensRecovered, p.TokensLost, p.EchoedTokens, p.OutOfRange,
-		p.ListRequests, p.DetailRequests, p.Kind)
+		p.ListRequests, p.DetailRequests, p.Kind, ts(p.FinishedAt))
 	if err != nil {
 		return out, fmt.Errorf("update sync run %d: %w", p.RunID, interpretError(err))
 	}
 	if tag.RowsAffected() != 1 {
-		return out, fmt.Errorf("update sync run %d: %w", p.RunID, errors.New("run row not found"))
+		return out, fmt.Errorf("update sync run %d: %w", p.RunID, syncer.ErrRunFinished)
 	}
 	if !p.Failed && !p.APIStartedAt.IsZero() {
 		var prevID int64

@@ -226,6 +226,8 @@ type FinishRunParams struct {
 	// Kind is the kind the run ended as (an incremental run that found the
 	// time filters gone drains in full).
 	Kind string
+	// FinishedAt is when the run ended (zero: when recorded).
+	FinishedAt time.Time
 }
 
 // FinishResult is what recording the outcome found.
@@ -289,6 +291,10 @@ type Config struct {
 	Details string
 	// DetailRetention is the deadline a queued detail is planned by.
 	DetailRetention time.Duration
+	// OutcomeTimeout is how long a run keeps trying to record its outcome
+	// when the database does not take it (default 10s); an outcome still
+	// unrecorded is kept and recorded by the next run of this Syncer.
+	OutcomeTimeout time.Duration
 	// Host and Version (the build) are recorded with each run.
 	Host    string
 	Version string
@@ -313,7 +319,19 @@ type Syncer struct {
 	store  Store
 	cfg    Config
 	log    *slog.Logger
+	// unrecorded holds outcomes the database did not take when their run
+	// ended (an outage): the next run records them before its own start,
+	// which would otherwise call those runs abandoned.
+	unrecordedMu sync.Mutex
+	unrecorded   []FinishRunParams
 }
+
+// ErrRunFinished is what Store.FinishRun returns for a run whose outcome is
+// already recorded (only an "abandoned" verdict may be replaced).
+var ErrRunFinished = errors.New("the run's outcome is already recorded")
+
+// maxUnrecorded bounds the outcomes kept for a database that stays away.
+const maxUnrecorded = 16
 
 // Defaults are what New uses for the settings a Config leaves zero.
 var Defaults = Config{
@@ -326,6 +344,7 @@ var Defaults = Config{
 	Writers:           2,
 	ProgressEvery:     2 * time.Second,
 	Overlap:           15 * time.Minute,
+	OutcomeTimeout:    10 * time.Second,
 }
 
 // New returns a Syncer.
@@ -351,6 +370,9 @@ func New(lister Lister, store Store, cfg Config, log *slog.Logger) *Syncer {
 	}
 	if cfg.Overlap <= 0 {
 		cfg.Overlap = def.Overlap
+	}
+	if cfg.OutcomeTimeout <= 0 {
+		cfg.OutcomeTimeout = def.OutcomeTimeout
 	}
 	counted := &countingLister{next: lister}
 	return &Syncer{lister: counted, calls: counted, store: store, cfg: cfg, log: log}
@@ -429,6 +451,7 @@ func (s *Syncer) run(ctx context.Context, trigger string, forceFull bool) (res R
 		}
 	}()
 
+	s.recordLateOutcomes(ctx)
 	if err := s.plan(ctx, forceFull, &res); err != nil {
 		return res, err
 	}
@@ -455,7 +478,8 @@ func (s *Syncer) run(ctx context.Context, trigger string, forceFull bool) (res R
 			runErr = fmt.Errorf("%w (%v)", runErr, cause)
 		}
 	}
-	fin := FinishRunParams{RunID: res.RunID, Drained: res.Drained, Failed: runErr != nil, APIStartedAt: res.APIStarted, Progress: res.Progress, Kind: res.Kind}
+	fin := FinishRunParams{RunID: res.RunID, Drained: res.Drained, Failed: runErr != nil, APIStartedAt: res.APIStarted,
+		Progress: res.Progress, Kind: res.Kind, FinishedAt: time.Now()}
 	if runErr != nil {
 		fin.Error = runErr.Error()
 		var ae *mps.APIError
@@ -463,15 +487,63 @@ func (s *Syncer) run(ctx context.Context, trigger string, forceFull bool) (res R
 			res.RequestIDs = append(res.RequestIDs, ae.RequestID)
 		}
 	}
-	// The outcome is written even when ctx was cancelled (shutdown, timeout).
-	finCtx, finCancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer finCancel()
-	fr, err := s.store.FinishRun(finCtx, fin)
+	fr, err := s.finishRun(ctx, fin)
 	if err != nil {
+		if !errors.Is(err, ErrRunFinished) {
+			s.keepUnrecorded(fin)
+		}
 		return res, errors.Join(runErr, fmt.Errorf("record run %d outcome: %w", res.RunID, err))
 	}
 	res.Gap = fr.Gap
 	return res, runErr
+}
+
+// finishRun records a run's outcome, even when ctx was cancelled
+// (shutdown, timeout), trying again for up to OutcomeTimeout while the
+// database refuses: the run's real cause is worth the wait.
+func (s *Syncer) finishRun(ctx context.Context, fin FinishRunParams) (FinishResult, error) {
+	finCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.OutcomeTimeout)
+	defer cancel()
+	pause := 200 * time.Millisecond
+	for {
+		fr, err := s.store.FinishRun(finCtx, fin)
+		if err == nil || errors.Is(err, ErrRunFinished) {
+			return fr, err
+		}
+		select {
+		case <-finCtx.Done():
+			return fr, err
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 2*time.Second)
+	}
+}
+
+func (s *Syncer) keepUnrecorded(fin FinishRunParams) {
+	s.unrecordedMu.Lock()
+	defer s.unrecordedMu.Unlock()
+	if len(s.unrecorded) < maxUnrecorded {
+		s.unrecorded = append(s.unrecorded, fin)
+	}
+}
+
+// recordLateOutcomes records the outcomes earlier runs could not, as they
+// were when those runs ended (the caller holds the run lock).
+func (s *Syncer) recordLateOutcomes(ctx context.Context) {
+	s.unrecordedMu.Lock()
+	defer s.unrecordedMu.Unlock()
+	kept := s.unrecorded[:0]
+	for _, fin := range s.unrecorded {
+		if _, err := s.store.FinishRun(ctx, fin); err != nil {
+			if !errors.Is(err, ErrRunFinished) {
+				kept = append(kept, fin)
+			}
+			continue
+		}
+		s.log.Info("recorded the outcome of an earlier run, which the database could not take when it ended",
+			"run_id", fin.RunID, "failed", fin.Failed, "error", fin.Error)
+	}
+	s.unrecorded = kept
 }
 
 func (s *Syncer) drainAll(ctx context.Context, res *Result) error {

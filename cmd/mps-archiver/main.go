@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -22,17 +23,30 @@ import (
 
 func main() {
 	tuneGC()
+	// The first signal asks for a graceful stop (a running sync may finish
+	// within the grace period); the second stops work at once but still
+	// lets the run record its outcome (a few seconds at most); a third, or
+	// that bound passing, exits without waiting.
 	ctx, cancel := context.WithCancelCause(context.Background())
-	sigs := make(chan os.Signal, 2)
+	abort, abortNow := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 3)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		sig := <-sigs
 		cancel(fmt.Errorf("received %s", sig))
 		sig = <-sigs
-		fmt.Fprintf(os.Stderr, "mps-archiver: second %s, exiting at once\n", sig)
+		name := unix.SignalName(sig.(syscall.Signal))
+		fmt.Fprintf(os.Stderr, "mps-archiver: second %s: stopping now and recording the run's outcome (another signal exits at once)\n", name)
+		abortNow(fmt.Errorf("second %s: stopped at once", name))
+		select {
+		case sig = <-sigs:
+			fmt.Fprintf(os.Stderr, "mps-archiver: %s again, exiting without recording the run's outcome\n", sig)
+		case <-time.After(abortWait):
+			fmt.Fprintf(os.Stderr, "mps-archiver: the run's outcome was not recorded within %s; exiting\n", abortWait)
+		}
 		os.Exit(130)
 	}()
-	env := &Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Stdin: os.Stdin}
+	env := &Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Stdin: os.Stdin, Abort: abort}
 	// A terminal, not merely a character device (/dev/null is one too).
 	if _, err := unix.IoctlGetTermios(int(os.Stdin.Fd()), unix.TCGETS); err == nil {
 		env.Terminal = true
@@ -65,6 +79,21 @@ type Env struct {
 	// person is there to answer).
 	Stdin    io.Reader
 	Terminal bool
+	// Abort is cancelled on a second signal: work stops at once, outcomes
+	// are still recorded. Nil: never.
+	Abort context.Context
+}
+
+// abortWait bounds how long a second signal waits for the run's outcome to
+// be written (the syncer allows that write 10 s).
+const abortWait = 12 * time.Second
+
+// abortContext is the context of work that only a second signal stops.
+func (e *Env) abortContext() context.Context {
+	if e.Abort == nil {
+		return context.Background()
+	}
+	return e.Abort
 }
 
 // command is one subcommand.

@@ -91,8 +91,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	// Runs get their own context: the first signal stops scheduling and
-	// grants the grace period; only Stop cancels a run.
-	if err := svc.Start(context.WithoutCancel(ctx)); err != nil {
+	// grants the grace period; Stop or a second signal cancels a run, which
+	// then records its outcome.
+	if err := svc.Start(env.abortContext()); err != nil {
 		return err
 	}
 	// Details are read continuously, beside the scheduled runs.
@@ -100,7 +101,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if cfg.Details.Mode != syncer.DetailsNone {
 		fetcher = details.New(client, st, details.Config{}, log)
 		metrics.WatchDetails(st, fetcher)
-		fetcher.Start(context.WithoutCancel(ctx))
+		fetcher.Start(env.abortContext())
 	}
 	<-ctx.Done()
 	log.Info("shutting down", "reason", context.Cause(ctx).Error(), "grace_seconds", cfg.Serve.ShutdownGrace.Seconds())
