@@ -3,12 +3,17 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/push"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/mps-archiver/mps-archiver/details"
 	"github.com/mps-archiver/mps-archiver/mps"
@@ -38,9 +43,11 @@ type Metrics struct {
 	filterSupport *prometheus.GaugeVec
 	detailReqs    *prometheus.CounterVec
 
-	mu          sync.Mutex
-	lastSuccess time.Time
-	now         func() time.Time
+	mu           sync.Mutex
+	lastSuccess  time.Time
+	firstAttempt time.Time // the archive's first run, while none has succeeded
+	created      time.Time
+	now          func() time.Time
 }
 
 // SetBuildInfo exports mps_archiver_build_info{version, go_version} = 1.
@@ -57,7 +64,7 @@ func (m *Metrics) SetBuildInfo(version, goVersion string) {
 func NewMetrics() *Metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := &Metrics{Registry: reg, now: time.Now}
+	m := &Metrics{Registry: reg, now: time.Now, created: time.Now()}
 	f := prometheus.WrapRegistererWithPrefix("mps_archiver_", reg)
 	m.runs = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sync_runs_total", Help: "Sync runs by result: succeeded, failed, or skipped (another replica held the run lock, or this process was still syncing; runs_skipped_total says which).",
@@ -125,10 +132,14 @@ func NewMetrics() *Metrics {
 	})
 	headroom := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "retention_headroom_seconds",
-		Help: "168h minus the age of the last successful full drain: how long until tasks start leaving the API unarchived (0 if none yet).",
+		Help: "168h minus the age of the last successful drain: how long until tasks start leaving the API unarchived. Before the first success, counted from the archive's first run (a fresh install starts at 168h).",
 	}, func() float64 { return m.Headroom().Seconds() })
+	deadline := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "retention_deadline_timestamp_seconds",
+		Help: "When tasks start leaving the API unarchived unless a drain succeeds: the retention headroom as a time, which stays right when pushed by `sync` (alert on it minus time()).",
+	}, func() float64 { return float64(m.retentionBasis().Add(syncer.Window).UnixNano()) / 1e9 })
 	f.MustRegister(m.runs, m.runDuration, m.pages, m.apiRequests, m.apiLatency, m.tasks,
-		m.limiterWaits, m.limiterWaitS, m.skipped, m.gaps, m.lastRunFailed, lastSuccess, headroom,
+		m.limiterWaits, m.limiterWaitS, m.skipped, m.gaps, m.lastRunFailed, lastSuccess, headroom, deadline,
 		m.drainEvents, m.filterSupport, m.detailReqs, m.runsByKind, m.runRequests, m.retries)
 	for _, k := range []string{syncer.KindFull, syncer.KindIncremental} {
 		for _, r := range []string{"succeeded", "failed"} {
@@ -230,6 +241,9 @@ func (m *Metrics) ObserveRun(res syncer.Result, err error) {
 	if res.Gap != nil {
 		m.gaps.Inc()
 	}
+	if res.RunID != 0 {
+		m.SetFirstAttempt(res.Started)
+	}
 	if err != nil {
 		m.runs.WithLabelValues("failed").Inc()
 		m.lastRunFailed.Set(1)
@@ -238,6 +252,25 @@ func (m *Metrics) ObserveRun(res syncer.Result, err error) {
 	m.runs.WithLabelValues("succeeded").Inc()
 	m.lastRunFailed.Set(0)
 	m.SetLastSuccess(res.Started)
+}
+
+// PushJob is the Pushgateway job `sync` pushes as.
+const PushJob = "mps-archiver-sync"
+
+// Push replaces the job's metrics on the Pushgateway at url with this
+// process's mps_archiver_* series (not the Go and process collectors'
+// figures of a process that is about to exit).
+func (m *Metrics) Push(ctx context.Context, url, job string) error {
+	own := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		mfs, err := m.Registry.Gather()
+		return slices.DeleteFunc(mfs, func(mf *dto.MetricFamily) bool { return !strings.HasPrefix(mf.GetName(), "mps_archiver_") }), err
+	})
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := push.New(url, job).Gatherer(own).PushContext(ctx); err != nil {
+		return fmt.Errorf("push to %s: %w", url, err)
+	}
+	return nil
 }
 
 // SkippedSchema counts a run skipped because the schema is not the
@@ -270,14 +303,37 @@ func (m *Metrics) LastSuccess() time.Time {
 	return m.lastSuccess
 }
 
-// Headroom is the retention headroom: 168h minus the age of the last
-// successful drain, floored at 0 when there is none.
-func (m *Metrics) Headroom() time.Duration {
-	t := m.LastSuccess()
-	if t.IsZero() {
-		return 0
+// SetFirstAttempt records the start of the archive's first run, the basis
+// of the headroom until a run succeeds.
+func (m *Metrics) SetFirstAttempt(t time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !t.IsZero() && (m.firstAttempt.IsZero() || t.Before(m.firstAttempt)) {
+		m.firstAttempt = t
 	}
-	return syncer.Window - m.now().Sub(t)
+}
+
+// retentionBasis is what the headroom counts from: the last success; before
+// any, the archive's first run (or, before that, this process's start). A
+// fresh install has not lost what it never had: its first drain reads the
+// whole window, so it starts with the whole window as headroom rather than
+// none, which would page on every install whose first drain is long.
+func (m *Metrics) retentionBasis() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case !m.lastSuccess.IsZero():
+		return m.lastSuccess
+	case !m.firstAttempt.IsZero():
+		return m.firstAttempt
+	}
+	return m.created
+}
+
+// Headroom is the retention headroom: 168h minus the age of the last
+// successful drain (see retentionBasis before the first).
+func (m *Metrics) Headroom() time.Duration {
+	return syncer.Window - m.now().Sub(m.retentionBasis())
 }
 
 // BacklogSource reads the detail queue's summary.

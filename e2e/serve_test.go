@@ -421,9 +421,16 @@ func TestSecondSignalRecordsTheRun(t *testing.T) {
 	env := baseEnv(a, db)
 	env["MPS_RATE_LIMIT"] = "2" // a run of 30-odd requests lasts over 15 s
 	p := start(t, env, "serve", "--listen", "127.0.0.1:0", "--shutdown-grace", "5m")
+	addr := p.httpAddr(t)
 	eventually(t, 30*time.Second, "a running sync", func() bool {
 		return scalar(t, db, `SELECT count(*) FROM sync_runs WHERE status = 'running' AND pages > 0`) == 1
 	})
+	// A fresh install, its first drain under way: the whole window is
+	// still ahead (0 used to page "critical" on every new install).
+	_, m := get(t, "http://"+addr+"/metrics")
+	if h := metric(t, m, "mps_archiver_retention_headroom_seconds"); h < 167*3600 || h > 168*3600 {
+		t.Errorf("fresh install: retention headroom %v s", h)
+	}
 	p.signal(syscall.SIGTERM)
 	eventually(t, 10*time.Second, "the first signal's log line", func() bool {
 		return strings.Contains(p.stderr.String(), "shutting down")

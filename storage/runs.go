@@ -232,6 +232,18 @@ func (s *Store) LastSuccess(ctx context.Context) (time.Time, error) {
 	return *t, nil
 }
 
+// FirstRun is the start of the archive's first run (zero if none).
+func (s *Store) FirstRun(ctx context.Context) (time.Time, error) {
+	var t *time.Time
+	if err := s.pool.QueryRow(ctx, `SELECT min(started_at) FROM sync_runs`).Scan(&t); err != nil {
+		return time.Time{}, fmt.Errorf("read first run: %w", interpretError(err))
+	}
+	if t == nil {
+		return time.Time{}, nil
+	}
+	return *t, nil
+}
+
 // Capability reads a finding about the API; the zero Capability when none.
 func (s *Store) Capability(ctx context.Context, name string) (syncer.Capability, error) {
 	c := syncer.Capability{Name: name}

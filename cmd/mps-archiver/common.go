@@ -43,6 +43,7 @@ const apiEnvironment = `Environment:
   MPS_RATE_LIMIT                DescribeTasks requests per second (default 20, at most 100)
   MPS_DETAILS_MODE              all, failed or none (default all)
   MPS_DETAILS_RATE_LIMIT        DescribeTaskDetail requests per second (default 20, at most 100)
+  MPS_ARCHIVER_PUSHGATEWAY      sync: push metrics to this Prometheus Pushgateway when done
   MPS_ARCHIVER_CONFIG           a YAML file (see configs/mps-archiver.example.yaml)
   LOG_LEVEL, LOG_FORMAT         debug…error; auto, json, text`
 

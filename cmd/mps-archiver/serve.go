@@ -70,11 +70,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err := prepareSchema(ctx, st, cfg.Serve.Migrate); err != nil {
 		return err
 	}
-	last, err := st.LastSuccess(ctx)
-	if err != nil {
+	if err := loadRetention(ctx, st, metrics); err != nil {
 		return err
 	}
-	metrics.SetLastSuccess(last)
 
 	s, err := newSyncer(cfg, client, st, log, metrics.ObservePage)
 	if err != nil {
@@ -111,6 +109,22 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	svc.Stop()
 	log.Info("stopped", "shutdown_seconds", time.Since(start).Round(time.Millisecond).Seconds())
+	return nil
+}
+
+// loadRetention gives the metrics what the archive knows of its runs: the
+// last success and the first run, the basis of the retention headroom.
+func loadRetention(ctx context.Context, st *storage.Store, m *daemon.Metrics) error {
+	last, err := st.LastSuccess(ctx)
+	if err != nil {
+		return err
+	}
+	first, err := st.FirstRun(ctx)
+	if err != nil {
+		return err
+	}
+	m.SetLastSuccess(last)
+	m.SetFirstAttempt(first)
 	return nil
 }
 

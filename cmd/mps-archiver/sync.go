@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/mps-archiver/mps-archiver/daemon"
@@ -31,7 +32,11 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	log := newLogger(env.Stderr, cfg.Log)
-	client, err := newClient(cfg, log, nil)
+	// The same metrics as serve's, for a Pushgateway: a sync run by a
+	// CronJob or timer is gone before anything could scrape it.
+	metrics := daemon.NewMetrics()
+	metrics.SetBuildInfo(buildVersion(), runtime.Version())
+	client, err := newClient(cfg, log, metrics)
 	if err != nil {
 		return err
 	}
@@ -40,7 +45,10 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	s, err := newSyncer(cfg, client, st, log, nil)
+	if err := loadRetention(ctx, st, metrics); err != nil {
+		return err
+	}
+	s, err := newSyncer(cfg, client, st, log, metrics.ObservePage)
 	if err != nil {
 		return err
 	}
@@ -49,6 +57,7 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 	var waitDetails func() []any
 	if cfg.Details.Mode != syncer.DetailsNone {
 		fetcher := details.New(client, st, details.Config{}, log)
+		metrics.WatchDetails(st, fetcher)
 		fctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		drained, fetchDone := make(chan struct{}), make(chan error, 1)
@@ -77,6 +86,14 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 		extra = waitDetails()
 	}
 	daemon.LogResult(log, res, err, extra...)
+	metrics.ObserveRun(res, err)
+	if cfg.Sync.Pushgateway != "" {
+		if perr := metrics.Push(context.WithoutCancel(ctx), cfg.Sync.Pushgateway, daemon.PushJob); perr != nil {
+			// The archive is what matters; the run's exit status stays its
+			// own, and the missing push is what the alerts notice.
+			log.Warn("could not push metrics to the Pushgateway", "error", perr.Error())
+		}
+	}
 	// The run's log line has said what happened: the error is not printed
 	// again.
 	switch {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -59,6 +60,10 @@ type Sync struct {
 	// Overlap: an incremental run lists FINISH from this long before the
 	// last successful run's start.
 	Overlap time.Duration `yaml:"overlap"`
+	// Pushgateway: where `sync` pushes its metrics when it ends (a
+	// Prometheus Pushgateway's base URL; "" for none). A sync run by a
+	// CronJob or timer has no /metrics to scrape.
+	Pushgateway string `yaml:"pushgateway"`
 }
 
 // Details configures outcome capture (DescribeTaskDetail).
@@ -196,6 +201,7 @@ const (
 	EnvSchedule     = "MPS_ARCHIVER_SCHEDULE"
 	EnvListen       = "MPS_ARCHIVER_LISTEN"
 	EnvTimeZone     = "MPS_ARCHIVER_TIME_ZONE"
+	EnvPushgateway  = "MPS_ARCHIVER_PUSHGATEWAY"
 	EnvLogLevel     = "LOG_LEVEL"
 	EnvLogFormat    = "LOG_FORMAT"
 )
@@ -235,6 +241,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		EnvSchedule:    &c.Serve.Schedule,
 		EnvListen:      &c.Serve.Listen,
 		EnvTimeZone:    &c.Serve.TimeZone,
+		EnvPushgateway: &c.Sync.Pushgateway,
 		EnvLogLevel:    &c.Log.Level,
 		EnvLogFormat:   &c.Log.Format,
 		EnvDetailsMode: &c.Details.Mode,
@@ -341,6 +348,11 @@ func (c *Config) Validate(needAPI bool) error {
 		if c.Sync.Overlap < time.Minute || c.Sync.Overlap > 24*time.Hour {
 			errs = append(errs, fmt.Errorf("sync.overlap: %s is outside 1m..24h", c.Sync.Overlap))
 		}
+		if c.Sync.Pushgateway != "" {
+			if u, err := url.Parse(c.Sync.Pushgateway); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+				errs = append(errs, fmt.Errorf("sync.pushgateway (%s): %q is not an http:// or https:// URL of a Pushgateway (without credentials)", EnvPushgateway, redactURLUser(c.Sync.Pushgateway)))
+			}
+		}
 		if c.Sync.RunTimeout < 0 {
 			errs = append(errs, fmt.Errorf("sync.run_timeout: %s must not be negative", c.Sync.RunTimeout))
 		}
@@ -356,6 +368,17 @@ func (c *Config) Validate(needAPI bool) error {
 		errs = append(errs, fmt.Errorf("log.format: %q is not auto, json or text", c.Log.Format))
 	}
 	return joinOneLine(errs)
+}
+
+// redactURLUser hides what stands between "//" and "@" in a URL someone
+// mistyped: it may hold a password.
+func redactURLUser(s string) string {
+	if i := strings.Index(s, "//"); i >= 0 {
+		if j := strings.LastIndex(s, "@"); j > i {
+			return s[:i+2] + "xxxxx" + s[j:]
+		}
+	}
+	return s
 }
 
 // joinOneLine keeps a multi-problem error on one line, as operators grep it.

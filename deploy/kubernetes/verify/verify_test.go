@@ -57,6 +57,8 @@ func render(t *testing.T, dir string) map[string]any {
 			obj = &corev1.Namespace{}
 		case "PrometheusRule":
 			obj = &monitoringv1.PrometheusRule{}
+		case "ServiceMonitor":
+			obj = &monitoringv1.ServiceMonitor{}
 		case "NetworkPolicy":
 			obj = &networkingv1.NetworkPolicy{}
 		default:
@@ -132,6 +134,21 @@ func TestBase(t *testing.T) {
 	if !ok || np.Spec.PodSelector.MatchLabels["app.kubernetes.io/name"] != "mps-archiver" || len(np.Spec.PolicyTypes) != 2 {
 		t.Errorf("no NetworkPolicy selecting the pods with ingress and egress rules: %v", np)
 	}
+	// Operator users scrape by ServiceMonitor: it selects the Service by
+	// its labels and scrapes the Service's named port.
+	sm, ok := objs["ServiceMonitor/mps-archiver"].(*monitoringv1.ServiceMonitor)
+	svc := objs["Service/mps-archiver"].(*corev1.Service)
+	if !ok {
+		t.Fatal("no ServiceMonitor beside the PrometheusRule")
+	}
+	for k, v := range sm.Spec.Selector.MatchLabels {
+		if svc.Labels[k] != v {
+			t.Errorf("the ServiceMonitor selects %s=%s; the Service has %v", k, v, svc.Labels)
+		}
+	}
+	if len(sm.Spec.Endpoints) != 1 || sm.Spec.Endpoints[0].Port != svc.Spec.Ports[0].Name || sm.Spec.Endpoints[0].Path != "/metrics" {
+		t.Errorf("the ServiceMonitor scrapes %+v; the Service's port is %s", sm.Spec.Endpoints, svc.Spec.Ports[0].Name)
+	}
 	rules := objs["PrometheusRule/mps-archiver"].(*monitoringv1.PrometheusRule)
 	var alerts []string
 	for _, r := range rules.Spec.Groups[0].Rules {
@@ -184,8 +201,36 @@ func TestCronJobOverlay(t *testing.T) {
 			}
 		}
 	}
-	if _, ok := objs["Deployment/mps-archiver"]; ok {
-		t.Error("the cronjob overlay still has the Deployment")
+	for _, gone := range []string{"Deployment/mps-archiver", "Service/mps-archiver", "ServiceMonitor/mps-archiver", "PrometheusRule/mps-archiver"} {
+		if _, ok := objs[gone]; ok {
+			t.Errorf("the cronjob overlay still has %s", gone)
+		}
+	}
+	// Monitoring a Job: it pushes to a Pushgateway, its rules read that,
+	// and the NetworkPolicy lets it reach the Pushgateway.
+	if _, ok := objs["PrometheusRule/mps-archiver-sync"]; !ok {
+		t.Error("the cronjob overlay ships no rules")
+	}
+	var cm *corev1.ConfigMap
+	for k, o := range objs {
+		if strings.HasPrefix(k, "ConfigMap/mps-archiver-") {
+			cm = o.(*corev1.ConfigMap)
+		}
+	}
+	if cm == nil || !strings.HasPrefix(cm.Data["MPS_ARCHIVER_PUSHGATEWAY"], "http://") || cm.Data["MPS_ENDPOINT"] == "" {
+		t.Errorf("the CronJob's ConfigMap sets no Pushgateway (or lost the base's settings): %v", cm)
+	}
+	np := objs["NetworkPolicy/mps-archiver"].(*networkingv1.NetworkPolicy)
+	reach := false
+	for _, e := range np.Spec.Egress {
+		for _, p := range e.Ports {
+			if p.Port != nil && p.Port.IntValue() == 9091 {
+				reach = true
+			}
+		}
+	}
+	if !reach || len(np.Spec.Ingress) != 0 {
+		t.Errorf("the cronjob's NetworkPolicy: egress to 9091 %v, ingress %v", reach, np.Spec.Ingress)
 	}
 }
 

@@ -1,0 +1,209 @@
+package e2e
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/mps-archiver/mps-archiver/simulator"
+)
+
+var updateInventory = flag.Bool("update-metrics", false, "rewrite deploy/metrics.txt from the live metrics")
+
+// inventoryPath lists every metric family the binary exports, for the
+// tests of alert rules and dashboards (which live in modules of their own
+// and cannot run the binary): TestMetricsInventory keeps it true.
+const inventoryPath = "../deploy/metrics.txt"
+
+// pushgateway is a Prometheus Pushgateway's receiving end: it keeps each
+// push's method, path and decoded families.
+type pushgateway struct {
+	mu     sync.Mutex
+	pushes []push
+}
+
+type push struct {
+	method, path string
+	families     []*dto.MetricFamily
+}
+
+func (g *pushgateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	dec := expfmt.NewDecoder(r.Body, expfmt.ResponseFormat(r.Header))
+	var fams []*dto.MetricFamily
+	for {
+		mf := &dto.MetricFamily{}
+		if err := dec.Decode(mf); err != nil {
+			if !errors.Is(err, io.EOF) {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			break
+		}
+		fams = append(fams, mf)
+	}
+	g.mu.Lock()
+	g.pushes = append(g.pushes, push{r.Method, r.URL.Path, fams})
+	g.mu.Unlock()
+	w.WriteHeader(http.StatusOK)
+}
+
+func gauge(fams []*dto.MetricFamily, name string) (float64, bool) {
+	for _, mf := range fams {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 && mf.GetMetric()[0].GetGauge() != nil {
+			return mf.GetMetric()[0].GetGauge().GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+// inventory is one line per family: name, type, label names.
+func inventory(fams []*dto.MetricFamily) map[string]string {
+	out := map[string]string{}
+	for _, mf := range fams {
+		if !strings.HasPrefix(mf.GetName(), "mps_archiver_") {
+			continue
+		}
+		labels := map[string]bool{}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = true
+			}
+		}
+		var names []string
+		for l := range labels {
+			names = append(names, l)
+		}
+		sort.Strings(names)
+		out[mf.GetName()] = strings.TrimSpace(fmt.Sprintf("%s %s %s", mf.GetName(), strings.ToLower(mf.GetType().String()), strings.Join(names, ",")))
+	}
+	return out
+}
+
+// TestSyncPushesToPushgateway: `sync` with MPS_ARCHIVER_PUSHGATEWAY replaces
+// the job's metrics when it ends, its own series only, with the figures the
+// cronjob overlay's alerts read; an unreachable Pushgateway is a warning,
+// not a failed sync.
+func TestSyncPushesToPushgateway(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	a := newAPI(t, generate(300, now, nil), simulator.NewClock(now, 0), simulator.Faults{})
+	db := migrated(t)
+	gw := &pushgateway{}
+	hs := httptest.NewServer(gw)
+	defer hs.Close()
+	env := baseEnv(a, db)
+	env["MPS_ARCHIVER_PUSHGATEWAY"] = hs.URL
+	if r := run(t, env, "sync"); r.code != 0 {
+		t.Fatalf("sync: %s", r.stderr)
+	}
+	if len(gw.pushes) != 1 {
+		t.Fatalf("%d pushes", len(gw.pushes))
+	}
+	p := gw.pushes[0]
+	if p.method != http.MethodPut || p.path != "/metrics/job/mps-archiver-sync" {
+		t.Errorf("pushed by %s to %s", p.method, p.path)
+	}
+	for _, mf := range p.families {
+		if !strings.HasPrefix(mf.GetName(), "mps_archiver_") {
+			t.Errorf("pushed %s, not an mps_archiver_ series", mf.GetName())
+		}
+	}
+	if v, ok := gauge(p.families, "mps_archiver_last_run_failed"); !ok || v != 0 {
+		t.Errorf("last_run_failed %v %v", v, ok)
+	}
+	deadline, ok := gauge(p.families, "mps_archiver_retention_deadline_timestamp_seconds")
+	if want := float64(time.Now().Add(168 * time.Hour).Unix()); !ok || deadline < want-600 || deadline > want+60 {
+		t.Errorf("retention deadline %v, want about %v", deadline, want)
+	}
+
+	env["MPS_ARCHIVER_PUSHGATEWAY"] = "http://127.0.0.1:1"
+	r := run(t, env, "sync")
+	if r.code != 0 || !strings.Contains(r.stderr, "could not push metrics to the Pushgateway") {
+		t.Fatalf("unreachable Pushgateway: exit %d:\n%s", r.code, r.stderr)
+	}
+	env["MPS_ARCHIVER_PUSHGATEWAY"] = "pushgateway:9091"
+	if r := run(t, env, "sync"); r.code != 1 || !strings.Contains(r.stderr, "sync.pushgateway (MPS_ARCHIVER_PUSHGATEWAY)") {
+		t.Fatalf("a Pushgateway without scheme: exit %d:\n%s", r.code, r.stderr)
+	}
+}
+
+// TestMetricsInventory: the families a live serve exports (after a run that
+// captured outcomes) and that sync pushes are those deploy/metrics.txt
+// lists. Alert rules and dashboards are checked against that file.
+func TestMetricsInventory(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	a := newAPI(t, outcomePopulation(300, now), simulator.NewClock(now, 0), simulator.Faults{})
+	db := migrated(t)
+	env := baseEnv(a, db)
+	env["MPS_DETAILS_MODE"] = "all"
+	p := start(t, env, "serve", "--listen", "127.0.0.1:0")
+	addr := p.httpAddr(t)
+	eventually(t, time.Minute, "a successful run and captured outcomes", func() bool {
+		return scalar(t, db, `SELECT count(*) FROM sync_runs WHERE status = 'succeeded'`) >= 1 &&
+			scalar(t, db, `SELECT count(*) FROM task_details`) > 0
+	})
+	time.Sleep(100 * time.Millisecond) // the run's metrics follow its row
+	_, body := get(t, "http://"+addr+"/metrics")
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	served, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fams []*dto.MetricFamily
+	for _, mf := range served {
+		fams = append(fams, mf)
+	}
+	lines := inventory(fams)
+
+	gw := &pushgateway{}
+	hs := httptest.NewServer(gw)
+	defer hs.Close()
+	env["MPS_ARCHIVER_PUSHGATEWAY"] = hs.URL
+	if r := run(t, env, "sync"); r.code != 0 || len(gw.pushes) != 1 {
+		t.Fatalf("sync: exit %d, %d pushes: %s", r.code, len(gw.pushes), r.stderr)
+	}
+	for name := range inventory(gw.pushes[0].families) {
+		if _, ok := lines[name]; !ok {
+			t.Errorf("sync pushes %s, which serve does not export", name)
+		}
+	}
+	var b bytes.Buffer
+	b.WriteString("# Every metric family mps-archiver exports: name, type, label names.\n")
+	b.WriteString("# Generated by `go test ./e2e -run TestMetricsInventory -update-metrics`; alert\n")
+	b.WriteString("# rules and dashboards are checked against it.\n")
+	var sorted []string
+	for _, l := range lines {
+		sorted = append(sorted, l)
+	}
+	slices.Sort(sorted)
+	for _, l := range sorted {
+		b.WriteString(l + "\n")
+	}
+	if *updateInventory {
+		must(t, os.WriteFile(inventoryPath, b.Bytes(), 0o644))
+		return
+	}
+	want, err := os.ReadFile(inventoryPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(want) != b.String() {
+		t.Fatalf("the exported metrics are not those of %s (a renamed metric silently breaks an alert); if the change is meant, run go test ./e2e -run TestMetricsInventory -update-metrics.\nlive:\n%s", inventoryPath, b.String())
+	}
+}
