@@ -6,6 +6,7 @@ package storage
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -166,6 +167,16 @@ func interpretError(err error) error {
 			return fmt.Errorf("%w: %s (SQLSTATE %s)", ErrUnavailable, pgErr.Message, pgErr.Code)
 		}
 		return err
+	}
+	// An untrusted server certificate is a configuration problem, not an
+	// outage: say what fixes it.
+	var unknownCA x509.UnknownAuthorityError
+	var badHost x509.HostnameError
+	switch {
+	case errors.As(err, &unknownCA):
+		return fmt.Errorf("the database server's certificate is signed by a CA this machine does not trust: name the CA's certificate file with sslrootcert=/path/to/ca.crt in DATABASE_URL: %w", err)
+	case errors.As(err, &badHost):
+		return fmt.Errorf("the database server's certificate is not for the host in DATABASE_URL: connect by a name the certificate holds: %w", err)
 	}
 	var netErr net.Error
 	if errors.As(err, &netErr) || pgconn.SafeToRetry(err) || isConnectError(err) {

@@ -41,6 +41,9 @@ type Options struct {
 	Dir string
 	// Durable keeps fsync on (the demo); tests turn it off for speed.
 	Durable bool
+	// TLSCert and TLSKey (PEM), when set, turn TLS on with this server
+	// certificate (tests of sslmode=verify-full with a private CA).
+	TLSCert, TLSKey []byte
 }
 
 // FindBinDir locates initdb: $PG_BIN, then PATH, then
@@ -124,6 +127,20 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	if !opts.Durable {
 		pgOpts = append(pgOpts, "-c fsync=off", "-c synchronous_commit=off")
+	}
+	if len(opts.TLSCert) > 0 {
+		cert, key := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
+		for f, b := range map[string][]byte{cert: opts.TLSCert, key: opts.TLSKey} {
+			if err := os.WriteFile(f, b, 0o600); err != nil {
+				return nil, err
+			}
+			if s.runAs != "" {
+				if err := chownTo(f, s.runAs); err != nil {
+					return nil, err
+				}
+			}
+		}
+		pgOpts = append(pgOpts, "-c ssl=on", "-c ssl_cert_file="+cert, "-c ssl_key_file="+key)
 	}
 	s.pgOpts = strings.Join(pgOpts, " ")
 	if out, err := s.run(ctx, "pg_ctl", "-D", data, "-l", s.logFile, "-w", "-t", "60", "-o", s.pgOpts, "start"); err != nil {
