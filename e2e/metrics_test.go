@@ -148,7 +148,8 @@ func TestSyncPushesToPushgateway(t *testing.T) {
 func TestMetricsInventory(t *testing.T) {
 	t.Parallel()
 	now := time.Now().UTC()
-	a := newAPI(t, outcomePopulation(300, now), simulator.NewClock(now, 0), simulator.Faults{})
+	// Some errors, so that retries are counted too.
+	a := newAPI(t, outcomePopulation(300, now), simulator.NewClock(now, 0), simulator.Faults{ErrorRate: 0.05})
 	db := migrated(t)
 	env := baseEnv(a, db)
 	env["MPS_DETAILS_MODE"] = "all"
@@ -156,7 +157,8 @@ func TestMetricsInventory(t *testing.T) {
 	addr := p.httpAddr(t)
 	eventually(t, time.Minute, "a successful run and captured outcomes", func() bool {
 		return scalar(t, db, `SELECT count(*) FROM sync_runs WHERE status = 'succeeded'`) >= 1 &&
-			scalar(t, db, `SELECT count(*) FROM task_details`) > 0
+			scalar(t, db, `SELECT count(*) FROM task_details`) > 0 &&
+			strings.Contains(func() string { _, m := get(t, "http://"+addr+"/metrics"); return m }(), "mps_archiver_api_retries_total{")
 	})
 	time.Sleep(100 * time.Millisecond) // the run's metrics follow its row
 	_, body := get(t, "http://"+addr+"/metrics")

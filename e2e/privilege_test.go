@@ -24,15 +24,19 @@ func leastPrivilegeDB(t *testing.T) roles {
 	t.Helper()
 	admin := pgtest.NewEmptyDB(t)
 	db := dbName(admin)
-	// Roles belong to the cluster, which parallel tests share.
-	pgtest.Exec(t, admin, `DO $$ BEGIN
+	// Roles belong to the cluster, which parallel tests share: they are made
+	// under an advisory lock of the one database all tests can reach
+	// (advisory locks are per database).
+	pgtest.Exec(t, pgtest.AdminURL(), `DO $$ BEGIN
 		PERFORM pg_advisory_xact_lock(7316001);
 		IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'mps_archiver_owner') THEN CREATE ROLE mps_archiver_owner LOGIN; END IF;
 		IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'mps_archiver_app') THEN CREATE ROLE mps_archiver_app LOGIN; END IF;
 		IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'mps_archiver_reader') THEN CREATE ROLE mps_archiver_reader NOLOGIN; END IF;
-		IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'mps_analyst') THEN CREATE ROLE mps_analyst LOGIN; END IF;
+		IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'mps_analyst') THEN
+			CREATE ROLE mps_analyst LOGIN;
+			GRANT mps_archiver_reader TO mps_analyst;
+		END IF;
 	END $$`)
-	pgtest.Exec(t, admin, `GRANT mps_archiver_reader TO mps_analyst`)
 	pgtest.Exec(t, admin, `ALTER DATABASE `+db+` OWNER TO mps_archiver_owner`)
 	r := roles{admin: admin, owner: asUser(admin, "mps_archiver_owner"), app: asUser(admin, "mps_archiver_app"), reader: asUser(admin, "mps_analyst")}
 	pgtest.Exec(t, r.owner, leastPrivilegeScript(t))
@@ -66,7 +70,8 @@ func TestLeastPrivilege(t *testing.T) {
 		t.Fatalf("owner migrate: %s", res.stderr)
 	}
 	env := baseEnv(a, r.app)
-	env["MPS_DETAILS_MODE"] = "all" // the queue is the one table the app deletes from
+	// The queue is the one table the app deletes from.
+	env["MPS_DETAILS_MODE"], env["MPS_DETAILS_RATE_LIMIT"] = "all", "1000"
 	if res := run(t, env, "sync"); res.code != 0 {
 		t.Fatalf("app sync: %s", res.stderr)
 	}

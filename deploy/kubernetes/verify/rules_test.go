@@ -307,3 +307,43 @@ func TestAlertsOnAFreshInstall(t *testing.T) {
 		})
 	}
 }
+
+// grafanaVariables stand for what Grafana substitutes before a query runs.
+var grafanaVariables = strings.NewReplacer("$__rate_interval", "5m", "$__interval", "1m", "$__range", "1h")
+
+// TestDashboardQueries: every Prometheus query of the operations dashboard
+// (deploy/grafana) parses with the Prometheus parser and reads only series
+// the binary exports, with labels they carry.
+func TestDashboardQueries(t *testing.T) {
+	b, err := os.ReadFile("../../grafana/mps-archiver-operations.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	known := inventory(t)
+	queries := 0
+	for _, p := range d.Panels {
+		for _, q := range p.Targets {
+			if q.Expr == "" {
+				continue
+			}
+			queries++
+			for _, err := range CheckSeries(grafanaVariables.Replace(q.Expr), known) {
+				t.Errorf("%q: %s: %v", p.Title, q.Expr, err)
+			}
+		}
+	}
+	if queries < 20 {
+		t.Errorf("only %d queries", queries)
+	}
+}
