@@ -156,11 +156,14 @@ func TestMetricsInventory(t *testing.T) {
 	p := start(t, env, "serve", "--listen", "127.0.0.1:0")
 	addr := p.httpAddr(t)
 	eventually(t, time.Minute, "a successful run and captured outcomes", func() bool {
-		return scalar(t, db, `SELECT count(*) FROM sync_runs WHERE status = 'succeeded'`) >= 1 &&
-			scalar(t, db, `SELECT count(*) FROM task_details`) > 0 &&
-			strings.Contains(func() string { _, m := get(t, "http://"+addr+"/metrics"); return m }(), "mps_archiver_api_retries_total{")
+		if scalar(t, db, `SELECT count(*) FROM task_details`) == 0 {
+			return false
+		}
+		// A run's metrics follow its row: wait for them, not the row.
+		_, m := get(t, "http://"+addr+"/metrics")
+		return strings.Contains(m, "mps_archiver_api_retries_total{") &&
+			metric(t, m, `mps_archiver_sync_runs_total{result="succeeded"}`) >= 1
 	})
-	time.Sleep(100 * time.Millisecond) // the run's metrics follow its row
 	_, body := get(t, "http://"+addr+"/metrics")
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	served, err := parser.TextToMetricFamilies(strings.NewReader(body))

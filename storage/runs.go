@@ -220,28 +220,20 @@ func (s *Store) StatusCounts(ctx context.Context) (map[mps.Status]int64, error) 
 	return out, interpretError(rows.Err())
 }
 
-// LastSuccess is the start of the newest successful run (zero if none).
-func (s *Store) LastSuccess(ctx context.Context) (time.Time, error) {
-	var t *time.Time
-	if err := s.pool.QueryRow(ctx, `SELECT max(started_at) FROM sync_runs WHERE status = 'succeeded'`).Scan(&t); err != nil {
-		return time.Time{}, fmt.Errorf("read last successful run: %w", interpretError(err))
+// RunBounds are the starts of the archive's newest successful run and of
+// its first run (zero when there is none).
+func (s *Store) RunBounds(ctx context.Context) (lastSuccess, firstRun time.Time, err error) {
+	var last, first *time.Time
+	if err := s.pool.QueryRow(ctx, `SELECT max(started_at) FILTER (WHERE status = 'succeeded'), min(started_at) FROM sync_runs`).Scan(&last, &first); err != nil {
+		return time.Time{}, time.Time{}, fmt.Errorf("read run history: %w", interpretError(err))
 	}
-	if t == nil {
-		return time.Time{}, nil
+	if last != nil {
+		lastSuccess = *last
 	}
-	return *t, nil
-}
-
-// FirstRun is the start of the archive's first run (zero if none).
-func (s *Store) FirstRun(ctx context.Context) (time.Time, error) {
-	var t *time.Time
-	if err := s.pool.QueryRow(ctx, `SELECT min(started_at) FROM sync_runs`).Scan(&t); err != nil {
-		return time.Time{}, fmt.Errorf("read first run: %w", interpretError(err))
+	if first != nil {
+		firstRun = *first
 	}
-	if t == nil {
-		return time.Time{}, nil
-	}
-	return *t, nil
+	return lastSuccess, firstRun, nil
 }
 
 // Capability reads a finding about the API; the zero Capability when none.

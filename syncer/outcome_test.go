@@ -19,6 +19,9 @@ import (
 type outageStore struct {
 	*storage.Store
 	down atomic.Bool
+	// backAfter, when positive, brings the database back after this many
+	// outcome writes failed.
+	backAfter atomic.Int32
 }
 
 var errOutage = errors.New("dial tcp 127.0.0.1:5432: connect: connection refused")
@@ -32,6 +35,9 @@ func (s *outageStore) WritePage(ctx context.Context, p syncer.WritePageParams) (
 
 func (s *outageStore) FinishRun(ctx context.Context, p syncer.FinishRunParams) (syncer.FinishResult, error) {
 	if s.down.Load() {
+		if s.backAfter.Add(-1) == 0 {
+			s.down.Store(false)
+		}
 		return syncer.FinishResult{}, errOutage
 	}
 	return s.Store.FinishRun(ctx, p)
@@ -47,11 +53,13 @@ func TestOutcomeOfARunTheDatabaseMissed(t *testing.T) {
 	t.Parallel()
 	now := time.Now().UTC()
 	for _, tc := range []struct {
-		name    string
-		backIn  time.Duration // when the database returns; 0: after the run gave up
-		timeout time.Duration
+		name string
+		// backAfter failed outcome writes the database returns; 0: only
+		// after the run gave up.
+		backAfter int32
+		timeout   time.Duration
 	}{
-		{"back within the run", 300 * time.Millisecond, 5 * time.Second},
+		{"back within the run", 2, time.Minute},
 		{"back after the run", 0, 300 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -60,19 +68,16 @@ func TestOutcomeOfARunTheDatabaseMissed(t *testing.T) {
 			st := &outageStore{Store: r.st}
 			s := syncer.New(r.client, st, syncer.Config{OutcomeTimeout: tc.timeout}, nil)
 			st.down.Store(true)
-			if tc.backIn > 0 {
-				time.AfterFunc(tc.backIn, func() { st.down.Store(false) })
-			}
+			st.backAfter.Store(tc.backAfter)
 			res, err := s.Run(context.Background(), "test")
 			if err == nil {
 				t.Fatal("a run without its database succeeded")
 			}
 			ended := time.Now()
-			if tc.backIn == 0 {
+			if tc.backAfter == 0 {
 				if got := pgtest.Scalar[string](t, r.dbURL, `SELECT status FROM sync_runs WHERE id = $1`, res.RunID); got != "running" {
 					t.Fatalf("run %d is %s while the database was away", res.RunID, got)
 				}
-				time.Sleep(50 * time.Millisecond)
 				st.down.Store(false)
 				if _, err := s.Run(context.Background(), "test"); err != nil {
 					t.Fatalf("the run after the outage: %v", err)
@@ -83,7 +88,7 @@ func TestOutcomeOfARunTheDatabaseMissed(t *testing.T) {
 			if status != "failed" || !strings.Contains(errText, "connection refused") || strings.Contains(errText, "abandoned") {
 				t.Errorf("run %d recorded as %s: %q", res.RunID, status, errText)
 			}
-			if tc.backIn == 0 && finished.After(ended) {
+			if tc.backAfter == 0 && finished.After(ended) {
 				t.Errorf("run %d finished at %s, after it ended (%s)", res.RunID, finished, ended)
 			}
 			if n := pgtest.Scalar[int64](t, r.dbURL, `SELECT count(*) FROM sync_runs WHERE error LIKE 'abandoned:%'`); n != 0 {

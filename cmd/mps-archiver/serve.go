@@ -115,11 +115,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 // loadRetention gives the metrics what the archive knows of its runs: the
 // last success and the first run, the basis of the retention headroom.
 func loadRetention(ctx context.Context, st *storage.Store, m *daemon.Metrics) error {
-	last, err := st.LastSuccess(ctx)
-	if err != nil {
-		return err
-	}
-	first, err := st.FirstRun(ctx)
+	last, first, err := st.RunBounds(ctx)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strings"
+
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
 	"github.com/grafana/grafana-foundation-sdk/go/cog/variants"
 	"github.com/grafana/grafana-foundation-sdk/go/common"
@@ -30,6 +32,30 @@ const (
 
 func prom(expr, legend string) *prometheus.DataqueryBuilder {
 	return prometheus.NewDataqueryBuilder().Expr(expr).LegendFormat(legend).Datasource(promDS)
+}
+
+// quantile is the q-quantile of a histogram over $__rate_interval, by the
+// labels in by ("" for none) as well as le.
+func quantile(q, histogram, by, legend string) *prometheus.DataqueryBuilder {
+	if by != "" {
+		by = ", " + by
+	}
+	return prom("histogram_quantile("+q+", sum by (le"+by+") (rate("+histogram+"_bucket[$__rate_interval])))", legend)
+}
+
+// dailyPercentiles is a series per task type and percentile (p50, p90) of
+// one of report_daily_durations' measures ("queue", "processing").
+func dailyPercentiles(measure string) *sqlBuilder {
+	var parts []string
+	for i, p := range []string{"p50", "p90"} {
+		col := measure + "_" + p + "_s"
+		head := "SELECT day::timestamptz, task_type || ' " + p + "', " + col
+		if i == 0 {
+			head = "SELECT day::timestamptz AS time, task_type || ' " + p + "' AS metric, " + col
+		}
+		parts = append(parts, head+" FROM report_daily_durations\n WHERE $__timeFilter(day::timestamptz) AND task_type IN ($task_type) AND "+col+" IS NOT NULL")
+	}
+	return sql("A", strings.Join(parts, "\nUNION ALL\n")+"\n ORDER BY 1")
 }
 
 // steps are thresholds from a base colour upwards.
@@ -101,8 +127,8 @@ func operations() (any, error) {
 			prom("sum by (result) (increase(mps_archiver_sync_runs_total"+ri+"))", "{{result}}"),
 			prom("sum by (reason) (increase(mps_archiver_runs_skipped_total"+ri+"))", "skipped: {{reason}}"))).
 		WithPanel(series("Run duration", "Quantiles of the runs that were not skipped.", "s",
-			prom("histogram_quantile(0.5, sum by (le) (rate(mps_archiver_sync_run_duration_seconds_bucket"+ri+")))", "p50"),
-			prom("histogram_quantile(0.95, sum by (le) (rate(mps_archiver_sync_run_duration_seconds_bucket"+ri+")))", "p95"))).
+			quantile("0.5", "mps_archiver_sync_run_duration_seconds", "", "p50"),
+			quantile("0.95", "mps_archiver_sync_run_duration_seconds", "", "p95"))).
 		WithPanel(bars("Runs by kind", "Full runs drain the whole window; incremental ones list what can have changed since the last success.", "none",
 			prom("sum by (kind, result) (increase(mps_archiver_runs_by_kind_total"+ri+"))", "{{kind}} {{result}}"))).
 		WithPanel(bars("Requests by run kind", "API calls made by runs: what a run costs of the account's quota.", "none",
@@ -115,8 +141,8 @@ func operations() (any, error) {
 			prom("sum by (status, code) (rate(mps_archiver_api_requests_total"+ri+"))", "{{status}} {{code}}"),
 			prom("sum by (code) (rate(mps_archiver_api_detail_requests_total"+ri+"))", "detail {{code}}"))).
 		WithPanel(series("API latency", "DescribeTasks attempt latency by status.", "s",
-			prom("histogram_quantile(0.5, sum by (le, status) (rate(mps_archiver_api_request_duration_seconds_bucket"+ri+")))", "p50 {{status}}"),
-			prom("histogram_quantile(0.99, sum by (le, status) (rate(mps_archiver_api_request_duration_seconds_bucket"+ri+")))", "p99 {{status}}"))).
+			quantile("0.5", "mps_archiver_api_request_duration_seconds", "status", "p50 {{status}}"),
+			quantile("0.99", "mps_archiver_api_request_duration_seconds", "status", "p99 {{status}}"))).
 		WithPanel(series("Retries and rate limiter", "Failed attempts that were retried, and the time spent waiting for the client-side rate limiter (MPS_RATE_LIMIT).", "short",
 			prom("sum by (action, code) (rate(mps_archiver_api_retries_total"+ri+"))", "retry {{action}} {{code}}"),
 			prom("sum(rate(mps_archiver_rate_limiter_wait_seconds_total"+ri+"))", "limiter wait (s/s)"),
@@ -181,19 +207,9 @@ func archive() (any, error) {
  GROUP BY 1 ORDER BY 2 DESC`).table())).
 		WithRow(dashboard.NewRowBuilder("Queue and processing")).
 		WithPanel(series("Queue wait (WAITING → PROCESSING)", "Daily percentiles by task type.", "s",
-			sql("A", `SELECT day::timestamptz AS time, task_type || ' p50' AS metric, queue_p50_s FROM report_daily_durations
- WHERE $__timeFilter(day::timestamptz) AND task_type IN ($task_type) AND queue_p50_s IS NOT NULL
-UNION ALL
-SELECT day::timestamptz, task_type || ' p90', queue_p90_s FROM report_daily_durations
- WHERE $__timeFilter(day::timestamptz) AND task_type IN ($task_type) AND queue_p90_s IS NOT NULL
- ORDER BY 1`))).
+			dailyPercentiles("queue"))).
 		WithPanel(series("Processing time (PROCESSING → FINISH)", "Daily percentiles by task type.", "s",
-			sql("A", `SELECT day::timestamptz AS time, task_type || ' p50' AS metric, processing_p50_s FROM report_daily_durations
- WHERE $__timeFilter(day::timestamptz) AND task_type IN ($task_type) AND processing_p50_s IS NOT NULL
-UNION ALL
-SELECT day::timestamptz, task_type || ' p90', processing_p90_s FROM report_daily_durations
- WHERE $__timeFilter(day::timestamptz) AND task_type IN ($task_type) AND processing_p90_s IS NOT NULL
- ORDER BY 1`))).
+			dailyPercentiles("processing"))).
 		WithRow(dashboard.NewRowBuilder("Outcomes")).
 		WithPanel(series("Failure rate", "Failed / (succeeded + failed) of finished tasks whose outcome was captured, by day of creation.", "percentunit",
 			sql("A", `SELECT day::timestamptz AS time, task_type AS metric, failure_rate::float8 AS failure_rate
