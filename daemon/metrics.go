@@ -35,6 +35,7 @@ type Metrics struct {
 	limiterWaitS  prometheus.Counter
 	skipped       *prometheus.CounterVec
 	gaps          prometheus.Counter
+	fullFailures  prometheus.Gauge
 	lastRunFailed prometheus.Gauge
 	drainEvents   *prometheus.CounterVec
 	runsByKind    *prometheus.CounterVec
@@ -101,6 +102,9 @@ func NewMetrics() *Metrics {
 	m.lastRunFailed = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "last_run_failed", Help: "1 if the most recent non-skipped run failed.",
 	})
+	m.fullFailures = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "full_run_failures", Help: "Full runs failed since the last full success (incremental runs alternate with them meanwhile, so archiving goes on).",
+	})
 	m.drainEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "drain_events_total",
 		Help: "What runs observed of the API's paging: cursor_restart (token rejected), token_recovered (a skipped token's task read by DescribeTaskDetail), token_lost (skipped and gone), echoed_token (list ended by a repeated token), out_of_range (records outside a requested time range).",
@@ -139,7 +143,7 @@ func NewMetrics() *Metrics {
 		Help: "When tasks start leaving the API unarchived unless a drain succeeds: the retention headroom as a time, which stays right when pushed by `sync` (alert on it minus time()).",
 	}, func() float64 { return float64(m.retentionBasis().Add(syncer.Window).UnixNano()) / 1e9 })
 	f.MustRegister(m.runs, m.runDuration, m.pages, m.apiRequests, m.apiLatency, m.tasks,
-		m.limiterWaits, m.limiterWaitS, m.skipped, m.gaps, m.lastRunFailed, lastSuccess, headroom, deadline,
+		m.limiterWaits, m.limiterWaitS, m.skipped, m.gaps, m.lastRunFailed, m.fullFailures, lastSuccess, headroom, deadline,
 		m.drainEvents, m.filterSupport, m.detailReqs, m.runsByKind, m.runRequests, m.retries)
 	for _, k := range []string{syncer.KindFull, syncer.KindIncremental} {
 		for _, r := range []string{"succeeded", "failed"} {
@@ -243,6 +247,7 @@ func (m *Metrics) ObserveRun(res syncer.Result, err error) {
 	}
 	if res.RunID != 0 {
 		m.SetFirstAttempt(res.Started)
+		m.fullFailures.Set(float64(res.FullFailures))
 	}
 	if err != nil {
 		m.runs.WithLabelValues("failed").Inc()
@@ -257,20 +262,82 @@ func (m *Metrics) ObserveRun(res syncer.Result, err error) {
 // PushJob is the Pushgateway job `sync` pushes as.
 const PushJob = "mps-archiver-sync"
 
-// Push replaces the job's metrics on the Pushgateway at url with this
+// Push replaces the group job/instance on the Pushgateway at url with this
 // process's mps_archiver_* series (not the Go and process collectors'
-// figures of a process that is about to exit).
-func (m *Metrics) Push(ctx context.Context, url, job string) error {
+// figures of a process that is about to exit). The instance grouping key
+// keeps the groups of several CronJobs or hosts apart: a PUT replaces the
+// whole group it names.
+func (m *Metrics) Push(ctx context.Context, url, job, instance string) error {
 	own := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
 		mfs, err := m.Registry.Gather()
 		return slices.DeleteFunc(mfs, func(mf *dto.MetricFamily) bool { return !strings.HasPrefix(mf.GetName(), "mps_archiver_") }), err
 	})
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := push.New(url, job).Gatherer(own).PushContext(ctx); err != nil {
+	if err := push.New(url, job).Grouping("instance", instance).Gatherer(own).PushContext(ctx); err != nil {
 		return fmt.Errorf("push to %s: %w", url, err)
 	}
 	return nil
+}
+
+// EventSource reads when the archive last recorded a coverage gap and a
+// detail lost to expiry (zero: never).
+type EventSource interface {
+	LastEvents(ctx context.Context) (gapDetected, detailExpired time.Time, err error)
+}
+
+// WatchEvents exports when the archive last recorded a coverage gap and a
+// detail lost to expiry, read from the database at most every 30 s. Each
+// `sync` is a new process whose counters start at zero, so an alert on a
+// pushed counter holds until the next push; a time read from the archive
+// is the same in every push, and the alert holds as long as its rule says.
+// Until a read succeeds, neither series is exported (rather than a 0 that
+// would say "never").
+func (m *Metrics) WatchEvents(src EventSource) {
+	m.Registry.MustRegister(&eventCollector{
+		src: src,
+		gap: prometheus.NewDesc("mps_archiver_last_coverage_gap_timestamp_seconds",
+			"When the archive last detected a coverage gap (from the coverage_gaps table; 0: never).", nil, nil),
+		expired: prometheus.NewDesc("mps_archiver_last_detail_expired_timestamp_seconds",
+			"When the archive last recorded a task's detail as expired, lost before it was read (from task_details; 0: never).", nil, nil),
+	})
+}
+
+type eventCollector struct {
+	src          EventSource
+	gap, expired *prometheus.Desc
+
+	mu            sync.Mutex
+	readAt        time.Time
+	read          bool
+	gapT, expiryT time.Time
+}
+
+func (c *eventCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.gap; ch <- c.expired }
+
+func (c *eventCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.read || time.Since(c.readAt) > 30*time.Second {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if g, e, err := c.src.LastEvents(ctx); err == nil {
+			c.gapT, c.expiryT, c.read, c.readAt = g, e, true, time.Now()
+		}
+		cancel()
+	}
+	if !c.read {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.gap, prometheus.GaugeValue, unixSeconds(c.gapT))
+	ch <- prometheus.MustNewConstMetric(c.expired, prometheus.GaugeValue, unixSeconds(c.expiryT))
+}
+
+// unixSeconds is t as a Prometheus timestamp value; 0 for the zero time.
+func unixSeconds(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.UnixNano()) / 1e9
 }
 
 // SkippedSchema counts a run skipped because the schema is not the
@@ -338,7 +405,7 @@ func (m *Metrics) Headroom() time.Duration {
 
 // BacklogSource reads the detail queue's summary.
 type BacklogSource interface {
-	DetailBacklog(ctx context.Context, maxAttempts int) (details.Backlog, error)
+	DetailBacklog(ctx context.Context) (details.Backlog, error)
 }
 
 // WatchDetails exports the detail queue and what f stores: the backlog and
@@ -353,7 +420,7 @@ func (m *Metrics) WatchDetails(src BacklogSource, f *details.Fetcher) {
 		defer mu.Unlock()
 		if time.Since(at) > 10*time.Second {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			if b, err := src.DetailBacklog(ctx, f.MaxAttempts()); err == nil {
+			if b, err := src.DetailBacklog(ctx); err == nil {
 				last, at = b, time.Now()
 			}
 			cancel()
@@ -361,9 +428,9 @@ func (m *Metrics) WatchDetails(src BacklogSource, f *details.Fetcher) {
 		return last
 	}
 	outcomes := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "details_total", Help: "Task details stored, by outcome: succeeded, failed (the task failed), expired (gone before it was read).",
+		Name: "details_total", Help: "Task details stored, by outcome: succeeded, failed (the task failed), expired (gone before it was read), undecided (the failure rule cannot tell).",
 	}, []string{"outcome"})
-	for _, o := range []string{mps.OutcomeSucceeded, mps.OutcomeFailed, mps.OutcomeExpired} {
+	for _, o := range []string{mps.OutcomeSucceeded, mps.OutcomeFailed, mps.OutcomeExpired, mps.OutcomeUndecided} {
 		outcomes.WithLabelValues(o)
 	}
 	f.OnRecord = func(r details.Record) {
@@ -379,8 +446,16 @@ func (m *Metrics) WatchDetails(src BacklogSource, f *details.Fetcher) {
 			Name: "detail_backlog", Help: "Tasks whose detail is still to be read.",
 		}, func() float64 { return float64(backlog().Pending) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "detail_gave_up", Help: "Tasks whose detail could not be read in every allowed attempt.",
+			Name: "detail_gave_up", Help: "Tasks whose detail failed to be read until MPS forgot it, in the last 7 days (each is retried until then).",
 		}, func() float64 { return float64(backlog().GaveUp) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "detail_capture_failing", Help: "1 while every detail read fails (a CAM policy without mps:DescribeTaskDetail, expired credentials, an outage); the log says why.",
+		}, func() float64 {
+			if _, failing := f.Failing(); failing {
+				return 1
+			}
+			return 0
+		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "detail_deadline_headroom_seconds",
 			Help: "Time until the oldest pending detail's deadline (details.retention after its task's creation); negative when overdue, +Inf when nothing is pending.",

@@ -26,20 +26,20 @@ type Queue interface {
 	// skipped, never waited for.
 	ClaimDetails(ctx context.Context, p ClaimParams) ([]Job, error)
 	// CompleteDetail stores a job's outcome and removes it from the queue
-	// in one transaction. It reports false when the task already had one.
+	// in one transaction. It reports false when the task already had a
+	// final one (an undecided outcome is replaced by a later reading).
 	CompleteDetail(ctx context.Context, r Record) (bool, error)
 	// ReleaseDetail gives a job back: after a failed attempt (Retry set,
 	// the attempt counts), or unstarted (the attempt does not count).
 	ReleaseDetail(ctx context.Context, p ReleaseParams) error
 	// DetailBacklog summarises the queue.
-	DetailBacklog(ctx context.Context, maxAttempts int) (Backlog, error)
+	DetailBacklog(ctx context.Context) (Backlog, error)
 }
 
 // ClaimParams asks for jobs.
 type ClaimParams struct {
-	Limit       int
-	Lease       time.Duration
-	MaxAttempts int // jobs with this many attempts are no longer claimed
+	Limit int
+	Lease time.Duration
 }
 
 // Job is one task whose detail is to be read.
@@ -48,6 +48,8 @@ type Job struct {
 	Deadline time.Time // create time + details.retention
 	GiveUpAt time.Time // create time + 168 h
 	Attempts int       // including this one
+	// LastError is the error of the job's last failed attempt ("": none).
+	LastError string
 }
 
 // Record is a captured (or lost) detail.
@@ -56,6 +58,9 @@ type Record struct {
 	Outcome mps.Outcome
 	// Expired: the API no longer has the detail; Outcome is ignored.
 	Expired bool
+	// GaveUpAfter is, for an expired detail that failed to be read while
+	// it existed, the last error (recorded with it).
+	GaveUpAfter string
 	// Raw is the redacted detail (nil when expired).
 	Raw       []byte
 	Truncated bool
@@ -75,7 +80,8 @@ type ReleaseParams struct {
 
 // Backlog summarises the queue.
 type Backlog struct {
-	Pending        int64     // jobs still to be tried
-	GaveUp         int64     // jobs that used every attempt
+	Pending        int64     // jobs still to be read
+	Failing        int64     // of those, jobs whose last attempt failed
+	GaveUp         int64     // details that failed until MPS forgot them, in the last 7 days
 	OldestDeadline time.Time // of the pending jobs (zero: none)
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/mps-archiver/mps-archiver/internal/pgtest"
 	"github.com/mps-archiver/mps-archiver/simulator"
 )
 
@@ -31,10 +33,13 @@ var updateInventory = flag.Bool("update-metrics", false, "rewrite deploy/metrics
 const inventoryPath = "../deploy/metrics.txt"
 
 // pushgateway is a Prometheus Pushgateway's receiving end: it keeps each
-// push's method, path and decoded families.
+// push's method, path and decoded families, and the groups as a real one
+// holds them (a PUT replaces the group its path names, a POST the families
+// it sends, a DELETE removes the group).
 type pushgateway struct {
 	mu     sync.Mutex
 	pushes []push
+	groups map[string][]*dto.MetricFamily // by path: /metrics/job/J/instance/I
 }
 
 type push struct {
@@ -45,7 +50,7 @@ type push struct {
 func (g *pushgateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	dec := expfmt.NewDecoder(r.Body, expfmt.ResponseFormat(r.Header))
 	var fams []*dto.MetricFamily
-	for {
+	for r.Method != http.MethodDelete {
 		mf := &dto.MetricFamily{}
 		if err := dec.Decode(mf); err != nil {
 			if !errors.Is(err, io.EOF) {
@@ -57,10 +62,42 @@ func (g *pushgateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fams = append(fams, mf)
 	}
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	g.pushes = append(g.pushes, push{r.Method, r.URL.Path, fams})
-	g.mu.Unlock()
+	if g.groups == nil {
+		g.groups = map[string][]*dto.MetricFamily{}
+	}
+	switch r.Method {
+	case http.MethodPut:
+		g.groups[r.URL.Path] = fams
+	case http.MethodPost:
+		kept := slices.DeleteFunc(g.groups[r.URL.Path], func(old *dto.MetricFamily) bool {
+			return slices.ContainsFunc(fams, func(mf *dto.MetricFamily) bool { return mf.GetName() == old.GetName() })
+		})
+		g.groups[r.URL.Path] = append(kept, fams...)
+	case http.MethodDelete:
+		delete(g.groups, r.URL.Path)
+	}
 	w.WriteHeader(http.StatusOK)
 }
+
+// group is what the Pushgateway holds for a path now.
+func (g *pushgateway) group(path string) ([]*dto.MetricFamily, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	fams, ok := g.groups[path]
+	return fams, ok
+}
+
+// pushCount is how many requests the Pushgateway received.
+func (g *pushgateway) pushCount() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.pushes)
+}
+
+// groupPath is where sync pushes as instance.
+func groupPath(instance string) string { return "/metrics/job/mps-archiver-sync/instance/" + instance }
 
 func gauge(fams []*dto.MetricFamily, name string) (float64, bool) {
 	for _, mf := range fams {
@@ -115,8 +152,9 @@ func TestSyncPushesToPushgateway(t *testing.T) {
 		t.Fatalf("%d pushes", len(gw.pushes))
 	}
 	p := gw.pushes[0]
-	if p.method != http.MethodPut || p.path != "/metrics/job/mps-archiver-sync" {
-		t.Errorf("pushed by %s to %s", p.method, p.path)
+	host, _ := os.Hostname()
+	if p.method != http.MethodPut || p.path != groupPath(host) {
+		t.Errorf("pushed by %s to %s, want PUT to %s (the host name is the default instance)", p.method, p.path, groupPath(host))
 	}
 	for _, mf := range p.families {
 		if !strings.HasPrefix(mf.GetName(), "mps_archiver_") {
@@ -139,6 +177,119 @@ func TestSyncPushesToPushgateway(t *testing.T) {
 	env["MPS_ARCHIVER_PUSHGATEWAY"] = "pushgateway:9091"
 	if r := run(t, env, "sync"); r.code != 1 || !strings.Contains(r.stderr, "sync.pushgateway (MPS_ARCHIVER_PUSHGATEWAY)") {
 		t.Fatalf("a Pushgateway without scheme: exit %d:\n%s", r.code, r.stderr)
+	}
+}
+
+// TestPushgatewaySkippedSyncKeepsTheFailure: a sync that finds the run
+// lock taken (exit 3) pushes nothing, so the failure the last real run
+// pushed stays in the instance's group for the alerts to see, instead of
+// being replaced by the skipped run's last_run_failed 0.
+func TestPushgatewaySkippedSyncKeepsTheFailure(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	a := newAPI(t, generate(50, now, nil), simulator.NewClock(now, 0), simulator.Faults{})
+	db := migrated(t)
+	gw := &pushgateway{}
+	hs := httptest.NewServer(gw)
+	defer hs.Close()
+	env := baseEnv(a, db)
+	env["MPS_ARCHIVER_PUSHGATEWAY"] = hs.URL
+	env["TENCENTCLOUD_SECRET_KEY"] = "not-the-key"
+	if r := run(t, env, "sync"); r.code != 1 || gw.pushCount() != 1 {
+		t.Fatalf("sync with a wrong key: exit %d, %d pushes: %s", r.code, gw.pushCount(), r.stderr)
+	}
+	path := gw.pushes[0].path
+	fams, ok := gw.group(path)
+	if v, found := gauge(fams, "mps_archiver_last_run_failed"); !ok || !found || v != 1 {
+		t.Fatalf("after a failed run the group holds last_run_failed %v (%v %v)", v, ok, found)
+	}
+
+	conn := pgtest.Conn(t, db)
+	if _, err := conn.Exec(context.Background(), `SELECT pg_advisory_lock($1)`, runLockKey); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, env, "sync"); r.code != 3 {
+		t.Fatalf("locked: exit %d: %s", r.code, r.stderr)
+	}
+	fams, _ = gw.group(path)
+	if v, _ := gauge(fams, "mps_archiver_last_run_failed"); v != 1 || gw.pushCount() != 1 {
+		t.Errorf("after a skipped run: last_run_failed %v, %d pushes; want the failure kept and no push", v, gw.pushCount())
+	}
+}
+
+// TestPushgatewayInstances: each instance (MPS_ARCHIVER_PUSHGATEWAY_INSTANCE,
+// by default the host name) pushes to a group of its own, so two CronJobs
+// or hosts pushing to one Pushgateway do not replace each other's series.
+func TestPushgatewayInstances(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	a := newAPI(t, generate(50, now, nil), simulator.NewClock(now, 0), simulator.Faults{})
+	failing := migrated(t)
+	healthy := migrated(t)
+	gw := &pushgateway{}
+	hs := httptest.NewServer(gw)
+	defer hs.Close()
+
+	envA := baseEnv(a, failing)
+	envA["MPS_ARCHIVER_PUSHGATEWAY"] = hs.URL
+	envA["MPS_ARCHIVER_PUSHGATEWAY_INSTANCE"] = "cron-a"
+	envA["TENCENTCLOUD_SECRET_KEY"] = "not-the-key"
+	if r := run(t, envA, "sync"); r.code != 1 {
+		t.Fatalf("instance a: exit %d: %s", r.code, r.stderr)
+	}
+	envB := baseEnv(a, healthy)
+	envB["MPS_ARCHIVER_PUSHGATEWAY"] = hs.URL
+	envB["MPS_ARCHIVER_PUSHGATEWAY_INSTANCE"] = "cron-b"
+	if r := run(t, envB, "sync"); r.code != 0 {
+		t.Fatalf("instance b: exit %d: %s", r.code, r.stderr)
+	}
+	for instance, want := range map[string]float64{"cron-a": 1, "cron-b": 0} {
+		fams, ok := gw.group(groupPath(instance))
+		if v, found := gauge(fams, "mps_archiver_last_run_failed"); !ok || !found || v != want {
+			t.Errorf("group of %s: last_run_failed %v (group %v, series %v), want %v", instance, v, ok, found, want)
+		}
+	}
+
+	envB["MPS_ARCHIVER_PUSHGATEWAY_INSTANCE"] = "bad\ninstance"
+	if r := run(t, envB, "sync"); r.code != 1 || !strings.Contains(r.stderr, "sync.pushgateway_instance (MPS_ARCHIVER_PUSHGATEWAY_INSTANCE)") {
+		t.Errorf("an instance with a newline: exit %d: %s", r.code, r.stderr)
+	}
+}
+
+// TestPushedEventsOutlivePushes: when the archive last found a coverage gap
+// and last lost a detail to expiry are read from the database, so every
+// push carries them (each sync's own counters start at zero, and an alert
+// on them would end with the next push).
+func TestPushedEventsOutlivePushes(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	a := newAPI(t, generate(50, now, nil), simulator.NewClock(now, 0), simulator.Faults{})
+	db := migrated(t)
+	pgtest.Exec(t, db, `INSERT INTO coverage_gaps (detected_at, run_id, previous_run_id, gap_start, gap_end)
+		VALUES (now() - interval '2 hours', 1, 0, now() - interval '9 days', now() - interval '8 days')`)
+	pgtest.Exec(t, db, `INSERT INTO task_details (task_id, fetched_at, outcome) VALUES ('gone-1', now() - interval '3 hours', 'expired')`)
+	gap := scalar(t, db, `SELECT extract(epoch FROM max(detected_at))::bigint FROM coverage_gaps`)
+	expired := scalar(t, db, `SELECT extract(epoch FROM max(fetched_at))::bigint FROM task_details`)
+
+	gw := &pushgateway{}
+	hs := httptest.NewServer(gw)
+	defer hs.Close()
+	env := baseEnv(a, db)
+	env["MPS_ARCHIVER_PUSHGATEWAY"] = hs.URL
+	env["MPS_ARCHIVER_PUSHGATEWAY_INSTANCE"] = "cron-a"
+	for i := range 2 {
+		if r := run(t, env, "sync"); r.code != 0 {
+			t.Fatalf("sync %d: exit %d: %s", i+1, r.code, r.stderr)
+		}
+		fams, _ := gw.group(groupPath("cron-a"))
+		for name, want := range map[string]int64{
+			"mps_archiver_last_coverage_gap_timestamp_seconds":   gap,
+			"mps_archiver_last_detail_expired_timestamp_seconds": expired,
+		} {
+			if v, ok := gauge(fams, name); !ok || int64(v) != want && int64(v) != want-1 {
+				t.Errorf("push %d: %s = %v (%v), want %d", i+1, name, v, ok, want)
+			}
+		}
 	}
 }
 

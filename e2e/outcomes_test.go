@@ -57,7 +57,7 @@ func TestKillNineDuringDetailCapture(t *testing.T) {
 	if kills == 0 {
 		t.Fatal("no kill landed during detail capture")
 	}
-	// A killed worker's claims come back when their 30 s lease ends.
+	// A killed worker's claims come back when their 1-minute lease ends.
 	eventually(t, 2*time.Minute, "the killed workers' leases to end", func() bool {
 		return scalar(t, db, `SELECT count(*) FROM task_detail_queue WHERE leased_until > now()`) == 0
 	})
@@ -125,7 +125,7 @@ func TestServeCapturesOutcomesWithoutLeaking(t *testing.T) {
 		t.Fatalf("%d details stored, want %d", got, want)
 	}
 	for what, text := range map[string]string{"the log": p.stderr.String(), "/metrics": body, "pg_dump": string(dump)} {
-		for _, secret := range []string{simulator.NotifyKey, simulator.S3SecretID, simulator.S3SecretKey, secretKey} {
+		for _, secret := range append(simulator.Secrets(), secretKey) {
 			if strings.Contains(text, secret) {
 				t.Errorf("%s holds %s", what, secret)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/mps-archiver/mps-archiver/internal/archivetest"
 	"github.com/mps-archiver/mps-archiver/internal/pgtest"
 	"github.com/mps-archiver/mps-archiver/migrations"
+	"github.com/mps-archiver/mps-archiver/mps"
 	"github.com/mps-archiver/mps-archiver/simulator"
 )
 
@@ -44,6 +45,22 @@ func TestSyncAndExitStatus(t *testing.T) {
 	}
 	if scalar(t, db, `SELECT count(*) FROM sync_runs`) != runs {
 		t.Fatal("a skipped sync recorded a run")
+	}
+
+	// With details queued and slow to answer, a skipped sync gives back the
+	// jobs its detail workers claimed, rather than leaving them leased.
+	pgtest.Exec(t, db, `DELETE FROM task_details WHERE task_id IN (SELECT task_id FROM tasks WHERE status = 'FINISH' ORDER BY task_id LIMIT 40)`)
+	pgtest.Exec(t, db, `INSERT INTO task_detail_queue (task_id, deadline, give_up_at)
+SELECT task_id, now() + interval '1 day', now() + interval '2 days' FROM tasks t
+ WHERE status = 'FINISH' AND NOT EXISTS (SELECT 1 FROM task_details d WHERE d.task_id = t.task_id) ON CONFLICT DO NOTHING`)
+	a.sim.SetFaults(simulator.Faults{Latency: 500 * time.Millisecond, Actions: []string{mps.ActionDescribeTaskDetail}})
+	for range 3 {
+		if r := run(t, env, "sync"); r.code != 3 {
+			t.Fatalf("locked: exit %d: %s", r.code, r.stderr)
+		}
+		if n := scalar(t, db, `SELECT count(*) FROM task_detail_queue WHERE leased_until > now()`); n != 0 {
+			t.Fatalf("a skipped sync left %d detail jobs leased", n)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package mps
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -13,7 +14,9 @@ type DescribeTaskDetailRequestParams struct {
 }
 
 // TaskDetail is a decoded DescribeTaskDetail answer: the task's own fields,
-// typed, and the whole Response (less its RequestId) kept verbatim.
+// typed, how it ended by the failure rule, and the Response (less its
+// RequestId) with its secrets redacted. The answer is parsed once: a large
+// detail costs one decoded tree, briefly, and is never held whole again.
 type TaskDetail struct {
 	TaskID           string
 	TaskType         string
@@ -21,9 +24,18 @@ type TaskDetail struct {
 	CreateTime       time.Time
 	BeginProcessTime time.Time
 	FinishTime       time.Time
-	// Raw is the Response object without RequestId. It can hold secrets
-	// (TaskNotifyConfig.NotifyKey, S3 keys): redact before storing it.
-	Raw       []byte
+	// Outcome is the failure rule's reading of the whole answer.
+	Outcome Outcome
+	// Kinds are the sub-task kinds the answer holds (see SubTaskKindsOf).
+	Kinds []string
+	// Raw is the Response without RequestId, its secrets replaced by
+	// Redacted (Redact's rules); nil when the answer was larger than
+	// KeepDetailBytes (see Size).
+	Raw []byte
+	// Redactions counts the secrets replaced.
+	Redactions int
+	// Size is the answer's size in bytes, as received.
+	Size      int
 	RequestID string
 	// ServerTime is the API's clock when it answered (zero when unknown).
 	ServerTime time.Time
@@ -31,39 +43,53 @@ type TaskDetail struct {
 	Warnings []string
 }
 
-// detailEnvelope is the part of the answer the archiver reads typed.
-type detailEnvelope struct {
-	Response map[string]json.RawMessage `json:"Response"`
-}
+// KeepDetailBytes is the largest answer whose redacted Response is kept
+// whole in TaskDetail.Raw. Larger ones are decided and counted but not
+// re-encoded: the archive stores a stand-in for them anyway.
+const KeepDetailBytes = 1 << 20
 
 // DecodeTaskDetail reads a DescribeTaskDetail body for taskID. An error answer
 // is an *APIError; a body that is not of the answer's shape wraps
 // ErrMalformed. Unreadable fields are warnings, never errors.
 func DecodeTaskDetail(taskID string, body []byte) (*TaskDetail, error) {
-	var env detailEnvelope
-	if err := json.Unmarshal(body, &env); err != nil {
+	var env struct {
+		Response map[string]any `json:"Response"`
+	}
+	var err error
+	if len(body) <= KeepDetailBytes {
+		// Kept whole: numbers stay exactly as written.
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.UseNumber()
+		err = dec.Decode(&env)
+	} else {
+		// Only decided, never re-encoded: decoded in place, without the
+		// decoder's copy of the body (numbers as float64 are enough for
+		// error codes).
+		err = json.Unmarshal(body, &env)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrMalformed, truncate(err.Error(), 120))
 	}
 	r := env.Response
 	if r == nil {
 		return nil, fmt.Errorf("%w: no Response object", ErrMalformed)
 	}
-	var reqID string
-	_ = json.Unmarshal(r["RequestId"], &reqID)
-	if e, ok := r["Error"]; ok {
-		var eb struct{ Code, Message string }
-		if json.Unmarshal(e, &eb) == nil && eb.Code != "" {
-			return nil, &APIError{Action: ActionDescribeTaskDetail, Code: eb.Code, Message: eb.Message, RequestID: reqID}
+	reqID, _ := r["RequestId"].(string)
+	if e, ok := r["Error"].(map[string]any); ok {
+		code, _ := e["Code"].(string)
+		msg, _ := e["Message"].(string)
+		if code != "" {
+			return nil, &APIError{Action: ActionDescribeTaskDetail, Code: code, Message: msg, RequestID: reqID}
 		}
 	}
-	d := &TaskDetail{TaskID: taskID, RequestID: reqID}
+	d := &TaskDetail{TaskID: taskID, RequestID: reqID, Size: len(body)}
 	str := func(field string) string {
 		v, ok := r[field]
-		if !ok || string(v) == "null" {
+		if !ok || v == nil {
 			return ""
 		}
-		var s string
-		if json.Unmarshal(v, &s) != nil {
+		s, ok := v.(string)
+		if !ok {
 			d.Warnings = append(d.Warnings, field+" is not a string")
 		}
 		return cleanText(s)
@@ -85,11 +111,17 @@ func DecodeTaskDetail(taskID string, body []byte) (*TaskDetail, error) {
 	}
 	d.CreateTime, d.BeginProcessTime, d.FinishTime = at("CreateTime"), at("BeginProcessTime"), at("FinishTime")
 	delete(r, "RequestId")
-	raw, err := json.Marshal(r)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	d.Outcome = decideOutcome(r)
+	d.Kinds = subTaskKindsOf(r)
+	redacted, n := RedactValue(r)
+	d.Redactions = n
+	if len(body) <= KeepDetailBytes {
+		raw, err := json.Marshal(redacted)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		d.Raw = cleanRawJSON(raw)
 	}
-	d.Raw = cleanRawJSON(raw)
 	return d, nil
 }
 
@@ -110,7 +142,10 @@ func (d *TaskDetail) ListTask() Task {
 	if t, ok := detailListTypes[typ]; ok {
 		typ = t
 	}
-	kinds := SubTaskKindsOf(d.Raw)
+	kinds := d.Kinds
+	if kinds == nil {
+		kinds = SubTaskKindsOf(d.Raw)
+	}
 	rec, _ := json.Marshal(struct {
 		TaskSimpleInfo
 		Source string `json:"ArchiverSource"`

@@ -30,6 +30,9 @@ const (
 	// CodeEndpointError: an HTTP 4xx that is not the API's (a wrong
 	// endpoint). Fatal.
 	CodeEndpointError = "ClientError.EndpointError"
+	// CodeResponseTooLarge: an answer larger than the client reads
+	// (mpsclient.Config.MaxResponseBytes); it was not decoded.
+	CodeResponseTooLarge = "ClientError.ResponseTooLarge"
 )
 
 // APIError is a call that failed for good: either a fatal code on the first
@@ -99,9 +102,16 @@ func TokenRejected(code string) bool {
 
 // Gone reports whether a DescribeTaskDetail answer means the detail no longer
 // exists (or never did): the API documents neither code for expiry, so both
-// ResourceNotFound* and a rejected TaskId count.
+// ResourceNotFound* and a rejected TaskId count. Where a task's detail may
+// still exist (inside its retention), only NotFound is sure.
 func Gone(code string) bool {
-	return strings.HasPrefix(code, CodeResourceNotFound) || code == CodeInvalidParameter
+	return NotFound(code) || code == CodeInvalidParameter
+}
+
+// NotFound reports whether code says the resource does not exist
+// (ResourceNotFound*), the one documented answer for a missing detail.
+func NotFound(code string) bool {
+	return strings.HasPrefix(code, CodeResourceNotFound)
 }
 
 // UnknownParameter reports whether err is the API 3.0 common error for a

@@ -30,6 +30,10 @@ const (
 
 	// ZeroTime is how the API writes a time that has not happened yet.
 	ZeroTime = "0000-00-00T00:00:00Z"
+
+	// Window is how far back DescribeTasks lists tasks (168 hours since
+	// 2022-09), and the longest DescribeTaskDetail keeps a task's detail.
+	Window = 168 * time.Hour
 )
 
 // Status is the filter a task is listed under. The API has no status field on

@@ -14,6 +14,11 @@ const (
 	OutcomeSucceeded = "succeeded"
 	OutcomeFailed    = "failed"
 	OutcomeExpired   = "expired" // the detail was gone before it was read
+	// OutcomeUndecided: the detail was read but the failure rule cannot
+	// say how the task ended (a container of an unknown type, or sub-tasks
+	// still running when MPS was about to forget the detail). Never counted
+	// as a success.
+	OutcomeUndecided = "undecided"
 )
 
 // Outcome is how a task ended, by the failure rule: a task failed if its
@@ -22,13 +27,20 @@ const (
 // present and non-zero, or its ErrCodeExt is present and neither "" nor
 // "SUCCESS".
 type Outcome struct {
-	Result string // OutcomeSucceeded or OutcomeFailed
+	Result string // OutcomeSucceeded, OutcomeFailed or OutcomeUndecided
 	// The first failure found, task-level first.
 	ErrCode, ErrCodeExt, Message string
 	Subtasks                     []SubtaskResult
 	// Ambiguities name what the rule could not decide; they never fail a
 	// task on their own.
 	Ambiguities []string
+	// Unsettled: the task or one of its sub-tasks was still WAITING or
+	// PROCESSING when the detail was read. Read again later, it may say
+	// more; a failure already found stands.
+	Unsettled bool
+	// UnknownShape: the detail's container is of a type the rule does not
+	// know, so it cannot tell success from failure.
+	UnknownShape bool
 }
 
 // SubtaskResult is one sub-task of a detail.
@@ -63,20 +75,27 @@ var resultSets = []struct{ field, kind string }{
 // DecideOutcome applies the failure rule to a DescribeTaskDetail Response.
 // It never fails: what it cannot read is an ambiguity.
 func DecideOutcome(response []byte) Outcome {
-	var o Outcome
 	var r map[string]any
 	dec := json.NewDecoder(bytes.NewReader(response))
 	dec.UseNumber()
-	if err := dec.Decode(&r); err != nil {
-		o.Result = OutcomeSucceeded
-		o.Ambiguities = append(o.Ambiguities, "detail is not a JSON object")
-		return o
+	if err := dec.Decode(&r); err != nil || r == nil {
+		return Outcome{Result: OutcomeUndecided, UnknownShape: true, Ambiguities: []string{"detail is not a JSON object"}}
 	}
+	return decideOutcome(r)
+}
+
+// decideOutcome applies the failure rule to a decoded Response (numbers as
+// json.Number). A failure found decides the task; otherwise a detail that
+// has not settled, or whose container is of an unknown type, is undecided,
+// never a success by default.
+func decideOutcome(r map[string]any) Outcome {
+	var o Outcome
 	typ, _ := r["TaskType"].(string)
 	name, container := "", map[string]any(nil)
 	if c, ok := r[typ].(map[string]any); ok {
 		name, container = typ, c
 		if !slices.Contains(Containers, typ) {
+			o.UnknownShape = true
 			o.Ambiguities = append(o.Ambiguities, fmt.Sprintf("unknown container type %q", typ))
 		}
 	} else {
@@ -88,15 +107,24 @@ func DecideOutcome(response []byte) Outcome {
 		}
 	}
 	if container == nil {
+		o.UnknownShape = true
 		o.Ambiguities = append(o.Ambiguities, fmt.Sprintf("no known container for TaskType %q", typ))
 		name, container = findContainer(r)
+	}
+	if st := str(r["Status"]); st == string(StatusWaiting) || st == string(StatusProcessing) {
+		o.Unsettled = true
+		o.Ambiguities = append(o.Ambiguities, fmt.Sprintf("the task is still %s", st))
 	}
 	if container != nil {
 		if code := codeOf(container["ErrCode"]); code != "" && code != "0" {
 			o.fail(code, "", str(container["Message"]))
 		}
-		if st := str(container["Status"]); st != "" && st != string(StatusFinish) && str(r["Status"]) == string(StatusFinish) {
+		st := str(container["Status"])
+		if st != "" && st != string(StatusFinish) && str(r["Status"]) == string(StatusFinish) {
 			o.Ambiguities = append(o.Ambiguities, fmt.Sprintf("%s.Status is %s on a FINISH task", name, st))
+		}
+		if st == string(StatusWaiting) || st == string(StatusProcessing) {
+			o.Unsettled = true
 		}
 		switch name {
 		case "ScheduleTask", "LiveScheduleTask":
@@ -124,7 +152,11 @@ func DecideOutcome(response []byte) Outcome {
 			}
 		}
 	}
-	if o.Result == "" {
+	switch {
+	case o.Result == OutcomeFailed:
+	case o.Unsettled || o.UnknownShape:
+		o.Result = OutcomeUndecided
+	default:
 		o.Result = OutcomeSucceeded
 	}
 	return o
@@ -164,6 +196,7 @@ func (o *Outcome) subtask(kind string, r map[string]any) {
 	s.Failed = s.Status == "FAIL" || s.ErrCode != "" && s.ErrCode != "0" ||
 		s.ErrCodeExt != "" && s.ErrCodeExt != "SUCCESS"
 	if s.Status == "PROCESSING" || s.Status == "WAITING" {
+		o.Unsettled = true
 		o.Ambiguities = append(o.Ambiguities, fmt.Sprintf("sub-task %d (%s) is still %s", s.Ordinal, s.Kind, s.Status))
 	}
 	if s.Failed {
@@ -243,53 +276,4 @@ func str(v any) string {
 		return s.String()
 	}
 	return ""
-}
-
-// Redacted replaces the values of secret-like fields.
-const Redacted = "[REDACTED]"
-
-// secretField reports whether a JSON field name holds a secret: NotifyKey,
-// and any name ending in SecretId, SecretKey, Token or Password (any case).
-func secretField(name string) bool {
-	n := strings.ToLower(name)
-	return n == "notifykey" || strings.HasSuffix(n, "secretid") || strings.HasSuffix(n, "secretkey") ||
-		strings.HasSuffix(n, "token") || strings.HasSuffix(n, "password")
-}
-
-// Redact walks a JSON document by field name, at any depth, and replaces
-// the value of every secret-like field (see secretField) with Redacted. It
-// returns the document and how many fields it replaced; a document that is
-// not JSON comes back as a JSON string saying so, never as the input.
-func Redact(doc []byte) ([]byte, int) {
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return []byte(`"unparseable detail (not stored)"`), 0
-	}
-	n := 0
-	var walk func(any) any
-	walk = func(x any) any {
-		switch t := x.(type) {
-		case map[string]any:
-			for k, val := range t {
-				if secretField(k) && val != nil {
-					t[k] = Redacted
-					n++
-					continue
-				}
-				t[k] = walk(val)
-			}
-		case []any:
-			for i := range t {
-				t[i] = walk(t[i])
-			}
-		}
-		return x
-	}
-	out, err := json.Marshal(walk(v))
-	if err != nil {
-		return []byte(`"unparseable detail (not stored)"`), 0
-	}
-	return cleanRawJSON(out), n
 }

@@ -39,46 +39,60 @@ func SubTaskKind(s string) string {
 // schedule activities by ActivityType, AI and other results by their
 // member, and EditMedia for an EditMediaTask. Unknown shapes give none.
 func SubTaskKindsOf(response []byte) []string {
-	var r map[string]json.RawMessage
+	var r map[string]any
 	if json.Unmarshal(response, &r) != nil {
 		return []string{}
 	}
+	return subTaskKindsOf(r)
+}
+
+// subTaskKindsOf is SubTaskKindsOf over a decoded Response.
+func subTaskKindsOf(r map[string]any) []string {
 	out := []string{}
-	add := func(k string) {
+	add := func(v any) {
+		k, _ := v.(string)
 		if k = strings.TrimSpace(k); k != "" && !slices.Contains(out, k) {
 			out = append(out, k)
 		}
 	}
-	var wf struct {
-		MediaProcessResultSet []struct{ Type string }
-	}
-	var results map[string]json.RawMessage
-	if raw, ok := r["WorkflowTask"]; ok && json.Unmarshal(raw, &wf) == nil {
-		for _, m := range wf.MediaProcessResultSet {
-			add(m.Type)
+	if wf, ok := r["WorkflowTask"].(map[string]any); ok {
+		items, _ := wf["MediaProcessResultSet"].([]any)
+		for _, it := range items {
+			if m, ok := it.(map[string]any); ok {
+				add(m["Type"])
+			}
 		}
-		_ = json.Unmarshal(raw, &results)
 		for _, rs := range resultSets {
-			if rs.kind != "" && present(results[rs.field]) {
+			if rs.kind != "" && presentValue(wf[rs.field]) {
 				add(rs.kind)
 			}
 		}
 	}
-	var sched struct {
-		ActivityResultSet []struct{ ActivityType string }
-	}
-	if raw, ok := r["ScheduleTask"]; ok && json.Unmarshal(raw, &sched) == nil {
-		for _, a := range sched.ActivityResultSet {
-			add(a.ActivityType)
+	if sched, ok := r["ScheduleTask"].(map[string]any); ok {
+		acts, _ := sched["ActivityResultSet"].([]any)
+		for _, a := range acts {
+			if m, ok := a.(map[string]any); ok {
+				add(m["ActivityType"])
+			}
 		}
 	}
-	if present(r["EditMediaTask"]) {
+	if presentValue(r["EditMediaTask"]) {
 		add("EditMedia")
 	}
 	return out
 }
 
-func present(v json.RawMessage) bool {
-	s := strings.TrimSpace(string(v))
-	return s != "" && s != "null" && s != "[]" && s != "{}"
+// presentValue reports whether a decoded member holds something.
+func presentValue(v any) bool {
+	switch t := v.(type) {
+	case nil:
+		return false
+	case []any:
+		return len(t) > 0
+	case map[string]any:
+		return len(t) > 0
+	case string:
+		return strings.TrimSpace(t) != ""
+	}
+	return true
 }

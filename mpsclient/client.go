@@ -23,12 +23,14 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 	tcerr "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
 	tchttp "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/http"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
 
 	"github.com/mps-archiver/mps-archiver/mps"
@@ -60,6 +62,15 @@ type Config struct {
 	// BackoffBase and BackoffMax shape the retry delay (defaults 250ms, 10s).
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
+	// MaxResponseBytes bounds the answer the client reads (default 32 MiB):
+	// a larger one is refused with CodeResponseTooLarge before it is
+	// decoded, so one runaway detail cannot take the process's memory.
+	MaxResponseBytes int64
+	// DecodeBudget bounds the bytes of large answers read and decoded at
+	// once across every caller (default 16 MiB): a worker with a 10 MiB
+	// detail waits for another's to be decoded, so peak memory does not
+	// grow with the number of workers.
+	DecodeBudget int64
 	// Transport replaces the HTTP transport (tests, proxies).
 	Transport http.RoundTripper
 	// Observe, when set, is told about every attempt.
@@ -137,6 +148,9 @@ var Defaults = Config{
 	MaxAttempts:     6,
 	BackoffBase:     250 * time.Millisecond,
 	BackoffMax:      10 * time.Second,
+
+	MaxResponseBytes: 32 << 20,
+	DecodeBudget:     16 << 20,
 }
 
 // New returns a Client for cfg.
@@ -157,6 +171,12 @@ func New(cfg Config) (*Client, error) {
 	cfg.MaxAttempts = positiveOr(cfg.MaxAttempts, def.MaxAttempts)
 	cfg.BackoffBase = positiveOr(cfg.BackoffBase, def.BackoffBase)
 	cfg.BackoffMax = positiveOr(cfg.BackoffMax, def.BackoffMax)
+	if cfg.MaxResponseBytes <= 0 {
+		cfg.MaxResponseBytes = def.MaxResponseBytes
+	}
+	if cfg.DecodeBudget <= 0 {
+		cfg.DecodeBudget = def.DecodeBudget
+	}
 	scheme, hostPath, err := ParseEndpoint(cfg.Endpoint)
 	if err != nil {
 		return nil, err
@@ -183,7 +203,8 @@ func New(cfg Config) (*Client, error) {
 		t.IdleConnTimeout = 90 * time.Second
 		tr = t
 	}
-	sdk.WithHttpTransport(captureTransport{tr})
+	sdk.WithHttpTransport(captureTransport{next: tr, max: cfg.MaxResponseBytes, budget: cfg.DecodeBudget,
+		decoding: semaphore.NewWeighted(cfg.DecodeBudget)})
 
 	return &Client{
 		cfg:     cfg,
@@ -354,6 +375,8 @@ func (c *Client) send(ctx context.Context, action string, status mps.Status, bas
 	base.SetContext(context.WithValue(actx, captureKey{}, cap))
 	began := time.Now()
 	err := c.sdk.Send(req, resp)
+	// The answer is decoded (the SDK called UnmarshalJSON): its bytes may go.
+	cap.done()
 	if cap.apiErr != nil {
 		// A Tencent error body behind a non-200 status: its code, not the
 		// SDK's HttpStatusCodeError, says what went wrong.
@@ -390,6 +413,17 @@ type captured struct {
 	date   time.Time
 	body   []byte        // set when the SDK was handed a stub instead
 	apiErr *mps.APIError // a Tencent error body on a non-200 answer
+	// release gives back the decode budget the body holds (nil: none).
+	release func()
+}
+
+// done drops the body and gives its decode budget back.
+func (c *captured) done() {
+	c.body = nil
+	if c.release != nil {
+		c.release()
+		c.release = nil
+	}
 }
 
 // stubBody is what the SDK parses in place of a large successful page.
@@ -402,7 +436,17 @@ var stubBody = []byte(`{"Response":{"RequestId":""}}`)
 // which was the largest CPU cost of a sync. Small bodies, where every error
 // answer falls, and non-200 answers pass through untouched; DecodePage still
 // recognises an error body should a large one ever come.
-type captureTransport struct{ next http.RoundTripper }
+//
+// It also bounds what is read: a 200 body above max is refused unread, and
+// large bodies are read and decoded within a shared budget of bytes
+// (decoding), so that several workers' large details are decoded one after
+// another rather than all at once.
+type captureTransport struct {
+	next     http.RoundTripper
+	max      int64
+	budget   int64
+	decoding *semaphore.Weighted
+}
 
 func (t captureTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.next.RoundTrip(req)
@@ -436,12 +480,37 @@ func (t captureTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		(resp.ContentLength >= 0 && resp.ContentLength < 4096) {
 		return resp, nil
 	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
+	weight := resp.ContentLength
+	if weight < 0 || weight > t.budget {
+		weight = t.budget
+	}
+	if err := t.decoding.Acquire(req.Context(), weight); err != nil {
+		resp.Body.Close()
 		return nil, err
 	}
+	c.release = sync.OnceFunc(func() { t.decoding.Release(weight) })
+	var buf bytes.Buffer
+	if resp.ContentLength > 0 && resp.ContentLength <= t.max {
+		buf.Grow(int(resp.ContentLength) + bytes.MinRead)
+	}
+	_, err = buf.ReadFrom(io.LimitReader(resp.Body, t.max+1))
+	resp.Body.Close()
+	if err != nil {
+		c.done()
+		return nil, err
+	}
+	body := buf.Bytes()
+	if int64(len(body)) > t.max {
+		c.done()
+		c.apiErr = &mps.APIError{Code: mps.CodeResponseTooLarge,
+			Message: fmt.Sprintf("the answer is larger than %d bytes (the client's limit); it was not read", t.max)}
+		resp.Body = io.NopCloser(bytes.NewReader(stubBody))
+		resp.ContentLength = int64(len(stubBody))
+		resp.Header.Del("Content-Length")
+		return resp, nil
+	}
 	if len(body) < 4096 {
+		c.done()
 		resp.Body = io.NopCloser(bytes.NewReader(body))
 		return resp, nil
 	}

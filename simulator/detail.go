@@ -21,6 +21,91 @@ const (
 	S3SecretKey = "SIMULATOR-S3-SECRET-KEY-93d2e0"
 )
 
+// Secrets the simulated details carry where a redaction by field name
+// alone misses them: inside URLs, in JSON inside string fields, in DRM
+// objects, under names other than *SecretKey. Each is planted only where
+// the real API can echo a user's value (URLs, SessionContext, ExtInfo) or
+// documents one (DrmInfo). Every one contains NotifyKey, so a scan for
+// NotifyKey alone also finds any of them kept whole; Secrets lists them all
+// for a scan that names the one that leaked.
+const (
+	// TaskNotifyConfig.NotifyUrl: https://hook:<password>@…?token=<token>.
+	NotifyURLToken    = NotifyKey + ".notify-url-token"
+	NotifyURLPassword = NotifyKey + ".notify-url-password"
+	// AdaptiveDynamicStreamingTask.Input.DrmInfo.SimpleAesDrm: the HLS
+	// AES-128 content key, its IV, and a token in its key URI.
+	DRMKey         = NotifyKey + ".drm-key"
+	DRMVector      = NotifyKey + ".drm-vector"
+	DRMKeyURIToken = NotifyKey + ".drm-key-uri-token"
+	// A presigned S3 input URL (X-Amz-Credential names the access key).
+	AmzAccessKeyID   = NotifyKey + ".x-amz-credential"
+	AmzSecurityToken = NotifyKey + ".x-amz-security-token"
+	AmzSignature     = NotifyKey + ".x-amz-signature"
+	// A COS-signed input URL.
+	COSSecretID      = NotifyKey + ".q-ak"
+	COSSignature     = NotifyKey + ".q-signature"
+	COSSecurityToken = NotifyKey + ".x-cos-security-token"
+	// A live stream's URL authentication (LiveStreamProcessTask.Url).
+	LiveTxSecret = NotifyKey + ".tx-secret"
+	// JSON in SessionContext and ExtInfo.
+	SessionAPIToken     = NotifyKey + ".session-api-token"
+	SessionAccessKey    = NotifyKey + ".session-access-key"
+	SessionClientSecret = NotifyKey + ".session-client-secret"
+	SessionBearer       = NotifyKey + ".session-bearer-token"
+	ExtAPIToken         = NotifyKey + ".ext-api-token"
+	ExtPrivateKey       = NotifyKey + ".ext-private-key"
+	ExtSignature        = NotifyKey + ".ext-signature"
+	ExtCredential       = NotifyKey + ".ext-credential"
+	ExtSnakeAccessKey   = NotifyKey + ".ext-access_key"
+)
+
+// Secrets lists every secret value the simulated details carry: a scan of
+// anything the archiver writes should find none of them.
+func Secrets() []string {
+	return []string{NotifyKey, S3SecretID, S3SecretKey,
+		NotifyURLToken, NotifyURLPassword, DRMKey, DRMVector, DRMKeyURIToken,
+		AmzAccessKeyID, AmzSecurityToken, AmzSignature, COSSecretID, COSSignature, COSSecurityToken, LiveTxSecret,
+		SessionAPIToken, SessionAccessKey, SessionClientSecret, SessionBearer,
+		ExtAPIToken, ExtPrivateKey, ExtSignature, ExtCredential, ExtSnakeAccessKey}
+}
+
+// sessionContext and extInfo are the JSON a user put in the task's
+// SessionContext and ExtInfo, which the detail echoes as strings.
+var (
+	sessionContext = mustJSON(map[string]any{"requestedBy": "simulator", "apiToken": SessionAPIToken, "AccessKey": SessionAccessKey,
+		"ClientSecret": SessionClientSecret, "Authorization": "Bearer " + SessionBearer})
+	extInfo = mustJSON(map[string]any{"apiToken": ExtAPIToken, "pipeline": "archive-test",
+		"upstream": map[string]any{"PrivateKey": ExtPrivateKey, "Signature": ExtSignature, "Credential": ExtCredential, "access_key": ExtSnakeAccessKey}})
+)
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// urlInput is a URL input whose URL is signed: a presigned S3 URL or a
+// COS-signed one, as a user hands MPS a private object.
+func urlInput(id string, cos bool) map[string]any {
+	u := "https://media.s3.us-east-1.amazonaws.com/input/" + id + ".mp4?X-Amz-Algorithm=AWS4-HMAC-SHA256" +
+		"&X-Amz-Credential=" + AmzAccessKeyID + "%2F20250101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20250101T000000Z" +
+		"&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Security-Token=" + AmzSecurityToken + "&X-Amz-Signature=" + AmzSignature
+	if cos {
+		u = "https://media-1250000000.cos.ap-guangzhou.myqcloud.com/input/" + id + ".mp4?q-sign-algorithm=sha1&q-ak=" + COSSecretID +
+			"&q-sign-time=1735689600;1735693200&q-key-time=1735689600;1735693200&q-header-list=host&q-url-param-list=" +
+			"&q-signature=" + COSSignature + "&x-cos-security-token=" + COSSecurityToken
+	}
+	return map[string]any{"Type": "URL", "UrlInputInfo": map[string]any{"Url": u}}
+}
+
+// drmInfo is an AdaptiveDynamicStreaming input's HLS AES-128 encryption.
+func drmInfo(id string) map[string]any {
+	return map[string]any{"Type": "simpleaes", "SimpleAesDrm": map[string]any{
+		"Uri": "https://keys.invalid/hls/" + id + "?token=" + DRMKeyURIToken, "Key": DRMKey, "Vector": DRMVector}}
+}
+
 // serveDetail answers DescribeTaskDetail: the task's detail while it is
 // younger than the detail retention, ResourceNotFound after.
 func (s *Server) serveDetail(w http.ResponseWriter, r *http.Request, reqID string, body []byte) {
@@ -64,7 +149,15 @@ func (s *Server) serveDetail(w http.ResponseWriter, r *http.Request, reqID strin
 		return
 	}
 	if t.DetailRaw != nil {
-		writeBody(w, append(append([]byte(`{"Response":`), t.DetailRaw...), '}'))
+		// Written in parts: a scenario's large detail is not copied per answer.
+		head, tail := []byte(`{"Response":`), []byte(`}`)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(head)+len(t.DetailRaw)+len(tail)))
+		for _, b := range [][]byte{head, t.DetailRaw, tail} {
+			if _, err := w.Write(b); err != nil {
+				return
+			}
+		}
 		return
 	}
 	resp := t.Detail(now, s.cfg.DetailErrors)
@@ -146,6 +239,14 @@ func (t *Task) failure(errs []DetailError) failure {
 	return f
 }
 
+// inputStyle is 0 (a COS object), 1 (a presigned S3 URL) or 2 (a
+// COS-signed URL): the input a WorkflowTask detail shows.
+func (t *Task) inputStyle() int {
+	h := fnv.New64a()
+	h.Write([]byte(t.ID))
+	return int((h.Sum64() / 17) % 3)
+}
+
 // Expected is the outcome the archiver should record for the task at now:
 // "" while it is not FINISH, else succeeded or failed with the first error
 // (task level first) in the style the API reported it.
@@ -188,6 +289,9 @@ func (t *Task) Detail(now int64, errs []DetailError) map[string]any {
 	failed := t.Failed && finished
 	result := func(kind string, i int) map[string]any {
 		r := map[string]any{"Status": "PROCESSING", "Input": map[string]any{"Definition": 100010 + i*10}}
+		if kind == "AdaptiveDynamicStreaming" {
+			r["Input"].(map[string]any)["DrmInfo"] = drmInfo(t.ID)
+		}
 		if !finished {
 			return r
 		}
@@ -217,17 +321,19 @@ func (t *Task) Detail(now int64, errs []DetailError) map[string]any {
 	out := map[string]any{
 		"TaskType": typ, "Status": string(status),
 		"CreateTime": info.CreateTime, "BeginProcessTime": info.BeginProcessTime, "FinishTime": info.FinishTime,
-		"TaskNotifyConfig": map[string]any{"NotifyType": "URL", "NotifyMode": "Finish", "NotifyUrl": "https://callback.invalid/mps", "NotifyKey": NotifyKey,
+		"TaskNotifyConfig": map[string]any{"NotifyType": "URL", "NotifyMode": "Finish",
+			"NotifyUrl": "https://hook:" + NotifyURLPassword + "@callback.invalid/mps?token=" + NotifyURLToken, "NotifyKey": NotifyKey,
 			"AwsSQS": map[string]any{"SQSRegion": "us-east-1", "SQSQueueName": "mps", "S3SecretId": S3SecretID, "S3SecretKey": S3SecretKey}},
-		"TasksPriority": 0, "SessionId": "", "SessionContext": "", "ExtInfo": "",
+		"TasksPriority": 0, "SessionId": "", "SessionContext": sessionContext, "ExtInfo": extInfo,
 	}
 	input := map[string]any{"Type": "COS", "CosInputInfo": map[string]any{"Bucket": "media-1250000000", "Region": "ap-guangzhou", "Object": "/input/" + t.ID + ".mp4"}}
 	switch typ {
 	case "EditMediaTask":
-		container["Input"] = map[string]any{"FileInfoSet": []any{map[string]any{"InputInfo": input}}}
+		container["Input"] = map[string]any{"FileInfoSet": []any{map[string]any{"InputInfo": input},
+			map[string]any{"InputInfo": urlInput(t.ID, false)}, map[string]any{"InputInfo": urlInput(t.ID, true)}}}
 		container["Output"] = map[string]any{"Path": "/output/" + t.ID + "/edited.mp4"}
 	case "LiveStreamProcessTask":
-		container["Url"] = "rtmp://live.invalid/app/" + t.ID
+		container["Url"] = "rtmp://live.invalid/app/" + t.ID + "?txSecret=" + LiveTxSecret + "&txTime=6B8E2F00"
 	case "ScheduleTask":
 		container["InputInfo"] = map[string]any{"Type": "S3", "S3InputInfo": map[string]any{"S3Bucket": "media", "S3Region": "us-east-1",
 			"S3Object": "/input/" + t.ID + ".mp4", "S3SecretId": S3SecretID, "S3SecretKey": S3SecretKey}}
@@ -238,7 +344,13 @@ func (t *Task) Detail(now int64, errs []DetailError) map[string]any {
 		}
 		container["ActivityResultSet"] = activities
 	default:
-		container["InputInfo"] = input
+		// One input in three is a signed URL (S3, then COS), drawn from the
+		// id like the failure.
+		if style := t.inputStyle(); style == 0 {
+			container["InputInfo"] = input
+		} else {
+			container["InputInfo"] = urlInput(t.ID, style == 2)
+		}
 		media := []any{}
 		for i, st := range t.SubTaskTypes {
 			kind := mps.SubTaskKind(st)

@@ -3,6 +3,7 @@ package simulator
 import (
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,6 +33,14 @@ type Faults struct {
 	// Latency is added to every request, plus up to Jitter more.
 	Latency time.Duration `json:"latency"`
 	Jitter  time.Duration `json:"jitter"`
+	// Actions limits the faults and latency to these actions
+	// (DescribeTasks, DescribeTaskDetail); empty: every action. A key whose
+	// CAM policy lacks one action fails that action alone.
+	Actions []string `json:"actions,omitempty"`
+	// DateSkew moves the Date header of every answer away from the clock
+	// the API lists and filters by: a proxy's, or a misconfigured front
+	// end's, clock.
+	DateSkew time.Duration `json:"date_skew,omitempty"`
 }
 
 type faultInjector struct {
@@ -70,11 +79,21 @@ const (
 	faultExpire
 )
 
-// draw decides the fault and delay for one request.
-func (fi *faultInjector) draw(hasToken bool) (fault, string, time.Duration, time.Duration) {
+// dateSkew is what the Date header is moved by.
+func (fi *faultInjector) dateSkew() time.Duration {
+	fi.mu.Lock()
+	defer fi.mu.Unlock()
+	return fi.f.DateSkew
+}
+
+// draw decides the fault and delay for one request of action.
+func (fi *faultInjector) draw(action string, hasToken bool) (fault, string, time.Duration, time.Duration) {
 	fi.mu.Lock()
 	defer fi.mu.Unlock()
 	f := fi.f
+	if len(f.Actions) > 0 && !slices.Contains(f.Actions, action) {
+		return faultNone, "", 0, 0
+	}
 	delay := f.Latency
 	if f.Jitter > 0 {
 		delay += time.Duration(fi.rng.Int64N(int64(f.Jitter)))
@@ -104,7 +123,11 @@ func (fi *faultInjector) draw(hasToken bool) (fault, string, time.Duration, time
 
 // inject applies the drawn fault; it reports whether the request was answered.
 func (s *Server) inject(w http.ResponseWriter, r *http.Request, reqID string, q query) bool {
-	kind, code, delay, stall := s.faults.draw(q.hasToken)
+	action := mps.ActionDescribeTasks
+	if q.status == "detail" {
+		action = mps.ActionDescribeTaskDetail
+	}
+	kind, code, delay, stall := s.faults.draw(action, q.hasToken)
 	if delay > 0 {
 		t := time.NewTimer(delay)
 		select {

@@ -235,7 +235,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := newRequestID()
 	// The Date header carries the simulated clock, as the real API's carries
 	// its own: the archiver measures the 7-day window on it.
-	w.Header().Set("Date", s.clock.Now().UTC().Format(http.TimeFormat))
+	w.Header().Set("Date", s.clock.Now().Add(s.faults.dateSkew()).UTC().Format(http.TimeFormat))
 	s.statsMu.Lock()
 	s.stats.Requests++
 	s.statsMu.Unlock()

@@ -23,9 +23,13 @@ type BenchDB struct {
 // OpenBenchDB connects to a throwaway database (never an archive anyone
 // keeps: ResetArchive empties it).
 func OpenBenchDB(ctx context.Context, dsn string) (*BenchDB, error) {
-	pool, err := pgxpool.New(ctx, dsn)
+	cfg, ci, err := parseDSN(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", RedactURL(dsn), interpretError(err))
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, ci.wrap("connect to", interpretError(err))
 	}
 	return &BenchDB{pool: pool}, nil
 }

@@ -22,10 +22,10 @@ func (s *Store) ClaimDetails(ctx context.Context, p details.ClaimParams) ([]deta
 UPDATE task_detail_queue q
    SET leased_until = now() + make_interval(secs => $2), attempts = q.attempts + 1
  WHERE q.task_id IN (SELECT task_id FROM task_detail_queue
-                      WHERE not_before <= now() AND (leased_until IS NULL OR leased_until < now()) AND attempts < $3
+                      WHERE not_before <= now() AND (leased_until IS NULL OR leased_until < now())
                       ORDER BY deadline LIMIT $1
                       FOR UPDATE SKIP LOCKED)
-RETURNING q.task_id, q.deadline, q.give_up_at, q.attempts`, p.Limit, p.Lease.Seconds(), p.MaxAttempts)
+RETURNING q.task_id, q.deadline, q.give_up_at, q.attempts, coalesce(q.last_error, '')`, p.Limit, p.Lease.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("claim details: %w", interpretError(err))
 	}
@@ -57,15 +57,31 @@ func (s *Store) CompleteDetail(ctx context.Context, r details.Record) (bool, err
 	if ambiguities == nil {
 		ambiguities = []string{}
 	}
+	var errCode, message = o.ErrCode, o.Message
+	if r.Expired && r.GaveUpAfter != "" {
+		errCode = "gave_up"
+		message = "failed to read until MPS forgot it; last error: " + r.GaveUpAfter
+	}
+	// A final outcome is never replaced; an undecided one (or a give-up
+	// an operator requeued) is, by a later reading.
 	tag, err := tx.Exec(ctx, `
-INSERT INTO task_details (task_id, outcome, err_code, err_code_ext, message, ambiguities, raw, raw_truncated, raw_bytes)
+INSERT INTO task_details AS d (task_id, outcome, err_code, err_code_ext, message, ambiguities, raw, raw_truncated, raw_bytes)
 VALUES ($1, $2, nullif($3, ''), nullif($4, ''), nullif($5, ''), $6, $7, $8, $9)
-ON CONFLICT (task_id) DO NOTHING`,
-		r.TaskID, outcome, o.ErrCode, o.ErrCodeExt, o.Message, ambiguities, raw, r.Truncated, r.RawBytes)
+ON CONFLICT (task_id) DO UPDATE
+   SET outcome = EXCLUDED.outcome, err_code = EXCLUDED.err_code, err_code_ext = EXCLUDED.err_code_ext,
+       message = EXCLUDED.message, ambiguities = EXCLUDED.ambiguities, raw = EXCLUDED.raw,
+       raw_truncated = EXCLUDED.raw_truncated, raw_bytes = EXCLUDED.raw_bytes, fetched_at = now()
+ WHERE d.outcome = 'undecided' AND (EXCLUDED.outcome <> 'expired' OR d.raw IS NULL)`,
+		r.TaskID, outcome, errCode, o.ErrCodeExt, truncateText(message, 2000), ambiguities, raw, r.Truncated, r.RawBytes)
 	if err != nil {
 		return false, fmt.Errorf("store detail of %s: %w", r.TaskID, interpretError(err))
 	}
 	inserted := tag.RowsAffected() == 1
+	if inserted {
+		if _, err := tx.Exec(ctx, `DELETE FROM task_subtask_results WHERE task_id = $1`, r.TaskID); err != nil {
+			return false, fmt.Errorf("replace sub-tasks of %s: %w", r.TaskID, interpretError(err))
+		}
+	}
 	if inserted && len(o.Subtasks) > 0 {
 		n := len(o.Subtasks)
 		ords, kinds, sts, codes, exts, msgs, defs, outs := make([]int32, n), make([]string, n), make([]string, n), make([]string, n),
@@ -109,13 +125,14 @@ UPDATE task_detail_queue SET leased_until = NULL, attempts = greatest(attempts -
 }
 
 // DetailBacklog summarises the queue.
-func (s *Store) DetailBacklog(ctx context.Context, maxAttempts int) (details.Backlog, error) {
+func (s *Store) DetailBacklog(ctx context.Context) (details.Backlog, error) {
 	var b details.Backlog
 	var oldest *time.Time
 	err := s.pool.QueryRow(ctx, `
-SELECT count(*) FILTER (WHERE attempts < $1), count(*) FILTER (WHERE attempts >= $1),
-       min(deadline) FILTER (WHERE attempts < $1)
-  FROM task_detail_queue`, maxAttempts).Scan(&b.Pending, &b.GaveUp, &oldest)
+SELECT count(*), count(*) FILTER (WHERE last_error IS NOT NULL), min(deadline),
+       (SELECT count(*) FROM task_details
+         WHERE outcome = 'expired' AND err_code = 'gave_up' AND fetched_at > now() - interval '7 days')
+  FROM task_detail_queue`).Scan(&b.Pending, &b.Failing, &oldest, &b.GaveUp)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return b, fmt.Errorf("read detail backlog: %w", interpretError(err))
 	}
@@ -125,17 +142,57 @@ SELECT count(*) FILTER (WHERE attempts < $1), count(*) FILTER (WHERE attempts >=
 	return b, nil
 }
 
+// RequeueDetails queues again, for another reading, every task MPS may
+// still hold a detail for (created less than mps.Window ago) whose detail
+// was given up after errors or could not be decided, and makes every
+// queued job claimable at once. It reports how many tasks it requeued and
+// how many queued jobs it woke.
+func (s *Store) RequeueDetails(ctx context.Context, retention time.Duration) (requeued, woken int64, err error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("requeue details: %w", interpretError(err))
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	tag, err := tx.Exec(ctx, `
+INSERT INTO task_detail_queue (task_id, deadline, give_up_at)
+SELECT t.task_id, t.create_time + make_interval(secs => $1), t.create_time + make_interval(secs => $2)
+  FROM task_details d JOIN tasks t ON t.task_id = d.task_id
+ WHERE (d.outcome = 'undecided' OR d.outcome = 'expired' AND d.err_code = 'gave_up')
+   AND t.create_time > now() - make_interval(secs => $2)
+ON CONFLICT (task_id) DO UPDATE SET not_before = '-infinity', leased_until = NULL`, retention.Seconds(), mps.Window.Seconds())
+	if err != nil {
+		return 0, 0, fmt.Errorf("requeue details: %w", interpretError(err))
+	}
+	requeued = tag.RowsAffected()
+	// A given-up detail is final to CompleteDetail: it is made undecided so
+	// that the new reading replaces it.
+	if _, err := tx.Exec(ctx, `
+UPDATE task_details d SET outcome = 'undecided'
+  FROM task_detail_queue q WHERE q.task_id = d.task_id AND d.outcome = 'expired' AND d.err_code = 'gave_up'`); err != nil {
+		return 0, 0, fmt.Errorf("requeue details: %w", interpretError(err))
+	}
+	tag, err = tx.Exec(ctx, `UPDATE task_detail_queue SET not_before = '-infinity' WHERE not_before > now()`)
+	if err != nil {
+		return 0, 0, fmt.Errorf("requeue details: %w", interpretError(err))
+	}
+	woken = tag.RowsAffected()
+	if err := tx.Commit(ctx); err != nil {
+		return 0, 0, fmt.Errorf("requeue details: %w", interpretError(err))
+	}
+	return requeued, woken, nil
+}
+
 // EnqueueUndetailed queues every FINISH task inside the API's window that
 // has no detail yet: the fallback of details.mode failed where the API
 // cannot list failed tasks alone.
 func (s *Store) EnqueueUndetailed(ctx context.Context, retention time.Duration) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `
 INSERT INTO task_detail_queue (task_id, deadline, give_up_at)
-SELECT t.task_id, t.create_time + make_interval(secs => $1), t.create_time + interval '168 hours'
+SELECT t.task_id, t.create_time + make_interval(secs => $1), t.create_time + make_interval(secs => $2)
   FROM tasks t
- WHERE t.status = 'FINISH' AND t.create_time > now() - interval '168 hours'
+ WHERE t.status = 'FINISH' AND t.create_time > now() - make_interval(secs => $2)
    AND NOT EXISTS (SELECT 1 FROM task_details d WHERE d.task_id = t.task_id)
-ON CONFLICT DO NOTHING`, retention.Seconds())
+ON CONFLICT DO NOTHING`, retention.Seconds(), mps.Window.Seconds())
 	if err != nil {
 		return 0, fmt.Errorf("queue undetailed tasks: %w", interpretError(err))
 	}

@@ -145,11 +145,13 @@ UPDATE sync_runs
        pages = $6, tasks_seen = $7, tasks_inserted = $8, tasks_updated = $9, tasks_unchanged = $10,
        records_skipped = $11, warnings = $12, cursor_restarts = $13, tokens_recovered = $14,
        tokens_lost = $15, echoed_tokens = $16, out_of_range_records = $17,
-       list_requests = $18, detail_requests = $19, kind = coalesce(nullif($20, ''), kind)
+       list_requests = $18, detail_requests = $19, kind = coalesce(nullif($20, ''), kind),
+       resolved_tasks = $22, gone_tasks = $23, unresolved_tasks = $24, detail_errors = $25, clock_skew_s = $26
  WHERE id = $1 AND (status = 'running' OR error LIKE 'abandoned:%')`, p.RunID, status, errText, drained, ts(p.APIStartedAt),
 		p.Pages, p.Seen, p.Inserted, p.Updated, p.Unchanged, p.Skipped, p.Warnings,
 		p.Restarts, p.TokensRecovered, p.TokensLost, p.EchoedTokens, p.OutOfRange,
-		p.ListRequests, p.DetailRequests, p.Kind, ts(p.FinishedAt))
+		p.ListRequests, p.DetailRequests, p.Kind, ts(p.FinishedAt),
+		p.Resolved, p.Gone, p.Unresolved, p.DetailErrors, skewSeconds(p))
 	if err != nil {
 		return out, fmt.Errorf("update sync run %d: %w", p.RunID, interpretError(err))
 	}
@@ -160,9 +162,11 @@ UPDATE sync_runs
 		var prevID int64
 		var prevStart time.Time
 		err := tx.QueryRow(ctx, `
-SELECT id, api_started_at FROM sync_runs
- WHERE status = 'succeeded' AND id <> $1 AND api_started_at IS NOT NULL
- ORDER BY api_started_at DESC LIMIT 1`, p.RunID).Scan(&prevID, &prevStart)
+SELECT id, start FROM (
+    SELECT id, CASE WHEN $2 > 0 THEN least(api_started_at, started_at + make_interval(secs => $2)) ELSE api_started_at END AS start
+      FROM sync_runs
+     WHERE status = 'succeeded' AND id <> $1 AND api_started_at IS NOT NULL) r
+ ORDER BY start DESC LIMIT 1`, p.RunID, p.MaxClockSkew.Seconds()).Scan(&prevID, &prevStart)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 		case err != nil:
@@ -185,6 +189,16 @@ INSERT INTO coverage_gaps (run_id, previous_run_id, gap_start, gap_end) VALUES (
 	return out, nil
 }
 
+// skewSeconds is a run's clock skew for sync_runs.clock_skew_s (NULL when
+// no answer had a Date).
+func skewSeconds(p syncer.FinishRunParams) *int32 {
+	if !p.HasClockSkew {
+		return nil
+	}
+	v := int32(p.ClockSkew.Round(time.Second) / time.Second)
+	return &v
+}
+
 // RecordProgress stores a running run's counters.
 func (s *Store) RecordProgress(ctx context.Context, p syncer.Progress) error {
 	_, err := s.pool.Exec(ctx, `
@@ -192,9 +206,11 @@ UPDATE sync_runs
    SET pages = $2, tasks_seen = $3, tasks_inserted = $4, tasks_updated = $5, tasks_unchanged = $6,
        records_skipped = $7, warnings = $8, cursor_restarts = $9, tokens_recovered = $10,
        tokens_lost = $11, echoed_tokens = $12, out_of_range_records = $13,
-       list_requests = $14, detail_requests = $15
+       list_requests = $14, detail_requests = $15,
+       resolved_tasks = $16, gone_tasks = $17, unresolved_tasks = $18, detail_errors = $19
  WHERE id = $1 AND status = 'running'`, p.RunID, p.Pages, p.Seen, p.Inserted, p.Updated, p.Unchanged, p.Skipped, p.Warnings,
-		p.Restarts, p.TokensRecovered, p.TokensLost, p.EchoedTokens, p.OutOfRange, p.ListRequests, p.DetailRequests)
+		p.Restarts, p.TokensRecovered, p.TokensLost, p.EchoedTokens, p.OutOfRange, p.ListRequests, p.DetailRequests,
+		p.Resolved, p.Gone, p.Unresolved, p.DetailErrors)
 	if err != nil {
 		return fmt.Errorf("record progress of run %d: %w", p.RunID, interpretError(err))
 	}
@@ -285,10 +301,16 @@ func (s *Store) RunHistory(ctx context.Context) (syncer.RunHistory, error) {
 	var last, full *time.Time
 	var sinceLast, sinceFull *float64
 	err := s.pool.QueryRow(ctx, `
-SELECT max(api_started_at), max(api_started_at) FILTER (WHERE kind = 'full'),
-       extract(epoch FROM now() - max(started_at))::float8,
-       extract(epoch FROM now() - max(started_at) FILTER (WHERE kind = 'full'))::float8
-  FROM sync_runs WHERE status = 'succeeded'`).Scan(&last, &full, &sinceLast, &sinceFull)
+WITH ok AS (SELECT max(api_started_at) AS last, max(api_started_at) FILTER (WHERE kind = 'full') AS full,
+                   extract(epoch FROM now() - max(started_at))::float8 AS since_last,
+                   extract(epoch FROM now() - max(started_at) FILTER (WHERE kind = 'full'))::float8 AS since_full,
+                   max(id) FILTER (WHERE kind = 'full') AS full_id
+              FROM sync_runs WHERE status = 'succeeded')
+SELECT ok.last, ok.full, ok.since_last, ok.since_full,
+       (SELECT count(*) FROM sync_runs r WHERE r.kind = 'full' AND r.status = 'failed' AND r.id > coalesce(ok.full_id, 0)),
+       coalesce((SELECT r.kind = 'full' AND r.status = 'failed' FROM sync_runs r
+                  WHERE r.status <> 'running' ORDER BY r.id DESC LIMIT 1), false)
+  FROM ok`).Scan(&last, &full, &sinceLast, &sinceFull, &h.FullFailures, &h.LastRunFailedFull)
 	if err != nil {
 		return h, fmt.Errorf("read run history: %w", interpretError(err))
 	}
@@ -307,12 +329,13 @@ SELECT max(api_started_at), max(api_started_at) FILTER (WHERE kind = 'full'),
 	return h, nil
 }
 
-// InFlightTasks lists the archived tasks last seen WAITING or PROCESSING
-// that are not known gone.
-func (s *Store) InFlightTasks(ctx context.Context) ([]syncer.InFlightTask, error) {
+// InFlightTasks lists up to limit archived tasks last seen WAITING or
+// PROCESSING that are not known gone, in task_id order after after.
+func (s *Store) InFlightTasks(ctx context.Context, after string, limit int) ([]syncer.InFlightTask, error) {
 	rows, err := s.pool.Query(ctx, `
 SELECT task_id, coalesce(create_time, '-infinity'), raw::text FROM tasks
- WHERE status <> 'FINISH' AND gone_at IS NULL`)
+ WHERE status <> 'FINISH' AND gone_at IS NULL AND task_id > $1
+ ORDER BY task_id LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list in-flight tasks: %w", interpretError(err))
 	}
@@ -330,6 +353,24 @@ SELECT task_id, coalesce(create_time, '-infinity'), raw::text FROM tasks
 		return nil, fmt.Errorf("list in-flight tasks: %w", interpretError(err))
 	}
 	return out, nil
+}
+
+// ProbeTask finds the newest archived FINISH task created after since
+// whose FinishTime is at least minSpan after its CreateTime.
+func (s *Store) ProbeTask(ctx context.Context, since time.Time, minSpan time.Duration) (syncer.ProbeTask, bool, error) {
+	var t syncer.ProbeTask
+	err := s.pool.QueryRow(ctx, `
+SELECT task_id, create_time, finish_time FROM tasks
+ WHERE status = 'FINISH' AND create_time > $1 AND finish_time >= create_time + make_interval(secs => $2)
+   AND finish_time < now() - interval '1 minute'
+ ORDER BY create_time DESC LIMIT 1`, since, minSpan.Seconds()).Scan(&t.TaskID, &t.CreateTime, &t.FinishTime)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return t, false, nil
+	}
+	if err != nil {
+		return t, false, fmt.Errorf("find a probe task: %w", interpretError(err))
+	}
+	return t, true, nil
 }
 
 // MarkGone records that unfinished tasks left the API's window.

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"strings"
 	"time"
 
@@ -49,18 +48,16 @@ type Options struct {
 // Store is a handle on the archive database.
 type Store struct {
 	pool *pgxpool.Pool
-	url  string
+	conn *conninfo
 }
 
 // Open connects to the database at dsn. It fails fast with an error that
-// never contains the password.
+// names the database by host, port, user and database, and holds no
+// fragment of the connection string's passwords.
 func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
-	if err := checkUserInfo(dsn); err != nil {
-		return nil, err
-	}
-	cfg, err := pgxpool.ParseConfig(dsn)
+	cfg, ci, err := parseDSN(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("database URL %s: %s", RedactURL(dsn), redactParseError(err))
+		return nil, err
 	}
 	if opts.MaxConns <= 0 {
 		opts.MaxConns = 6
@@ -83,12 +80,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", RedactURL(dsn), interpretError(err))
+		return nil, ci.wrap("connect to", interpretError(err))
 	}
-	s := &Store{pool: pool, url: dsn}
-	if err := s.Ping(ctx); err != nil {
+	s := &Store{pool: pool, conn: ci}
+	if err := interpretError(pool.Ping(ctx)); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("connect to %s: %w", RedactURL(dsn), err)
+		return nil, ci.wrap("connect to", err)
 	}
 	return s, nil
 }
@@ -96,9 +93,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 // Close releases every connection.
 func (s *Store) Close() { s.pool.Close() }
 
-// Ping checks that the server answers.
+// Ping checks that the server answers. Its error may come from a new
+// connection, and is scrubbed as Open's are.
 func (s *Store) Ping(ctx context.Context) error {
-	return interpretError(s.pool.Ping(ctx))
+	return s.conn.wrap("", interpretError(s.pool.Ping(ctx)))
 }
 
 // SchemaVersion reads golang-migrate's version row; version 0 means no
@@ -193,67 +191,4 @@ func isConnectError(err error) bool {
 	msg := err.Error()
 	return strings.Contains(msg, "conn closed") || strings.Contains(msg, "unexpected EOF") ||
 		strings.Contains(msg, "connection reset") || strings.Contains(msg, "broken pipe")
-}
-
-// RedactURL hides the password of a postgres:// URL or a key=value DSN.
-// The user information is everything up to the URL's last "@": a password
-// with an unescaped "@" or "/" (a common slip) would otherwise show its
-// tail as the host and path.
-func RedactURL(dsn string) string {
-	if scheme, rest, ok := strings.Cut(dsn, "://"); ok && (scheme == "postgres" || scheme == "postgresql") {
-		if i := strings.LastIndex(rest, "@"); i >= 0 {
-			user, _, hasPassword := strings.Cut(rest[:i], ":")
-			if hasPassword || strings.ContainsAny(rest[:i], "/@") {
-				if strings.ContainsAny(user, "/@") {
-					user = "(hidden)"
-				}
-				dsn = scheme + "://" + user + ":xxxxx@" + rest[i+1:]
-			}
-		}
-	}
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			return "postgres://(unparseable URL)"
-		}
-		q := u.Query()
-		if q.Has("password") {
-			q.Set("password", "xxxxx")
-			u.RawQuery = q.Encode()
-		}
-		return u.Redacted()
-	}
-	fields := strings.Fields(dsn)
-	for i, f := range fields {
-		if k, _, ok := strings.Cut(f, "="); ok && strings.EqualFold(k, "password") {
-			fields[i] = k + "=xxxxx"
-		}
-	}
-	return strings.Join(fields, " ")
-}
-
-// redactParseError drops pgx's echo of the input, which can hold a password.
-func redactParseError(err error) string {
-	msg := err.Error()
-	if i := strings.Index(msg, "cannot parse `"); i >= 0 {
-		if j := strings.Index(msg[i+14:], "`:"); j >= 0 {
-			return "cannot parse:" + msg[i+14+j+2:]
-		}
-	}
-	return msg
-}
-
-// checkUserInfo refuses a postgres:// URL whose password holds an
-// unescaped "@" or "/": the driver would take part of the password for the
-// host and the database, and print them in its errors.
-func checkUserInfo(dsn string) error {
-	scheme, rest, ok := strings.Cut(dsn, "://")
-	if !ok || scheme != "postgres" && scheme != "postgresql" {
-		return nil
-	}
-	i := strings.LastIndex(rest, "@")
-	if i < 0 || !strings.ContainsAny(rest[:i], "@/") {
-		return nil
-	}
-	return fmt.Errorf("database URL %s: the user or password holds an unescaped \"@\" or \"/\"; percent-encode them (@ as %%40, / as %%2F, : as %%3A, # as %%23, ? as %%3F)", RedactURL(dsn))
 }

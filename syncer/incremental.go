@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"sync/atomic"
 	"time"
 
@@ -54,19 +55,41 @@ func (s *Syncer) plan(ctx context.Context, forceFull bool, res *Result) error {
 	if err != nil {
 		return fmt.Errorf("read what the API supports: %w", err)
 	}
+	res.fullFailures = h.FullFailures
+	incremental := false
 	switch {
 	case h.LastFull.IsZero():
 		res.Why = "first run"
-	case h.SinceLastFull >= s.cfg.FullEvery:
-		res.Why = "due"
 	case h.SinceSuccess > tooOld:
 		res.Why = "the last success is too old"
 	case c.State != CapSupported:
 		res.Why = "the API's time filters are " + cmp.Or(c.State, "not known yet")
+	case h.SinceLastFull >= s.cfg.FullEvery && !h.LastRunFailedFull:
+		res.Why = "due"
+	case h.SinceLastFull >= s.cfg.FullEvery:
+		// A full run that keeps failing (a run timeout on a huge account, a
+		// bound the API rejects) must not stop archiving: full and
+		// incremental runs alternate until a full one succeeds, and the
+		// failures are counted for the alert.
+		s.log.Warn("a full run is due but the last one failed; this run is incremental so that archiving goes on, the next tries full again",
+			"full_failures", h.FullFailures)
+		incremental = true
 	default:
+		incremental = true
+	}
+	if incremental {
 		res.Kind, res.Why = KindIncremental, ""
-		res.lastSuccess = h.LastSuccess
-		res.LowerBound = h.LastSuccess.Add(-s.cfg.Overlap).Truncate(time.Second)
+		// The last success's start on the API's clock, never later than on
+		// this machine's: a Date that ran ahead must not move the bound past
+		// tasks it has to list.
+		last := h.LastSuccess
+		if max := s.cfg.MaxClockSkew; max > 0 {
+			if local := s.cfg.Now().Add(-h.SinceSuccess + max); local.Before(last) {
+				last = local
+			}
+		}
+		res.lastSuccess = last
+		res.LowerBound = last.Add(-s.cfg.Overlap).Truncate(time.Second)
 	}
 	return nil
 }
@@ -86,7 +109,7 @@ const tooOld = Window - 24*time.Hour
 // is resolved here by its detail. Where the filters turn out rejected or
 // ignored, the run drains FINISH in full instead.
 func (s *Syncer) drainIncremental(ctx context.Context, res *Result) error {
-	res.seen = map[string]struct{}{}
+	res.seen, res.seenSeed = map[uint64]struct{}{}, maphash.MakeSeed()
 	for _, st := range []mps.Status{mps.StatusWaiting, mps.StatusProcessing} {
 		if _, err := s.drain(ctx, st, []cursor{{q: mps.Query{Status: st}}}, 0, res); err != nil {
 			return err
@@ -125,15 +148,19 @@ func (s *Syncer) drainIncremental(ctx context.Context, res *Result) error {
 	return s.resolveVanished(ctx, res)
 }
 
+// inFlightBatch is how many archived in-flight tasks are read at a time.
+const inFlightBatch = 1000
+
 // resolveVanished reads the detail of every archived in-flight task this
 // run did not list: it finished (archived FINISH, with its outcome), moved
-// on, or left the API's window unfinished (recorded as gone). Resolved
-// tasks are written a page of each status at a time.
+// on, or left the API's window unfinished (recorded as gone). The archive
+// is read a batch at a time and resolved tasks are written a page of each
+// status at a time, so memory does not grow with the backlog. A detail
+// that cannot be read is that task's problem (counted, read again next
+// run); when the first reads all fail alike, the rest wait for the next
+// run rather than cost a request each.
 func (s *Syncer) resolveVanished(ctx context.Context, res *Result) error {
-	inFlight, err := s.store.InFlightTasks(ctx)
-	if err != nil {
-		return err
-	}
+	detailsOn := s.cfg.Details != DetailsNone && s.cfg.Details != ""
 	pending := map[mps.Status][]mps.Task{}
 	flush := func(st mps.Status) error {
 		tasks := pending[st]
@@ -141,7 +168,13 @@ func (s *Syncer) resolveVanished(ctx context.Context, res *Result) error {
 			return nil
 		}
 		pending[st] = nil
-		pr, err := s.store.WritePage(ctx, WritePageParams{RunID: res.RunID, Status: st, Tasks: tasks})
+		p := WritePageParams{RunID: res.RunID, Status: st, Tasks: tasks}
+		if st == mps.StatusFinish && detailsOn {
+			// Those whose outcome was not stored from the detail in hand (it
+			// had not settled) are queued to be read again.
+			p.EnqueueDetails, p.DetailRetention = EnqueueListed, s.cfg.DetailRetention
+		}
+		pr, err := s.store.WritePage(ctx, p)
 		if err != nil {
 			return fmt.Errorf("write %d resolved %s tasks: %w", len(tasks), st, err)
 		}
@@ -151,60 +184,97 @@ func (s *Syncer) resolveVanished(ctx context.Context, res *Result) error {
 		res.Unchanged += pr.Unchanged
 		return nil
 	}
+	var failedInARow int64
+	var lastErr error
 	var gone []string
-	for _, t := range inFlight {
-		if _, ok := res.seen[t.TaskID]; ok {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
+	for after := ""; ; {
+		batch, err := s.store.InFlightTasks(ctx, after, inFlightBatch)
+		if err != nil {
 			return err
 		}
-		d, err := s.lister.TaskDetail(ctx, t.TaskID)
-		if err != nil {
-			if !mps.Gone(mps.ErrorCode(err)) {
-				return fmt.Errorf("resolve in-flight task %s: %w", t.TaskID, err)
+		for _, t := range batch {
+			if _, ok := res.seen[res.seenKey(t.TaskID)]; ok {
+				continue
 			}
-			// The detail can be gone (3 days on the international site)
-			// while the list still holds the task: only a task past the
-			// list's window is known to have left it.
-			if !t.CreateTime.IsZero() && s.apiNow(res).Sub(t.CreateTime) > Window {
-				gone = append(gone, t.TaskID)
-			} else {
-				res.Unresolved++
-			}
-			continue
-		}
-		st := d.Status
-		if st.Rank() == 0 {
-			res.Unresolved++
-			continue
-		}
-		res.Resolved++
-		if pending[st] = append(pending[st], resolvedTask(t, d)); len(pending[st]) == mps.MaxLimit {
-			if err := flush(st); err != nil {
+			if err := ctx.Err(); err != nil {
 				return err
 			}
-		}
-		if st == mps.StatusFinish && s.cfg.Details != DetailsNone && s.cfg.Details != "" {
-			// The detail in hand is the outcome: no second read.
-			if _, err := s.store.CompleteDetail(ctx, details.Capture(d, details.Defaults.MaxRawBytes)); err != nil {
-				return fmt.Errorf("store detail of %s: %w", t.TaskID, err)
+			if failedInARow >= systemicDetailErrors {
+				res.Unresolved++
+				continue
+			}
+			d, err := s.lister.TaskDetail(ctx, t.TaskID)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				if !mps.Gone(mps.ErrorCode(err)) {
+					res.DetailErrors++
+					res.Unresolved++
+					failedInARow++
+					lastErr = err
+					s.log.Debug("could not resolve an in-flight task; the next run tries again", "task_id", t.TaskID, "error", err)
+					continue
+				}
+				// The detail can be gone (3 days on the international site)
+				// while the list still holds the task: only a task past the
+				// list's window is known to have left it.
+				if !t.CreateTime.IsZero() && s.apiNow(res).Sub(t.CreateTime) > Window {
+					gone = append(gone, t.TaskID)
+				} else {
+					res.Unresolved++
+				}
+				continue
+			}
+			failedInARow = 0
+			st := d.Status
+			if st.Rank() == 0 {
+				res.Unresolved++
+				continue
+			}
+			res.Resolved++
+			if pending[st] = append(pending[st], resolvedTask(t, d)); len(pending[st]) == mps.MaxLimit {
+				if err := flush(st); err != nil {
+					return err
+				}
+			}
+			if st == mps.StatusFinish && detailsOn {
+				// The detail in hand is the outcome (no second read), unless
+				// it has not settled: then the page queues it.
+				if rec := details.Capture(d, details.Defaults.MaxRawBytes); !rec.Outcome.Unsettled || rec.Outcome.Result == mps.OutcomeFailed {
+					if _, err := s.store.CompleteDetail(ctx, rec); err != nil {
+						return fmt.Errorf("store detail of %s: %w", t.TaskID, err)
+					}
+				}
 			}
 		}
+		if len(gone) > 0 {
+			if err := s.store.MarkGone(ctx, gone); err != nil {
+				return err
+			}
+			res.Gone += int64(len(gone))
+			gone = gone[:0]
+		}
+		if len(batch) < inFlightBatch {
+			break
+		}
+		after = batch[len(batch)-1].TaskID
+	}
+	if failedInARow >= systemicDetailErrors {
+		s.log.Warn("DescribeTaskDetail fails for every in-flight task; the rest wait for the next run (a full run lists them all)",
+			"run_id", res.RunID, "error", lastErr)
 	}
 	for _, st := range mps.Statuses {
 		if err := flush(st); err != nil {
 			return err
 		}
 	}
-	if len(gone) > 0 {
-		if err := s.store.MarkGone(ctx, gone); err != nil {
-			return err
-		}
-		res.Gone += int64(len(gone))
-	}
 	return nil
 }
+
+// systemicDetailErrors failed detail reads in a row stop a run's
+// resolving: the rest are left for the next run.
+const systemicDetailErrors = 10
 
 // resolvedTask is the archived record of an in-flight task with the status
 // and times its detail gives: its type and SubTaskTypes stay as the list
@@ -231,11 +301,14 @@ func resolvedTask(t InFlightTask, d *mps.TaskDetail) mps.Task {
 	return task
 }
 
-// drainFinishAny drains FINISH in full, partitioned where that pays, and
-// the failed list where details.mode asks for it.
+// drainFinishAny drains FINISH in full (partitioned where that pays and is
+// safe, learning what the API's filters do wherever incremental runs or
+// partitions need it), and the failed list where details.mode asks for it.
 func (s *Syncer) drainFinishAny(ctx context.Context, res *Result) error {
 	var err error
-	if s.cfg.Partitions > 1 {
+	if s.cfg.Partitions > 1 || s.cfg.FullEvery > 0 {
+		// Incremental runs need to know what the filters do, whatever the
+		// partition count: one partition learns it too.
 		err = s.drainFinish(ctx, res)
 	} else {
 		_, err = s.drain(ctx, mps.StatusFinish, []cursor{{q: mps.Query{Status: mps.StatusFinish}}}, 0, res)

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"strings"
 	"sync"
@@ -57,9 +58,14 @@ type Store interface {
 	EnqueueUndetailed(ctx context.Context, retention time.Duration) (int64, error)
 	// RunHistory is what the ledger says of earlier successful runs.
 	RunHistory(ctx context.Context) (RunHistory, error)
-	// InFlightTasks lists the archived tasks last seen WAITING or
-	// PROCESSING and not known gone.
-	InFlightTasks(ctx context.Context) ([]InFlightTask, error)
+	// InFlightTasks lists up to limit archived tasks last seen WAITING or
+	// PROCESSING and not known gone, in TaskId order after the TaskId after
+	// ("" from the start): a backlog of any size is read a batch at a time.
+	InFlightTasks(ctx context.Context, after string, limit int) ([]InFlightTask, error)
+	// ProbeTask finds an archived FINISH task created after since whose
+	// FinishTime is at least minSpan after its CreateTime: the probe that
+	// tells which task time the API's time filters read.
+	ProbeTask(ctx context.Context, since time.Time, minSpan time.Duration) (ProbeTask, bool, error)
 	// MarkGone records that unfinished tasks left the API's window.
 	MarkGone(ctx context.Context, taskIDs []string) error
 	// CompleteDetail stores a task's detail (see package details).
@@ -68,10 +74,19 @@ type Store interface {
 
 // RunHistory is the API's clock at the start of the last successful run
 // and of the last successful full run (zero: none), and how long ago they
-// started on the archive's own clock.
+// started on the archive's own clock; and how many full runs failed since
+// the last full success, and whether the newest finished run was one.
 type RunHistory struct {
 	LastSuccess, LastFull       time.Time
 	SinceSuccess, SinceLastFull time.Duration
+	FullFailures                int64
+	LastRunFailedFull           bool
+}
+
+// ProbeTask is an archived FINISH task with its two times.
+type ProbeTask struct {
+	TaskID                 string
+	CreateTime, FinishTime time.Time
 }
 
 // InFlightTask is an archived task last seen unfinished.
@@ -154,6 +169,10 @@ type Progress struct {
 	// API's window unfinished; Unresolved, those whose detail was gone
 	// while the list may still hold them (a full run will).
 	Resolved, Gone, Unresolved int64
+	// DetailErrors counts DescribeTaskDetail reads that failed for one
+	// task (an in-flight task to resolve, a skipped token to recover):
+	// that task's problem, retried by the next run, never the run's.
+	DetailErrors int64
 }
 
 // Events counts what a run observed of the API's paging that departs from
@@ -198,6 +217,12 @@ const (
 	CapTimeRange = "time_range"
 	// CapFailedFilter is SubTaskHasFailed on DescribeTasks.
 	CapFailedFilter = "sub_task_has_failed"
+	// CapTimeField is which task time StartTime/EndTime filter on:
+	// FieldCreateTime or FieldFinishTime (no row: not known yet).
+	CapTimeField = "time_field"
+
+	FieldCreateTime = "create_time"
+	FieldFinishTime = "finish_time"
 )
 
 // The detail capture modes (details.mode).
@@ -228,6 +253,14 @@ type FinishRunParams struct {
 	Kind string
 	// FinishedAt is when the run ended (zero: when recorded).
 	FinishedAt time.Time
+	// ClockSkew is the API's clock (its Date) minus this machine's at the
+	// run's first answer; HasClockSkew is false when no answer had a Date.
+	ClockSkew    time.Duration
+	HasClockSkew bool
+	// MaxClockSkew is the syncer's (0: the API's clock is trusted): an
+	// earlier run's API start is read no later than its local start plus
+	// it, so one far-future Date cannot blind the coverage-gap check.
+	MaxClockSkew time.Duration
 }
 
 // FinishResult is what recording the outcome found.
@@ -243,7 +276,12 @@ type Gap struct {
 }
 
 // Window is how far back the API lists tasks.
-const Window = 168 * time.Hour
+const Window = mps.Window
+
+// MaxClockSkew is the usual Config.MaxClockSkew: how far the real API's
+// Date may be from this machine's clock before it is distrusted. The
+// incremental overlap (15 m) covers what is within it.
+const MaxClockSkew = 5 * time.Minute
 
 // Config tunes a Syncer.
 type Config struct {
@@ -295,6 +333,16 @@ type Config struct {
 	// when the database does not take it (default 10s); an outcome still
 	// unrecorded is kept and recorded by the next run of this Syncer.
 	OutcomeTimeout time.Duration
+	// MaxClockSkew is how far the API's clock (its Date header) may be from
+	// this machine's: within it the API's clock sets a run's bounds (its
+	// window and filters run on it); beyond it this machine's does, and the
+	// run says so; an incremental lower bound is never later than the last
+	// success's start on this machine's clock plus it. 0 trusts the API's
+	// Date whatever it says (a simulator's clock is its own).
+	MaxClockSkew time.Duration
+	// Now is this machine's clock (default time.Now), which MaxClockSkew
+	// holds the API's to.
+	Now func() time.Time
 	// Host and Version (the build) are recorded with each run.
 	Host    string
 	Version string
@@ -374,6 +422,9 @@ func New(lister Lister, store Store, cfg Config, log *slog.Logger) *Syncer {
 	if cfg.OutcomeTimeout <= 0 {
 		cfg.OutcomeTimeout = def.OutcomeTimeout
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	counted := &countingLister{next: lister}
 	return &Syncer{lister: counted, calls: counted, store: store, cfg: cfg, log: log}
 }
@@ -403,10 +454,22 @@ type Result struct {
 	APIStarted time.Time
 	// Gap is set when this run found the archive has a hole.
 	Gap *Gap
+	// ClockSkew is the API's Date minus this machine's clock at the first
+	// answer (HasClockSkew: one had a Date); beyond MaxClockSkew the run
+	// used this machine's clock.
+	ClockSkew    time.Duration
+	HasClockSkew bool
+	// FullFailures is how many full runs have failed since the last full
+	// success, this one included.
+	FullFailures int64
 
 	lastProgress time.Time // when the counters were last stored
-	// seen collects the TaskIds an incremental run listed (nil: not kept).
-	seen map[string]struct{}
+	// seen collects the TaskIds an incremental run listed, as 64-bit hashes
+	// under a per-run seed (nil: not kept): 8 bytes a task, not a string.
+	seen     map[uint64]struct{}
+	seenSeed maphash.Seed
+	// fullFailures is RunHistory.FullFailures, as planned.
+	fullFailures int64
 	// lastSuccess is the API's clock at the last successful run's start.
 	lastSuccess time.Time
 }
@@ -478,8 +541,20 @@ func (s *Syncer) run(ctx context.Context, trigger string, forceFull bool) (res R
 			runErr = fmt.Errorf("%w (%v)", runErr, cause)
 		}
 	}
-	fin := FinishRunParams{RunID: res.RunID, Drained: res.Drained, Failed: runErr != nil, APIStartedAt: res.APIStarted,
-		Progress: res.Progress, Kind: res.Kind, FinishedAt: time.Now()}
+	if res.DetailErrors > 0 {
+		s.log.Warn("DescribeTaskDetail failed for some tasks this run; they are read again by the next run",
+			"run_id", res.RunID, "tasks", res.DetailErrors)
+	}
+	res.FullFailures = res.fullFailures
+	if res.Kind == KindFull {
+		if runErr != nil {
+			res.FullFailures++
+		} else {
+			res.FullFailures = 0
+		}
+	}
+	fin := FinishRunParams{MaxClockSkew: s.cfg.MaxClockSkew, RunID: res.RunID, Drained: res.Drained, Failed: runErr != nil, APIStartedAt: res.APIStarted,
+		Progress: res.Progress, Kind: res.Kind, FinishedAt: time.Now(), ClockSkew: res.ClockSkew, HasClockSkew: res.HasClockSkew}
 	if runErr != nil {
 		fin.Error = runErr.Error()
 		var ae *mps.APIError
@@ -614,13 +689,21 @@ func (s *Syncer) drainFailed(ctx context.Context, res *Result) error {
 var errFilterIgnored = errors.New("the API ignored the time filter")
 
 // drainFinish drains FINISH as time partitions where the API honours
-// StartTime/EndTime, and as one unfiltered cursor where it rejects or
-// ignores them. What is known of the filters is read from the archive,
-// shared by every replica; a missing finding, or one older than
-// RecheckEvery, is learned again from a probe: the first page of a middle
-// partition, fetched alone, so that a server that rejects or ignores the
-// filters costs one request more than a single cursor. Every ranged page is
-// checked as well, so a finding that goes stale mid-run is caught.
+// StartTime/EndTime on CreateTime, and as one unfiltered cursor otherwise.
+// What is known of the filters is read from the archive, shared by every
+// replica; a missing finding, or one older than RecheckEvery, is learned
+// again from a probe: the first page of a middle partition, fetched alone,
+// so that a server that rejects or ignores the filters costs one request
+// more than a single cursor. Every ranged page is checked as well, so a
+// finding that goes stale mid-run is caught.
+//
+// Partitions are safe only on CreateTime, which every task has: a filter
+// on FinishTime cannot match a FINISH record without one (Tencent's
+// international examples show such records), so there, or while the field
+// is not known, FINISH is one unfiltered cursor. It costs the same
+// requests, only less concurrency. The first page of a ranged cursor that
+// the API refuses (a bound it will not take) also falls back to one
+// unfiltered cursor rather than failing every full run.
 func (s *Syncer) drainFinish(ctx context.Context, res *Result) error {
 	prev, err := s.store.Capability(ctx, CapTimeRange)
 	if err != nil {
@@ -645,17 +728,94 @@ func (s *Syncer) drainFinish(ctx context.Context, res *Result) error {
 			}
 			qs = append(append(qs[:i:i], qs[i+1:]...), rest...)
 			prev.State = CapSupported
+		} else if boundRefused(err) {
+			s.log.Warn("DescribeTasks refused a time-ranged first page; FINISH is drained as one cursor this run", "error", err)
+			_, err := s.drain(ctx, mps.StatusFinish, one, 0, res)
+			return err
 		} else {
 			return err
 		}
+	}
+	field, err := s.timeField(ctx, res)
+	if err != nil {
+		return err
+	}
+	if field != FieldCreateTime {
+		// The partitions already drained (the probe's) are a subset of the
+		// one cursor's list: re-listing them changes nothing.
+		_, err := s.drain(ctx, mps.StatusFinish, one, 0, res)
+		return err
 	}
 	_, err = s.drain(ctx, mps.StatusFinish, qs, 0, res)
 	if state, ok := filterFinding(err); ok && state != CapSupported {
 		s.learn(ctx, prev, state, err, res)
 		_, err = s.drain(ctx, mps.StatusFinish, one, 0, res)
+	} else if boundRefused(err) {
+		s.log.Warn("DescribeTasks refused a time-ranged first page; FINISH is drained as one cursor this run", "error", err)
+		_, err = s.drain(ctx, mps.StatusFinish, one, 0, res)
 	}
 	return err
 }
+
+// boundRefused reports whether a ranged drain failed on a first page the
+// API refused as a bad parameter value (a bound outside what it takes).
+func boundRefused(err error) bool {
+	var pe *pageError
+	return errors.As(err, &pe) && pe.page == 1 && pe.ranged && strings.HasPrefix(mps.ErrorCode(err), mps.CodeInvalidParameter) &&
+		mps.ErrorCode(err) != mps.CodeInvalidLimit
+}
+
+// timeField is which task time the API's time filters read, as learned,
+// probed again after RecheckEvery: an archived task whose FinishTime is
+// well after its CreateTime is asked for by a narrow range around each
+// time; the range that lists it names the field. "" while no such task is
+// archived yet (a first run), or the probe is inconclusive.
+func (s *Syncer) timeField(ctx context.Context, res *Result) (string, error) {
+	prev, err := s.store.Capability(ctx, CapTimeField)
+	if err != nil {
+		return "", fmt.Errorf("read what the API supports: %w", err)
+	}
+	if prev.State != "" && time.Since(prev.CheckedAt) < s.cfg.RecheckEvery {
+		return prev.State, nil
+	}
+	now := s.apiNow(res)
+	t, ok, err := s.store.ProbeTask(ctx, now.Add(-Window+time.Hour), probeSpan)
+	if err != nil {
+		return "", fmt.Errorf("find a task to probe the time filters with: %w", err)
+	}
+	if !ok {
+		return prev.State, nil
+	}
+	for _, f := range []struct {
+		field string
+		at    time.Time
+	}{{FieldCreateTime, t.CreateTime}, {FieldFinishTime, t.FinishTime}} {
+		q := mps.Query{Status: mps.StatusFinish, Start: f.at.Add(-time.Second).Truncate(time.Second), End: f.at.Add(2 * time.Second).Truncate(time.Second)}
+		page, err := s.lister.ListTasks(ctx, q)
+		if err != nil {
+			if ctx.Err() != nil {
+				return "", ctx.Err()
+			}
+			s.log.Debug("could not probe which time the API's filters read", "error", err)
+			return prev.State, nil
+		}
+		if holds(page.Tasks, t.TaskID) {
+			c := Capability{Name: CapTimeField, State: f.field, CheckedAt: time.Now(), Detail: "probed with task " + t.TaskID}
+			if err := s.store.SetCapability(ctx, c); err != nil && ctx.Err() == nil {
+				s.log.Warn("could not record what the API supports", "capability", CapTimeField, "error", err)
+			}
+			if prev.State != f.field {
+				s.log.Debug("DescribeTasks' StartTime/EndTime filter on "+f.field, "capability", CapTimeField, "was", cmp.Or(prev.State, "unknown"))
+			}
+			return f.field, nil
+		}
+	}
+	return prev.State, nil
+}
+
+// probeSpan is how far apart a probe task's two times must be for a
+// narrow range to hold one and not the other.
+const probeSpan = 10 * time.Second
 
 // filterFinding reads what a ranged drain's outcome says of the time
 // filters; ok is false when it says nothing (another error).
@@ -711,10 +871,34 @@ func (s *Syncer) learn(ctx context.Context, prev Capability, state string, cause
 // apiNow is the API's clock at the run's first answer, or the local clock.
 func (s *Syncer) apiNow(res *Result) time.Time {
 	if res.APIStarted.IsZero() {
-		return time.Now().UTC()
+		return s.cfg.Now().UTC()
 	}
 	return res.APIStarted
 }
+
+// observeClock sets the run's start on the API's clock from its first
+// answer's Date, believed only within MaxClockSkew of this machine's clock:
+// a far-off Date (a proxy's, a misconfigured server's) would move the
+// incremental lower bound past tasks it must list, or into the future,
+// and blind the coverage-gap check. Beyond it, this machine's clock is
+// used, and the run says so.
+func (s *Syncer) observeClock(res *Result, server time.Time) {
+	local := s.cfg.Now().UTC()
+	res.APIStarted = local
+	if server.IsZero() {
+		return
+	}
+	res.ClockSkew, res.HasClockSkew = server.Sub(local), true
+	if max := s.cfg.MaxClockSkew; max > 0 && (res.ClockSkew > max || res.ClockSkew < -max) {
+		s.log.Warn("the API's clock (its Date header) is far from this machine's; this run uses this machine's clock for its bounds",
+			"run_id", res.RunID, "skew", res.ClockSkew.Round(time.Second).String(), "max", max.String())
+		return
+	}
+	res.APIStarted = server
+}
+
+// seenKey is a TaskId's key in res.seen.
+func (res *Result) seenKey(id string) uint64 { return maphash.String(res.seenSeed, id) }
 
 // partitionMargin widens the partitioned span beyond the API's window at
 // both ends, for clock skew and whatever time the window is measured on.
@@ -838,17 +1022,14 @@ func (s *Syncer) drain(ctx context.Context, status mps.Status, qs []cursor, maxP
 		}
 		p := w.f.page
 		if res.APIStarted.IsZero() {
-			res.APIStarted = p.ServerTime
-			if res.APIStarted.IsZero() {
-				res.APIStarted = res.Started.UTC()
-			}
+			s.observeClock(res, p.ServerTime)
 		}
 		if !w.f.recovered {
 			res.Pages++
 		}
 		if res.seen != nil {
 			for i := range p.Tasks {
-				res.seen[p.Tasks[i].TaskID] = struct{}{}
+				res.seen[res.seenKey(p.Tasks[i].TaskID)] = struct{}{}
 			}
 		}
 		res.Seen += int64(w.tasks)
@@ -871,6 +1052,7 @@ func (s *Syncer) drain(ctx context.Context, status mps.Status, qs []cursor, maxP
 	var fetchErr error
 	for fr := range fetchErrs {
 		res.Events.add(fr.Events)
+		res.DetailErrors += fr.detailErrors
 		if fr.next != nil {
 			rest = append(rest, *fr.next)
 		}
@@ -918,8 +1100,9 @@ func countOutside(tasks []mps.Task, q mps.Query) int64 {
 
 type fetchResult struct {
 	Events
-	next *cursor // where the cursor goes on, when maxPages stopped it
-	err  error
+	detailErrors int64
+	next         *cursor // where the cursor goes on, when maxPages stopped it
+	err          error
 }
 
 // fetch follows one cursor's ScrollTokens to the end of its list, checking
@@ -976,7 +1159,7 @@ func (s *Syncer) fetch(ctx context.Context, c cursor, maxPages int, out chan<- f
 			if ctx.Err() != nil {
 				fr.err = ctx.Err()
 			} else {
-				fr.err = fmt.Errorf("fetch page %d of %s: %w", n, q.Status, err)
+				fr.err = &pageError{page: n, ranged: q.Ranged(), err: fmt.Errorf("fetch page %d of %s: %w", n, q.Status, err)}
 			}
 			return fr
 		}
@@ -1053,7 +1236,11 @@ func (s *Syncer) recoverSkipped(ctx context.Context, q mps.Query, prevLast strin
 		return ctx.Err()
 	}
 	if !mps.Gone(mps.ErrorCode(err)) {
-		return fmt.Errorf("read task %s, skipped by page %d of %s: %w", id, n, q.Status, err)
+		// That task's problem, not the run's: counted, and the next run
+		// meets it again.
+		fr.detailErrors++
+		s.log.Debug("could not read a task the list skipped; the next run tries again", "task_id", id, "status", q.Status, "page", n, "error", err)
+		return nil
 	}
 	if prevLast != "" {
 		again := q
@@ -1071,6 +1258,16 @@ func (s *Syncer) recoverSkipped(ctx context.Context, q mps.Query, prevLast strin
 	s.log.Debug("a task skipped by the list is gone from DescribeTaskDetail too", "task_id", id, "status", q.Status, "page", n)
 	return nil
 }
+
+// pageError is a page the API did not give, and where it was.
+type pageError struct {
+	page   int
+	ranged bool
+	err    error
+}
+
+func (e *pageError) Error() string { return e.err.Error() }
+func (e *pageError) Unwrap() error { return e.err }
 
 // holds reports whether tasks has the TaskId id.
 func holds(tasks []mps.Task, id string) bool {

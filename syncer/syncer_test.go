@@ -75,7 +75,13 @@ func (f *fakeStore) EnqueueUndetailed(context.Context, time.Duration) (int64, er
 
 func (f *fakeStore) RunHistory(context.Context) (RunHistory, error) { return RunHistory{}, nil }
 
-func (f *fakeStore) InFlightTasks(context.Context) ([]InFlightTask, error) { return nil, nil }
+func (f *fakeStore) InFlightTasks(context.Context, string, int) ([]InFlightTask, error) {
+	return nil, nil
+}
+
+func (f *fakeStore) ProbeTask(context.Context, time.Time, time.Duration) (ProbeTask, bool, error) {
+	return ProbeTask{}, false, nil
+}
 
 func (f *fakeStore) MarkGone(context.Context, []string) error { return nil }
 
@@ -325,6 +331,47 @@ func TestEchoedTokenEndsTheList(t *testing.T) {
 		}
 		if err != nil || res.Seen != int64(n)+int64(n/30*10) || res.EchoedTokens != 1 || calls != wantCalls {
 			t.Fatalf("%d tasks: res %+v, err %v, %d calls", n, res.Progress, err, calls)
+		}
+	}
+}
+
+// historyStore is a fakeStore whose ledger says what a test wants.
+type historyStore struct {
+	fakeStore
+	h RunHistory
+}
+
+func (s *historyStore) RunHistory(context.Context) (RunHistory, error) { return s.h, nil }
+
+// TestFailingFullRunsDoNotStopArchiving: once a full run is due and fails,
+// full and incremental runs alternate until a full one succeeds, and the
+// failures are counted for the alert.
+func TestFailingFullRunsDoNotStopArchiving(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	for _, tc := range []struct {
+		name     string
+		h        RunHistory
+		kind     string
+		failures int64
+	}{
+		{"due", RunHistory{LastSuccess: now, LastFull: now, SinceSuccess: time.Minute, SinceLastFull: 25 * time.Hour}, KindFull, 0},
+		{"due, the last full failed", RunHistory{LastSuccess: now, LastFull: now, SinceSuccess: time.Minute, SinceLastFull: 30 * time.Hour,
+			FullFailures: 3, LastRunFailedFull: true}, KindIncremental, 3},
+		{"due, an incremental ran since the failed full", RunHistory{LastSuccess: now, LastFull: now, SinceSuccess: time.Minute,
+			SinceLastFull: 30 * time.Hour, FullFailures: 3}, KindFull, 3},
+		{"failed full, but the last success is too old", RunHistory{LastSuccess: now, LastFull: now, SinceSuccess: 7 * 24 * time.Hour,
+			SinceLastFull: 7 * 24 * time.Hour, FullFailures: 9, LastRunFailedFull: true}, KindFull, 9},
+	} {
+		st := &historyStore{h: tc.h}
+		st.caps = map[string]Capability{CapTimeRange: {Name: CapTimeRange, State: CapSupported, CheckedAt: now}}
+		s := New(&fakeLister{}, st, Config{FullEvery: 24 * time.Hour}, nil)
+		var res Result
+		if err := s.plan(context.Background(), false, &res); err != nil {
+			t.Fatal(err)
+		}
+		if res.Kind != tc.kind || res.fullFailures != tc.failures {
+			t.Errorf("%s: %s (%s), %d failures; want %s", tc.name, res.Kind, res.Why, res.fullFailures, tc.kind)
 		}
 	}
 }

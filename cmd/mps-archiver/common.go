@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mps-archiver/mps-archiver/daemon"
+	"github.com/mps-archiver/mps-archiver/details"
 	"github.com/mps-archiver/mps-archiver/internal/config"
 	"github.com/mps-archiver/mps-archiver/mpsclient"
 	"github.com/mps-archiver/mps-archiver/storage"
@@ -44,6 +45,7 @@ const apiEnvironment = `Environment:
   MPS_DETAILS_MODE              all, failed or none (default all)
   MPS_DETAILS_RATE_LIMIT        DescribeTaskDetail requests per second (default 20, at most 100)
   MPS_ARCHIVER_PUSHGATEWAY      sync: push metrics to this Prometheus Pushgateway when done
+  MPS_ARCHIVER_PUSHGATEWAY_INSTANCE  sync: the push's instance grouping key (default: the host name)
   MPS_ARCHIVER_CONFIG           a YAML file (see configs/mps-archiver.example.yaml)
   LOG_LEVEL, LOG_FORMAT         debug…error; auto, json, text`
 
@@ -204,6 +206,21 @@ func newClient(cfg config.Config, log *slog.Logger, metrics *daemon.Metrics) (*m
 }
 
 // newSyncer wires a syncer from cfg.
+// maxClockSkew is how far the API's Date is believed from this machine's
+// clock: syncer.MaxClockSkew for the real API, unbounded for a local
+// simulator (an http:// endpoint), whose clock is simulated on purpose.
+func maxClockSkew(cfg config.Config) time.Duration {
+	if strings.HasPrefix(strings.TrimSpace(cfg.MPS.Endpoint), "http://") {
+		return 0
+	}
+	return syncer.MaxClockSkew
+}
+
+// detailConfig is the detail fetcher's configuration.
+func detailConfig(cfg config.Config) details.Config {
+	return details.Config{MaxClockSkew: maxClockSkew(cfg)}
+}
+
 func newSyncer(cfg config.Config, client *mpsclient.Client, st syncer.Store, log *slog.Logger, onPage func(syncer.PageEvent)) (*syncer.Syncer, error) {
 	statuses, err := cfg.Statuses()
 	if err != nil {
@@ -220,6 +237,7 @@ func newSyncer(cfg config.Config, client *mpsclient.Client, st syncer.Store, log
 		Details:           cfg.Details.Mode,
 		DetailRetention:   cfg.Details.Retention,
 		RunTimeout:        cfg.Sync.RunTimeout,
+		MaxClockSkew:      maxClockSkew(cfg),
 		Host:              host,
 		Version:           buildVersion(),
 		OnPage:            onPage,

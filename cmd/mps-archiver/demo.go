@@ -43,6 +43,9 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	// 1. PostgreSQL.
 	keepRunning := func() {}
 	dbURL := env.Getenv(config.EnvDatabaseURL)
+	// shown is how the database may be printed: the throwaway server's URL
+	// (which has no password), else what the driver parsed of the user's.
+	var shown string
 	if dbURL == "" {
 		fmt.Fprintln(out, "Starting a throwaway PostgreSQL …")
 		srv, err := pgtemp.Start(ctx, pgtemp.Options{Dir: *dataDir, Durable: true})
@@ -64,9 +67,11 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 			}
 		}
 		dbURL = srv.URL("postgres")
+		shown = dbURL
 		fmt.Fprintf(out, "  PostgreSQL %s, data in %s\n", dbURL, srv.Dir)
 	} else {
-		fmt.Fprintf(out, "Using DATABASE_URL %s\n", storage.RedactURL(dbURL))
+		shown = storage.DescribeDSN(dbURL)
+		fmt.Fprintf(out, "Using DATABASE_URL %s\n", shown)
 	}
 
 	// 2. The simulator, live, with throwaway credentials.
@@ -128,7 +133,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	// Outcomes are read in the background, as serve does.
-	fetcher := details.New(client, st, details.Config{}, log)
+	fetcher := details.New(client, st, detailConfig(cfg), log)
 	metrics.WatchDetails(st, fetcher)
 	fetcher.Start(context.WithoutCancel(ctx))
 	fmt.Fprintf(out, "Archiver running (schedule %q, metrics at http://%s/metrics) for %s; Ctrl-C stops it.\n\n", *schedule, svc.Addr(), *duration)
@@ -158,9 +163,9 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 		}
 	}
 	fmt.Fprintf(out, "\nQuery it yourself (while the database runs: with --keep, or your own DATABASE_URL):\n")
-	fmt.Fprintf(out, "  psql '%s' -c \"SELECT status, count(*) FROM tasks GROUP BY status\"\n", storage.RedactURL(dbURL))
-	fmt.Fprintf(out, "  psql '%s' -c \"SELECT task_type, percentile_cont(0.5) WITHIN GROUP (ORDER BY finish_time - begin_process_time) FROM tasks WHERE status = 'FINISH' GROUP BY 1\"\n", storage.RedactURL(dbURL))
-	fmt.Fprintf(out, "  psql '%s' -c \"SELECT outcome, coalesce(err_code_ext, err_code) AS error, count(*) FROM task_details GROUP BY 1, 2 ORDER BY 3 DESC\"\n", storage.RedactURL(dbURL))
+	fmt.Fprintf(out, "  psql '%s' -c \"SELECT status, count(*) FROM tasks GROUP BY status\"\n", shown)
+	fmt.Fprintf(out, "  psql '%s' -c \"SELECT task_type, percentile_cont(0.5) WITHIN GROUP (ORDER BY finish_time - begin_process_time) FROM tasks WHERE status = 'FINISH' GROUP BY 1\"\n", shown)
+	fmt.Fprintf(out, "  psql '%s' -c \"SELECT outcome, coalesce(err_code_ext, err_code) AS error, count(*) FROM task_details GROUP BY 1, 2 ORDER BY 3 DESC\"\n", shown)
 	if rep.Total == 0 {
 		return errors.New("the demo archived no task: see the log lines above")
 	}

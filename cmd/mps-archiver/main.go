@@ -109,6 +109,7 @@ func commands() []command {
 		{"serve", "run syncs on a cron schedule, with /healthz, /readyz and /metrics", runServe},
 		{"migrate", "manage the archive schema: up, down, version, force", runMigrate},
 		{"report", "summarise the archive", runReport},
+		{"details", "the detail queue: requeue what was given up while MPS still has it", runDetails},
 		{"simulate", "run the local MPS DescribeTasks simulator", runSimulate},
 		{"demo", "throwaway PostgreSQL + simulator + scheduler, end to end", runDemo},
 		{"bench", "measure sync throughput, memory and write amplification on this machine", runBench},

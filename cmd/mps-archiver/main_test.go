@@ -15,8 +15,16 @@ func TestCommandLines(t *testing.T) {
 	t.Parallel()
 	creds := map[string]string{"TENCENTCLOUD_SECRET_ID": "AKIDcli", "TENCENTCLOUD_SECRET_KEY": "cli-secret-key-7f3e"}
 	// Nothing listens on port 1: connecting fails at once.
-	unreachable := map[string]string{"DATABASE_URL": "postgres://archiver:Pa55-cli-word@127.0.0.1:1/archive?connect_timeout=2",
+	unreachable := map[string]string{"DATABASE_URL": "postgres://archiver:Pa55-cLi-W0rd@127.0.0.1:1/archive?connect_timeout=2",
 		"TENCENTCLOUD_SECRET_ID": "AKIDcli", "TENCENTCLOUD_SECRET_KEY": "cli-secret-key-7f3e", "MPS_ENDPOINT": "http://127.0.0.1:1"}
+	// Database passwords in every form libpq accepts: no fragment of three
+	// bytes or more of them may be printed, and the database is still
+	// named by what the driver parsed.
+	dbPasswords := []string{"Pa55-cLi-W0rd", "Qz7-Vw9-Kx4", "Jh5-Rt2-Wm8", "Ls4 Nb6 Gp1", `Qz7'Vw9\Kx4`, `Qz7\'Vw9\\Kx4`, "Zq@9xK/w7Lm"}
+	dsn := func(s string) map[string]string {
+		return map[string]string{"DATABASE_URL": s, "TENCENTCLOUD_SECRET_ID": "AKIDcli", "TENCENTCLOUD_SECRET_KEY": "cli-secret-key-7f3e", "MPS_ENDPOINT": "http://127.0.0.1:1"}
+	}
+	const named = "mps-archiver sync: connect to host=127.0.0.1 port=1 user=archiver dbname=archive: database unavailable"
 	for _, tc := range []struct {
 		args   []string
 		env    map[string]string
@@ -35,7 +43,17 @@ func TestCommandLines(t *testing.T) {
 		{args: []string{"serve", "extra"}, code: 2, stderr: `unexpected argument "extra"`},
 		{args: []string{"version", "extra"}, code: 2, stderr: `unexpected argument "extra"`},
 		{args: []string{"sync"}, code: 1, stderr: "mps-archiver sync: invalid configuration: database_url: not set"},
-		{args: []string{"sync"}, env: unreachable, code: 1, stderr: "mps-archiver sync: connect to postgres://archiver:xxxxx@127.0.0.1:1/archive"},
+		{args: []string{"sync"}, env: unreachable, code: 1, stderr: named},
+		{args: []string{"sync"}, env: dsn("postgres://archiver:Qz7-Vw9-Kx4@127.0.0.1:1/archive?password=Jh5-Rt2-Wm8&connect_timeout=2"), code: 1, stderr: named},
+		{args: []string{"sync"}, env: dsn("postgres://archiver@127.0.0.1:1/archive?sslpassword=Ls4%20Nb6%20Gp1&connect_timeout=2"), code: 1, stderr: named},
+		{args: []string{"sync"}, env: dsn("host=127.0.0.1 port=1 user=archiver dbname=archive password = Qz7-Vw9-Kx4 connect_timeout=2"), code: 1, stderr: named},
+		{args: []string{"sync"}, env: dsn("host=127.0.0.1 port=1 user=archiver dbname=archive password='Ls4 Nb6 Gp1' connect_timeout=2"), code: 1, stderr: named},
+		{args: []string{"sync"}, env: dsn(`host=127.0.0.1 port=1 user=archiver dbname=archive password='Qz7\'Vw9\\Kx4' connect_timeout=2`), code: 1, stderr: named},
+		{args: []string{"sync"}, env: dsn("host=127.0.0.1 port=1 user=archiver dbname=archive sslpassword = 'Ls4 Nb6 Gp1' connect_timeout=2"), code: 1, stderr: named},
+		{args: []string{"sync"}, env: dsn("host=127.0.0.1 port=99999 user=archiver password = Qz7-Vw9-Kx4"), code: 1,
+			stderr: "mps-archiver sync: database_url: cannot parse the connection string: invalid port"},
+		{args: []string{"sync"}, env: dsn("host=127.0.0.1 user=archiver password=Qz7 Vw9-Kx4 dbname=archive"), code: 1,
+			stderr: `database_url: cannot parse the connection string: failed to parse as keyword/value (missing "=" after (…) in connection info string)`},
 		{args: []string{"sync"}, env: map[string]string{"DATABASE_URL": "postgres://a@127.0.0.1:1/b", "MPS_DETAILS_MODE": "some"}, code: 1,
 			stderr: `details.mode (MPS_DETAILS_MODE): "some" is not all, failed or none`},
 		{args: []string{"simulate", "--detail-errors", "30010"}, env: creds, code: 1, stderr: `--detail-errors "30010": want CODE:ErrCodeExt pairs`},
@@ -52,7 +70,7 @@ func TestCommandLines(t *testing.T) {
 		{args: []string{"help"}, code: 0, stdout: "Exit statuses: 0 success, 1 failure, 2 usage error, 3 sync skipped"},
 		{args: []string{"sync"}, env: map[string]string{"DATABASE_URL": "postgres://archiver:Zq@9xK/w7Lm@127.0.0.1:1/db", "TENCENTCLOUD_SECRET_ID": "AKIDcli",
 			"TENCENTCLOUD_SECRET_KEY": "cli-secret-key-7f3e"}, code: 1,
-			stderr: `database URL postgres://archiver:xxxxx@127.0.0.1:1/db: the user or password holds an unescaped "@" or "/"; percent-encode them`},
+			stderr: `database_url: the user or password holds an unescaped "@" or "/"; percent-encode them`},
 		{args: []string{"migrate"}, code: 2, stderr: "Usage: mps-archiver migrate"},
 		{args: []string{"migrate", "frob"}, code: 2, stderr: `mps-archiver migrate: unknown action "frob" (want up, down, version or force)`},
 		{args: []string{"migrate", "down", "1", "junk"}, code: 2, stderr: `unexpected argument "junk"`},
@@ -62,6 +80,10 @@ func TestCommandLines(t *testing.T) {
 		{args: []string{"migrate", "force", "x"}, code: 2, stderr: `mps-archiver migrate: force: "x" is not a version number`},
 		{args: []string{"migrate", "force", "99"}, code: 2, stderr: `99 is not one of them`},
 		{args: []string{"migrate", "version"}, code: 1, stderr: "database_url: not set"},
+		{args: []string{"details"}, code: 2, stderr: "mps-archiver details: want `mps-archiver details requeue`"},
+		{args: []string{"details", "purge"}, code: 2, stderr: "mps-archiver details: want `mps-archiver details requeue`"},
+		{args: []string{"details", "-h"}, code: 0, stderr: "Usage: mps-archiver details [flags] requeue"},
+		{args: []string{"simulate", "--fault-actions", "DescribeEverything"}, env: creds, code: 1, stderr: `--fault-actions: "DescribeEverything" is not DescribeTasks or DescribeTaskDetail`},
 		{args: []string{"report", "--by", "year"}, code: 2, stderr: `mps-archiver report: --by "year": want day, week or month`},
 		{args: []string{"report", "--format", "yaml"}, code: 2, stderr: `--format "yaml": want table, csv, json, markdown`},
 		{args: []string{"report", "--since", "yesterday"}, code: 2, stderr: `--since "yesterday": want YYYY-MM-DD or an RFC 3339 time`},
@@ -87,11 +109,29 @@ func TestCommandLines(t *testing.T) {
 			if tc.stdout != "" && !strings.Contains(stdout.String(), tc.stdout) {
 				t.Errorf("stdout lacks %q:\n%s", tc.stdout, stdout.String())
 			}
-			for _, secret := range []string{"Pa55-cli-word", "cli-secret-key-7f3e", "Zq", "9xK", "w7Lm"} {
+			for _, secret := range []string{"cli-secret-key-7f3e", "Zq", "9xK", "w7Lm"} {
 				if strings.Contains(stdout.String()+stderr.String(), secret) {
 					t.Errorf("output leaks %q", secret)
 				}
 			}
+			if f := leakedFragment(stdout.String()+stderr.String(), dbPasswords...); f != "" {
+				t.Errorf("output leaks %q of a database password", f)
+			}
 		})
 	}
+}
+
+// leakedFragment returns the longest piece of three bytes or more of a
+// secret found in s, or "".
+func leakedFragment(s string, secrets ...string) string {
+	for _, sec := range secrets {
+		for n := len(sec); n >= 3; n-- {
+			for i := 0; i+n <= len(sec); i++ {
+				if strings.Contains(s, sec[i:i+n]) {
+					return sec[i : i+n]
+				}
+			}
+		}
+	}
+	return ""
 }

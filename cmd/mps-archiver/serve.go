@@ -73,6 +73,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err := loadRetention(ctx, st, metrics); err != nil {
 		return err
 	}
+	metrics.WatchEvents(st)
 
 	s, err := newSyncer(cfg, client, st, log, metrics.ObservePage)
 	if err != nil {
@@ -97,7 +98,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	// Details are read continuously, beside the scheduled runs.
 	var fetcher *details.Fetcher
 	if cfg.Details.Mode != syncer.DetailsNone {
-		fetcher = details.New(client, st, details.Config{}, log)
+		fetcher = details.New(client, st, detailConfig(cfg), log)
 		metrics.WatchDetails(st, fetcher)
 		fetcher.Start(env.abortContext())
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mps-archiver/mps-archiver/internal/config"
+	"github.com/mps-archiver/mps-archiver/mps"
 	"github.com/mps-archiver/mps-archiver/simulator"
 )
 
@@ -25,6 +26,7 @@ type simFlags struct {
 	rate            float64
 	faults          simulator.Faults
 	codes           string
+	faultActions    string
 	variant         simulator.Variant
 	detailRetention time.Duration
 	detailErrors    string
@@ -52,6 +54,8 @@ func (f *simFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.faults.StallRate, "stall-rate", 0, "share of requests that hang for --stall-for")
 	fs.DurationVar(&f.faults.StallFor, "stall-for", 2*time.Minute, "how long a stalled request hangs")
 	fs.Float64Var(&f.faults.ExpireTokenRate, "expire-token-rate", 0, "share of ScrollToken requests told the token expired")
+	fs.StringVar(&f.faultActions, "fault-actions", "", "comma-separated actions the faults and latency hit (DescribeTasks, DescribeTaskDetail); empty: all")
+	fs.DurationVar(&f.faults.DateSkew, "date-skew", 0, "move every answer's Date header by this much from the clock the API filters by (a proxy's clock)")
 	fs.StringVar(&f.gen.Vocabulary, "vocabulary", simulator.VocabularyAction, "SubTaskTypes vocabulary: action (action-trans), kinds (Transcode) or mixed")
 	fs.StringVar(&f.variant.Filters, "filters", simulator.FiltersCreateTime, "how StartTime/EndTime/SubTaskHasFailed behave: create_time, finish_time (what the range filters on), ignored, or unsupported (the seed page's API: UnknownParameter)")
 	fs.BoolVar(&f.variant.ExclusiveBounds, "exclusive-bounds", false, "time filter bounds are exclusive")
@@ -88,6 +92,16 @@ func (f *simFlags) check() ([]simulator.DetailError, error) {
 		}
 	}
 	var derrs []simulator.DetailError
+	f.faults.Actions = nil
+	for _, a := range strings.Split(f.faultActions, ",") {
+		switch a = strings.TrimSpace(a); a {
+		case "":
+		case mps.ActionDescribeTasks, mps.ActionDescribeTaskDetail:
+			f.faults.Actions = append(f.faults.Actions, a)
+		default:
+			return nil, fmt.Errorf("--fault-actions: %q is not %s or %s", a, mps.ActionDescribeTasks, mps.ActionDescribeTaskDetail)
+		}
+	}
 	for _, pair := range strings.Split(f.detailErrors, ",") {
 		if pair = strings.TrimSpace(pair); pair == "" {
 			continue
@@ -149,6 +163,7 @@ func (f *simFlags) build(creds map[string]string) (*simulator.Server, error) {
 			f.faults.ErrorCodes = append(f.faults.ErrorCodes, c)
 		}
 	}
+
 	return simulator.New(simulator.Config{
 		Credentials:     creds,
 		RateLimit:       f.rate,

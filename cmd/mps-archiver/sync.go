@@ -48,6 +48,7 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 	if err := loadRetention(ctx, st, metrics); err != nil {
 		return err
 	}
+	metrics.WatchEvents(st)
 	s, err := newSyncer(cfg, client, st, log, metrics.ObservePage)
 	if err != nil {
 		return err
@@ -55,13 +56,15 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 	// Details are read alongside the drain, and after it until the queue is
 	// empty or details.sync_budget is spent; they never fail the run.
 	var waitDetails func() []any
+	var stopDetails func()
 	if cfg.Details.Mode != syncer.DetailsNone {
-		fetcher := details.New(client, st, details.Config{}, log)
+		fetcher := details.New(client, st, detailConfig(cfg), log)
 		metrics.WatchDetails(st, fetcher)
 		fctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		drained, fetchDone := make(chan struct{}), make(chan error, 1)
 		go func() { fetchDone <- fetcher.Run(fctx, drained) }()
+		stopDetails = func() { cancel(); <-fetchDone }
 		waitDetails = func() []any {
 			close(drained)
 			budget := time.NewTimer(cfg.Details.SyncBudget)
@@ -82,13 +85,22 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 	}
 	res, err := run(ctx, "sync")
 	var extra []any
-	if waitDetails != nil && !errors.Is(err, syncer.ErrLocked) {
+	switch {
+	case stopDetails != nil && errors.Is(err, syncer.ErrLocked):
+		// The run was skipped: the jobs the fetcher holds go back now, not
+		// when their leases run out.
+		stopDetails()
+	case waitDetails != nil:
 		extra = waitDetails()
 	}
 	daemon.LogResult(log, res, err, extra...)
 	metrics.ObserveRun(res, err)
-	if cfg.Sync.Pushgateway != "" {
-		if perr := metrics.Push(context.WithoutCancel(ctx), cfg.Sync.Pushgateway, daemon.PushJob); perr != nil {
+	// A skipped run pushes nothing: a push replaces the instance's whole
+	// group, and a run that did not happen has no result to replace the
+	// last real run's with (a failure would read as last_run_failed 0).
+	// The skip is in the log line and the exit status.
+	if cfg.Sync.Pushgateway != "" && !errors.Is(err, syncer.ErrLocked) {
+		if perr := metrics.Push(context.WithoutCancel(ctx), cfg.Sync.Pushgateway, daemon.PushJob, cfg.Sync.PushInstance()); perr != nil {
 			// The archive is what matters; the run's exit status stays its
 			// own, and the missing push is what the alerts notice.
 			log.Warn("could not push metrics to the Pushgateway", "error", perr.Error())
@@ -109,10 +121,16 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 func detailAttrs(ctx context.Context, st *storage.Store, f *details.Fetcher, err error) []any {
 	s := f.Stats()
 	attrs := []any{"details_fetched", s.Fetched, "details_failed_tasks", s.Failed, "details_expired", s.Expired}
+	if s.Undecided > 0 {
+		attrs = append(attrs, "details_undecided", s.Undecided)
+	}
 	if s.Errors > 0 || s.GaveUp > 0 {
 		attrs = append(attrs, "details_retried", s.Errors, "details_gave_up", s.GaveUp)
 	}
-	if b, berr := st.DetailBacklog(context.WithoutCancel(ctx), f.MaxAttempts()); berr == nil {
+	if fl, failing := f.Failing(); failing {
+		attrs = append(attrs, "details_failing_code", fl.Code, "details_failing_hint", fl.Hint)
+	}
+	if b, berr := st.DetailBacklog(context.WithoutCancel(ctx)); berr == nil {
 		attrs = append(attrs, "details_backlog", b.Pending)
 		if !b.OldestDeadline.IsZero() {
 			attrs = append(attrs, "details_oldest_deadline", b.OldestDeadline.UTC().Format(time.RFC3339))

@@ -41,6 +41,10 @@ BEGIN
     IF to_regclass('public.task_detail_queue') IS NOT NULL THEN
         GRANT DELETE ON public.task_detail_queue TO mps_archiver_app;
     END IF;
+    -- A later reading replaces an undecided outcome's sub-task results.
+    IF to_regclass('public.task_subtask_results') IS NOT NULL THEN
+        GRANT DELETE ON public.task_subtask_results TO mps_archiver_app;
+    END IF;
 END $$;
 
 -- Readers (people, Grafana, BI tools): SELECT on every table and view, now

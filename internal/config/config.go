@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/mps-archiver/mps-archiver/daemon"
 	"github.com/mps-archiver/mps-archiver/mps"
@@ -64,6 +66,20 @@ type Sync struct {
 	// Prometheus Pushgateway's base URL; "" for none). A sync run by a
 	// CronJob or timer has no /metrics to scrape.
 	Pushgateway string `yaml:"pushgateway"`
+	// PushgatewayInstance is the grouping key instance of the push ("":
+	// the host name), so that several CronJobs or hosts pushing to one
+	// Pushgateway keep a group each instead of replacing one another's.
+	PushgatewayInstance string `yaml:"pushgateway_instance"`
+}
+
+// PushInstance is the Pushgateway grouping key instance `sync` pushes
+// under: sync.pushgateway_instance, else the host name.
+func (s Sync) PushInstance() string {
+	if s.PushgatewayInstance != "" {
+		return s.PushgatewayInstance
+	}
+	host, _ := os.Hostname()
+	return host
 }
 
 // Details configures outcome capture (DescribeTaskDetail).
@@ -202,6 +218,7 @@ const (
 	EnvListen       = "MPS_ARCHIVER_LISTEN"
 	EnvTimeZone     = "MPS_ARCHIVER_TIME_ZONE"
 	EnvPushgateway  = "MPS_ARCHIVER_PUSHGATEWAY"
+	EnvPushInstance = "MPS_ARCHIVER_PUSHGATEWAY_INSTANCE"
 	EnvLogLevel     = "LOG_LEVEL"
 	EnvLogFormat    = "LOG_FORMAT"
 )
@@ -236,15 +253,16 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		}
 	}
 	plain := map[string]*string{
-		EnvEndpoint:    &c.MPS.Endpoint,
-		EnvRegion:      &c.MPS.Region,
-		EnvSchedule:    &c.Serve.Schedule,
-		EnvListen:      &c.Serve.Listen,
-		EnvTimeZone:    &c.Serve.TimeZone,
-		EnvPushgateway: &c.Sync.Pushgateway,
-		EnvLogLevel:    &c.Log.Level,
-		EnvLogFormat:   &c.Log.Format,
-		EnvDetailsMode: &c.Details.Mode,
+		EnvEndpoint:     &c.MPS.Endpoint,
+		EnvRegion:       &c.MPS.Region,
+		EnvSchedule:     &c.Serve.Schedule,
+		EnvListen:       &c.Serve.Listen,
+		EnvTimeZone:     &c.Serve.TimeZone,
+		EnvPushgateway:  &c.Sync.Pushgateway,
+		EnvPushInstance: &c.Sync.PushgatewayInstance,
+		EnvLogLevel:     &c.Log.Level,
+		EnvLogFormat:    &c.Log.Format,
+		EnvDetailsMode:  &c.Details.Mode,
 	}
 	for name, dst := range plain {
 		if v := getenv(name); v != "" {
@@ -352,6 +370,9 @@ func (c *Config) Validate(needAPI bool) error {
 			if u, err := url.Parse(c.Sync.Pushgateway); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
 				errs = append(errs, fmt.Errorf("sync.pushgateway (%s): %q is not an http:// or https:// URL of a Pushgateway (without credentials)", EnvPushgateway, redactURLUser(c.Sync.Pushgateway)))
 			}
+		}
+		if i := c.Sync.PushgatewayInstance; len(i) > 128 || !utf8.ValidString(i) || strings.ContainsFunc(i, unicode.IsControl) {
+			errs = append(errs, fmt.Errorf("sync.pushgateway_instance (%s): %q is not a label value (UTF-8, at most 128 bytes, no control characters)", EnvPushInstance, i))
 		}
 		if c.Sync.RunTimeout < 0 {
 			errs = append(errs, fmt.Errorf("sync.run_timeout: %s must not be negative", c.Sync.RunTimeout))

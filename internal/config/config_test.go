@@ -134,3 +134,38 @@ func FuzzLoad(f *testing.F) {
 		_ = cfg.Validate(true)
 	})
 }
+
+// TestPushInstance: the Pushgateway grouping key instance comes from
+// sync.pushgateway_instance, then MPS_ARCHIVER_PUSHGATEWAY_INSTANCE, and
+// defaults to the host name; a value that cannot be a label is refused.
+func TestPushInstance(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(file, []byte("sync:\n  pushgateway_instance: from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	for _, tc := range []struct {
+		file string
+		env  map[string]string
+		want string
+	}{
+		{"", nil, host},
+		{file, nil, "from-file"},
+		{file, map[string]string{EnvPushInstance: "from-env"}, "from-env"},
+	} {
+		cfg, err := Load(tc.file, env(tc.env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.Sync.PushInstance(); got != tc.want || got == "" {
+			t.Errorf("file %q env %v: instance %q, want %q", tc.file, tc.env, got, tc.want)
+		}
+	}
+	cfg := Default()
+	cfg.DatabaseURL = "postgres://x@y/z"
+	cfg.Sync.PushgatewayInstance = "a\nb"
+	if err := cfg.Validate(true); err == nil || !strings.Contains(err.Error(), "sync.pushgateway_instance (MPS_ARCHIVER_PUSHGATEWAY_INSTANCE)") {
+		t.Errorf("an instance with a newline: %v", err)
+	}
+}

@@ -173,9 +173,10 @@ func TestRuleMetricsExist(t *testing.T) {
 	}
 }
 
-// firing evaluates each alert of a rule file every minute over the loaded
-// series, honouring `for`, and returns the alerts that fired and when.
-func firing(t *testing.T, file []byte, series string, until time.Duration) map[string]time.Duration {
+// alertStates evaluates each alert of a rule file every minute over the
+// loaded series, honouring `for` for each series as Prometheus does, and
+// returns, per alert and minute, the label sets that were firing.
+func alertStates(t *testing.T, file []byte, series string, until time.Duration) map[string][]map[string]bool {
 	t.Helper()
 	groups, errs := rulefmt.Parse(file, false, model.UTF8Validation, promParser(), promslog.NewNopLogger())
 	if len(errs) > 0 {
@@ -184,10 +185,14 @@ func firing(t *testing.T, file []byte, series string, until time.Duration) map[s
 	st := promqltest.LoadedStorage(t, series)
 	defer st.Close()
 	eng := promqltest.NewTestEngine(t, false, 5*time.Minute, 1_000_000)
-	fired := map[string]time.Duration{}
+	out := map[string][]map[string]bool{}
 	for _, g := range groups.Groups {
 		for _, r := range g.Rules {
-			var activeSince time.Duration = -1
+			if r.Alert == "" {
+				continue
+			}
+			since := map[string]time.Duration{} // when each series became active
+			var states []map[string]bool
 			for at := time.Duration(0); at <= until; at += time.Minute {
 				q, err := eng.NewInstantQuery(context.Background(), st, nil, r.Expr, time.Unix(0, 0).Add(at))
 				if err != nil {
@@ -202,18 +207,37 @@ func firing(t *testing.T, file []byte, series string, until time.Duration) map[s
 					t.Fatalf("%s: %v", r.Alert, err)
 				}
 				q.Close()
-				if len(v) == 0 {
-					activeSince = -1
-					continue
-				}
-				if activeSince < 0 {
-					activeSince = at
-				}
-				if at-activeSince >= time.Duration(r.For) {
-					if _, ok := fired[r.Alert]; !ok {
-						fired[r.Alert] = at
+				active, firingNow := map[string]time.Duration{}, map[string]bool{}
+				for _, s := range v {
+					k := s.Metric.String()
+					start, ok := since[k]
+					if !ok {
+						start = at
+					}
+					active[k] = start
+					if at-start >= time.Duration(r.For) {
+						firingNow[k] = true
 					}
 				}
+				since = active
+				states = append(states, firingNow)
+			}
+			out[r.Alert] = states
+		}
+	}
+	return out
+}
+
+// firing returns the alerts of a rule file that fired over the loaded
+// series, and when each first did.
+func firing(t *testing.T, file []byte, series string, until time.Duration) map[string]time.Duration {
+	t.Helper()
+	fired := map[string]time.Duration{}
+	for alert, states := range alertStates(t, file, series, until) {
+		for minute, firingNow := range states {
+			if len(firingNow) > 0 {
+				fired[alert] = time.Duration(minute) * time.Minute
+				break
 			}
 		}
 	}
@@ -306,6 +330,72 @@ func TestAlertsOnAFreshInstall(t *testing.T) {
 			t.Logf("fired: %v", fired)
 		})
 	}
+}
+
+// TestPushedAlertsHoldAcrossPushes evaluates the cronjob overlay's rules
+// over what a Pushgateway serves. Every sync is a new process: one that
+// finds a coverage gap and expired details pushes counters of 1 and 4, and
+// the next one, five minutes later, pushes 0 for both. The alerts must
+// hold while the condition does (24 hours after the archive recorded it),
+// across every push, and then end. With two instances pushing to one
+// Pushgateway, each is judged on its own group: one that stops pushing is
+// reported, with its name, while the other goes on.
+func TestPushedAlertsHoldAcrossPushes(t *testing.T) {
+	cron := shippedRules(t)["../overlays/cronjob: PrometheusRule/mps-archiver-sync"]
+	if cron == nil {
+		t.Fatal("no cronjob rules")
+	}
+	t.Run("a gap and expired details, then quieter syncs", func(t *testing.T) {
+		// Nothing for 10 minutes; the sync at minute 10 finds the gap (at
+		// 600 s) and details that expired (the last at 590 s); then a sync
+		// every 5 minutes, one sample a minute for 25 hours.
+		const l = `{job="mps-archiver-sync", instance="cron-a"}`
+		series := `load 1m
+			push_time_seconds` + l + ` _x10 600+60x1490
+			mps_archiver_last_run_failed` + l + ` _x10 0x1490
+			mps_archiver_retention_deadline_timestamp_seconds` + l + ` _x10 604800x1490
+			mps_archiver_detail_deadline_headroom_seconds` + l + ` _x10 200000x1490
+			mps_archiver_coverage_gaps_total` + l + ` _x10 1x4 0x1485
+			mps_archiver_details_total{job="mps-archiver-sync", instance="cron-a", outcome="expired"} _x10 4x4 0x1485
+			mps_archiver_last_coverage_gap_timestamp_seconds` + l + ` _x10 600x1490
+			mps_archiver_last_detail_expired_timestamp_seconds` + l + ` _x10 590x1490`
+		states := alertStates(t, cron, series, 25*time.Hour)
+		for _, alert := range []string{"MPSArchiverCoverageGap", "MPSArchiverDetailsExpiring"} {
+			for _, minute := range []int{10, 14, 15, 20, 180, 1440} {
+				if !states[alert][minute][`{instance="cron-a"}`] {
+					t.Errorf("%s is not firing at minute %d, %d pushes after the one that found it: %v", alert, minute, (minute-10)/5, states[alert][minute])
+				}
+			}
+			if len(states[alert][1460]) != 0 {
+				t.Errorf("%s still fires 24 hours after the event: %v", alert, states[alert][1460])
+			}
+		}
+		for alert, st := range states {
+			if alert != "MPSArchiverCoverageGap" && alert != "MPSArchiverDetailsExpiring" && len(st[180]) != 0 {
+				t.Errorf("%s fires: %v", alert, st[180])
+			}
+		}
+	})
+	t.Run("two instances, one stops", func(t *testing.T) {
+		// cron-a succeeds and pushes every minute; cron-b's last run failed
+		// and it stops pushing at minute 30.
+		series := `load 1m
+			push_time_seconds{job="mps-archiver-sync", instance="cron-a"} 0+60x180
+			push_time_seconds{job="mps-archiver-sync", instance="cron-b"} 0+60x30 1800x150
+			mps_archiver_last_run_failed{job="mps-archiver-sync", instance="cron-a"} 0x180
+			mps_archiver_last_run_failed{job="mps-archiver-sync", instance="cron-b"} 0x20 1x160
+			mps_archiver_retention_deadline_timestamp_seconds{job="mps-archiver-sync", instance="cron-a"} 604800x180
+			mps_archiver_retention_deadline_timestamp_seconds{job="mps-archiver-sync", instance="cron-b"} 604800x180`
+		states := alertStates(t, cron, series, 3*time.Hour)
+		for alert, minute := range map[string]int{"MPSArchiverSyncNotReporting": 90, "MPSArchiverSyncFailing": 60} {
+			if got := states[alert][minute]; len(got) != 1 || !got[`{instance="cron-b"}`] {
+				t.Errorf("%s at minute %d: %v, want cron-b alone", alert, minute, got)
+			}
+			if got := states[alert][180]; len(got) != 1 || !got[`{instance="cron-b"}`] {
+				t.Errorf("%s at minute 180: %v, want cron-b alone", alert, got)
+			}
+		}
+	})
 }
 
 // grafanaVariables stand for what Grafana substitutes before a query runs.

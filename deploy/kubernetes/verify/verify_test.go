@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -219,6 +220,26 @@ func TestCronJobOverlay(t *testing.T) {
 	}
 	if cm == nil || !strings.HasPrefix(cm.Data["MPS_ARCHIVER_PUSHGATEWAY"], "http://") || cm.Data["MPS_ENDPOINT"] == "" {
 		t.Errorf("the CronJob's ConfigMap sets no Pushgateway (or lost the base's settings): %v", cm)
+	}
+	// The push's instance must stay the same from one Job to the next: the
+	// default, the host name, is the pod's name, new with every run, and
+	// each run would leave a group of its own on the Pushgateway.
+	env := map[string]corev1.EnvVar{}
+	instance := ""
+	for _, e := range cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Env {
+		env[e.Name] = e
+		if e.Name == "MPS_ARCHIVER_PUSHGATEWAY_INSTANCE" {
+			instance = e.Value
+		}
+	}
+	if instance == "" {
+		t.Error("the CronJob sets no MPS_ARCHIVER_PUSHGATEWAY_INSTANCE: every Job would push under its pod's name")
+	}
+	for _, ref := range regexp.MustCompile(`\$\(([A-Za-z0-9_]+)\)`).FindAllStringSubmatch(instance, -1) {
+		e, ok := env[ref[1]]
+		if !ok || e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "metadata.namespace" {
+			t.Errorf("MPS_ARCHIVER_PUSHGATEWAY_INSTANCE %q refers to %s, which is not the namespace: %+v", instance, ref[1], e)
+		}
 	}
 	np := objs["NetworkPolicy/mps-archiver"].(*networkingv1.NetworkPolicy)
 	reach := false
