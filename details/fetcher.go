@@ -212,13 +212,6 @@ func (f *Fetcher) Stop() {
 
 func (f *Fetcher) work(ctx context.Context, until <-chan struct{}) error {
 	for ctx.Err() == nil {
-		if _, failing := f.Failing(); failing {
-			// One try per pause and worker while every read fails.
-			sleep(ctx, f.cfg.SystemicPause)
-			if ctx.Err() != nil {
-				return nil
-			}
-		}
 		jobs, err := f.queue.ClaimDetails(ctx, ClaimParams{Limit: f.cfg.Batch, Lease: f.cfg.Lease})
 		if err != nil {
 			if ctx.Err() != nil {
@@ -269,11 +262,13 @@ func (f *Fetcher) one(ctx context.Context, job Job) error {
 		code := mps.ErrorCode(err)
 		switch {
 		case mps.NotFound(code):
+			f.succeeded() // an answer: the API works
 			return f.store(ctx, Record{TaskID: job.TaskID, Expired: true})
 		case code == mps.CodeInvalidParameter && now.After(job.Deadline):
 			// Undocumented for an expired detail, and documented for a bad
 			// TaskId (which a listed task's is not): past the retention it
 			// means gone, before it an error to retry.
+			f.succeeded()
 			return f.store(ctx, Record{TaskID: job.TaskID, Expired: true})
 		case code == mps.CodeResponseTooLarge:
 			// Reading it again cannot help: recorded as undecided.
@@ -287,7 +282,15 @@ func (f *Fetcher) one(ctx context.Context, job Job) error {
 			pause = f.cfg.MaxRetryPause
 		}
 		pause += time.Duration(rand.Int64N(int64(pause)/4 + 1))
-		return f.release(ctx, ReleaseParams{TaskID: job.TaskID, Retry: true, Error: err.Error(), NotBefore: time.Now().Add(pause)})
+		if err := f.release(ctx, ReleaseParams{TaskID: job.TaskID, Retry: true, Error: err.Error(), NotBefore: time.Now().Add(pause)}); err != nil {
+			return err
+		}
+		if _, failing := f.Failing(); failing {
+			// One try per pause and worker while every read fails; jobs
+			// that need no call (past their give-up time) are not held up.
+			sleep(ctx, f.cfg.SystemicPause)
+		}
+		return nil
 	}
 	f.succeeded()
 	if !d.ServerTime.IsZero() {
@@ -359,8 +362,8 @@ func hint(code string) string {
 func Capture(d *mps.TaskDetail, maxBytes int) Record {
 	if d.Outcome.Result == "" && d.Raw != nil {
 		// Not from DecodeTaskDetail (built by hand): decide and redact here.
-		d.Outcome, d.Kinds = mps.DecideOutcome(d.Raw), mps.SubTaskKindsOf(d.Raw)
 		d.Raw, d.Redactions = mps.Redact(d.Raw)
+		d.Outcome, d.Kinds = mps.DecideOutcome(d.Raw), mps.SubTaskKindsOf(d.Raw)
 		d.Size = len(d.Raw)
 	}
 	r := Record{TaskID: d.TaskID, Outcome: d.Outcome, Raw: d.Raw, RawBytes: max(d.Size, len(d.Raw)), Redacted: d.Redactions}

@@ -279,3 +279,32 @@ func TestFarFutureDateExpiresNothing(t *testing.T) {
 	drainQueue(t, f)
 	r.assertOutcomes(t, func(simulator.TruthTask) bool { return true })
 }
+
+// TestOutcomeColumnsRedacted: a failed sub-task whose message quotes its
+// signed input URL, and an output path with a token, reach no stored
+// column whole: the outcome is decided on the redacted detail, and the
+// stand-in of a large one is made from it too.
+func TestOutcomeColumnsRedacted(t *testing.T) {
+	t.Parallel()
+	const sig, ak = "deadbeefcafebabe0123456789SIG", "AKIDreviewLeakKey123"
+	url := "https://b-125.cos.ap-guangzhou.myqcloud.com/in.mp4?q-sign-algorithm=sha1&q-ak=" + ak + "&q-signature=" + sig
+	body := `{"Response":{"TaskType":"WorkflowTask","Status":"FINISH","CreateTime":"2025-01-01T00:00:00Z","FinishTime":"2025-01-01T00:01:00Z",
+"WorkflowTask":{"TaskId":"t1","Status":"FINISH","ErrCode":0,"Message":"SUCCESS","MediaProcessResultSet":[{"Type":"Transcode","TranscodeTask":{"Status":"FAIL","ErrCode":30010,"ErrCodeExt":"SourceFileError","Message":"download ` + url + ` failed","Input":{"Definition":10},"Output":{"Path":"/out/x.mp4?token=OUTPUTTOKEN123456"}}}]}},"RequestId":"r"}`
+	d, err := mps.DecodeTaskDetail("t1", []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range []details.Record{details.Capture(d, 1<<20), details.Capture(d, 10)} {
+		o := rec.Outcome
+		if o.Result != mps.OutcomeFailed || o.ErrCode != "30010" || len(o.Subtasks) != 1 || !strings.Contains(o.Message, "download https://b-125.cos") {
+			t.Fatalf("outcome %+v", o)
+		}
+		for _, s := range []string{string(rec.Raw), o.Message, o.Subtasks[0].Message, o.Subtasks[0].OutputPath} {
+			for _, secret := range []string{sig, ak, "OUTPUTTOKEN"} {
+				if strings.Contains(s, secret) {
+					t.Errorf("%s in a stored column: %q", secret, s)
+				}
+			}
+		}
+	}
+}

@@ -111,10 +111,15 @@ func DecodeTaskDetail(taskID string, body []byte) (*TaskDetail, error) {
 	}
 	d.CreateTime, d.BeginProcessTime, d.FinishTime = at("CreateTime"), at("BeginProcessTime"), at("FinishTime")
 	delete(r, "RequestId")
-	d.Outcome = decideOutcome(r)
-	d.Kinds = subTaskKindsOf(r)
+	// Redacted first: the outcome's messages and output paths are stored
+	// too, and can quote a signed URL.
 	redacted, n := RedactValue(r)
 	d.Redactions = n
+	if m, ok := redacted.(map[string]any); ok {
+		r = m
+	}
+	d.Outcome = decideOutcome(r)
+	d.Kinds = subTaskKindsOf(r)
 	if len(body) <= KeepDetailBytes {
 		raw, err := json.Marshal(redacted)
 		if err != nil {

@@ -295,7 +295,9 @@ func (s *Store) TaskStatus(ctx context.Context, taskID string) (mps.Status, erro
 }
 
 // RunHistory reads the API's clock at the start of the last successful run
-// and of the last successful full run.
+// and of the last successful full run. It is read by the holder of the run
+// lock, so a run still marked running was killed: it counts as failed (an
+// OOM-killed full run must not make the next run full again).
 func (s *Store) RunHistory(ctx context.Context) (syncer.RunHistory, error) {
 	var h syncer.RunHistory
 	var last, full *time.Time
@@ -307,9 +309,8 @@ WITH ok AS (SELECT max(api_started_at) AS last, max(api_started_at) FILTER (WHER
                    max(id) FILTER (WHERE kind = 'full') AS full_id
               FROM sync_runs WHERE status = 'succeeded')
 SELECT ok.last, ok.full, ok.since_last, ok.since_full,
-       (SELECT count(*) FROM sync_runs r WHERE r.kind = 'full' AND r.status = 'failed' AND r.id > coalesce(ok.full_id, 0)),
-       coalesce((SELECT r.kind = 'full' AND r.status = 'failed' FROM sync_runs r
-                  WHERE r.status <> 'running' ORDER BY r.id DESC LIMIT 1), false)
+       (SELECT count(*) FROM sync_runs r WHERE r.kind = 'full' AND r.status IN ('failed', 'running') AND r.id > coalesce(ok.full_id, 0)),
+       coalesce((SELECT r.kind = 'full' AND r.status IN ('failed', 'running') FROM sync_runs r ORDER BY r.id DESC LIMIT 1), false)
   FROM ok`).Scan(&last, &full, &sinceLast, &sinceFull, &h.FullFailures, &h.LastRunFailedFull)
 	if err != nil {
 		return h, fmt.Errorf("read run history: %w", interpretError(err))

@@ -214,3 +214,34 @@ func TestAPIClockHeldToOurs(t *testing.T) {
 		t.Fatal("no coverage gap recorded")
 	}
 }
+
+// TestLocalClockAheadOfTheAPI: the mirror of TestAPIClockHeldToOurs: the
+// API's Date is right and this machine's clock runs 20 minutes ahead. The
+// start a run records is the earlier of the two, so the next lower bound
+// still reaches the tasks created between the runs.
+func TestLocalClockAheadOfTheAPI(t *testing.T) {
+	t.Parallel()
+	t1 := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	var fresh []*simulator.Task
+	for i := range 20 {
+		c := t1.Add(time.Duration(60+10*i) * time.Second)
+		fresh = append(fresh, &simulator.Task{ID: fmt.Sprintf("between-%02d", i), Type: "WorkflowTask", SubTaskTypes: []string{"action-trans"},
+			Create: c.UnixNano(), Begin: c.Add(time.Minute).UnixNano(), Finish: c.Add(2 * time.Minute).UnixNano()})
+	}
+	clock := simulator.NewClock(t1, 0)
+	sim := simulator.New(simulator.Config{Credentials: map[string]string{secretID: secretKey}, RateLimit: -1, Clock: clock}, append(generated(300, t1, nil), fresh...))
+	r := newRig(t, sim, nil)
+	local := func() time.Time { return clock.Now().Add(20 * time.Minute) }
+	s := syncer.New(r.client, r.st, syncer.Config{Partitions: 4, FullEvery: 24 * time.Hour, MaxClockSkew: syncer.MaxClockSkew, Now: local}, nil)
+	if _, err := s.Run(context.Background(), "first"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Hour)
+	res, err := s.Run(context.Background(), "next")
+	if err != nil || res.Kind != syncer.KindIncremental || res.LowerBound.After(t1) {
+		t.Fatalf("second run: %s, lower bound %v (first run at %v), %v", res.Kind, res.LowerBound, t1, err)
+	}
+	if n := pgtest.Scalar[int64](t, r.dbURL, `SELECT count(*) FROM tasks WHERE task_id LIKE 'between-%' AND status = 'FINISH'`); n != 20 {
+		t.Fatalf("%d of 20 tasks created between runs archived", n)
+	}
+}

@@ -470,6 +470,9 @@ type Result struct {
 	seenSeed maphash.Seed
 	// fullFailures is RunHistory.FullFailures, as planned.
 	fullFailures int64
+	// recordedStart, when set, is the start recorded for the run instead
+	// of APIStarted (the earlier of two clocks that disagree).
+	recordedStart time.Time
 	// lastSuccess is the API's clock at the last successful run's start.
 	lastSuccess time.Time
 }
@@ -553,7 +556,11 @@ func (s *Syncer) run(ctx context.Context, trigger string, forceFull bool) (res R
 			res.FullFailures = 0
 		}
 	}
-	fin := FinishRunParams{MaxClockSkew: s.cfg.MaxClockSkew, RunID: res.RunID, Drained: res.Drained, Failed: runErr != nil, APIStartedAt: res.APIStarted,
+	recorded := res.APIStarted
+	if !res.recordedStart.IsZero() {
+		recorded = res.recordedStart
+	}
+	fin := FinishRunParams{MaxClockSkew: s.cfg.MaxClockSkew, RunID: res.RunID, Drained: res.Drained, Failed: runErr != nil, APIStartedAt: recorded,
 		Progress: res.Progress, Kind: res.Kind, FinishedAt: time.Now(), ClockSkew: res.ClockSkew, HasClockSkew: res.HasClockSkew}
 	if runErr != nil {
 		fin.Error = runErr.Error()
@@ -890,8 +897,15 @@ func (s *Syncer) observeClock(res *Result, server time.Time) {
 	}
 	res.ClockSkew, res.HasClockSkew = server.Sub(local), true
 	if max := s.cfg.MaxClockSkew; max > 0 && (res.ClockSkew > max || res.ClockSkew < -max) {
+		// Which clock is wrong is unknown: the run's window runs on this
+		// machine's, and the start it records (the next incremental lower
+		// bound's basis) is the earlier of the two, which lists more, never
+		// less, whichever it was.
 		s.log.Warn("the API's clock (its Date header) is far from this machine's; this run uses this machine's clock for its bounds",
 			"run_id", res.RunID, "skew", res.ClockSkew.Round(time.Second).String(), "max", max.String())
+		if server.Before(local) {
+			res.recordedStart = server
+		}
 		return
 	}
 	res.APIStarted = server
