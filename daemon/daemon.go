@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/robfig/cron/v3"
 
+	"github.com/mps-archiver/mps-archiver/mps"
 	"github.com/mps-archiver/mps-archiver/storage"
 	"github.com/mps-archiver/mps-archiver/syncer"
 )
@@ -372,12 +373,71 @@ func LogResult(log *slog.Logger, res syncer.Result, err error, extra ...any) {
 	}
 	attrs = append(attrs, extra...)
 	if err != nil {
-		attrs = append(attrs, "error", err.Error())
-		if len(res.RequestIDs) > 0 {
-			attrs = append(attrs, "request_ids", res.RequestIDs)
+		// The cause and what to do first; then only what the run did.
+		lead := []any{"error", err.Error()}
+		if h := Hint(err); h != "" {
+			lead = append(lead, "hint", h)
 		}
-		log.Error("sync failed", attrs...)
+		if len(res.RequestIDs) > 0 {
+			lead = append(lead, "request_ids", res.RequestIDs)
+		}
+		log.Error("sync failed", append(lead, nonZero(attrs)...)...)
 		return
 	}
 	log.Info("sync succeeded", attrs...)
+}
+
+// nonZero drops the key/value pairs whose value is a zero number: a run
+// that failed at once is not twenty zeroed counters.
+func nonZero(attrs []any) []any {
+	out := attrs[:0:0]
+	for i := 0; i+1 < len(attrs); i += 2 {
+		switch v := attrs[i+1].(type) {
+		case int64:
+			if v == 0 {
+				continue
+			}
+		case int:
+			if v == 0 {
+				continue
+			}
+		case float64:
+			if v == 0 {
+				continue
+			}
+		}
+		out = append(out, attrs[i], attrs[i+1])
+	}
+	return out
+}
+
+// Hint is the first thing to check for a failed run's error ("" when
+// there is nothing better than the error itself).
+func Hint(err error) string {
+	code := mps.ErrorCode(err)
+	msg := err.Error()
+	switch {
+	case errors.Is(err, storage.ErrUnavailable):
+		return "PostgreSQL is unreachable or went away: check DATABASE_URL and the database; the run is retried on the next tick"
+	case storage.IsSchemaMismatch(err):
+		return "the schema is not this binary's: run `mps-archiver migrate up` as the schema owner"
+	case code == mps.CodeEndpointError:
+		return "MPS_ENDPOINT does not answer like the MPS API: it should be https://mps.tencentcloudapi.com (or the international site), or http://HOST:PORT of a local simulator"
+	case code == mps.CodeNetworkError || code == mps.CodeTimeout:
+		if strings.Contains(msg, "connection refused") || strings.Contains(msg, "no such host") {
+			return "nothing answers at MPS_ENDPOINT: check its host and port (http:// for a local simulator), DNS and the egress network policy"
+		}
+		return "MPS did not answer in time: check the network path to MPS_ENDPOINT (proxies, egress policy); the run is retried on the next tick"
+	case strings.HasPrefix(code, "AuthFailure"):
+		return "the credentials were refused: check TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY (or the role), and this machine's clock (signatures expire)"
+	case strings.HasPrefix(code, "UnauthorizedOperation"):
+		return "the key's CAM policy does not allow this action: grant mps:DescribeTasks and mps:DescribeTaskDetail"
+	case code == mps.CodeInvalidMpsUser:
+		return "the account has not activated MPS"
+	case strings.HasPrefix(code, mps.CodeRequestLimitExceeded):
+		return "MPS throttled every retry: another tool shares the account's 100 requests/s; lower MPS_RATE_LIMIT"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "the run hit sync.run_timeout: raise it for an account this size (full and incremental runs alternate meanwhile)"
+	}
+	return ""
 }

@@ -41,8 +41,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build mps-archiver: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	defer os.RemoveAll(dir)
-	pgtest.Main(m)
+	code := pgtest.Run(m)
+	// Not deferred: os.Exit would skip it, leaving the binary in /tmp.
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 const (

@@ -252,9 +252,10 @@ func TestMigrateCommand(t *testing.T) {
 		want string
 	}{
 		{[]string{"migrate", "version"}, "none"},
-		{[]string{"migrate", "up"}, fmt.Sprintf("schema version: %d", latest)},
+		{[]string{"migrate", "up"}, fmt.Sprintf("applied 1 (sync_runs), 2 (tasks)")},
+		{[]string{"migrate", "up"}, "nothing to apply: the schema is up to date"},
 		{[]string{"migrate", "down", "--yes"}, fmt.Sprintf("schema version: %d", latest-1)},
-		{[]string{"migrate", "up"}, fmt.Sprintf("schema version: %d", latest)},
+		{[]string{"migrate", "up"}, fmt.Sprintf("applied %d (", latest)},
 		{[]string{"migrate", "force", fmt.Sprint(latest)}, fmt.Sprintf("schema version: %d", latest)},
 	} {
 		r := run(t, env, step.args...)
@@ -270,6 +271,10 @@ func TestMigrateCommand(t *testing.T) {
 		if r.code != 2 || !strings.Contains(r.stderr, "run again with --yes to confirm") || len(args) == 3 && !strings.Contains(r.stderr, "2 (tasks)") {
 			t.Fatalf("%v without --yes: exit %d: %s", args, r.code, r.stderr)
 		}
+	}
+	// More steps than are applied is refused, not read as "all".
+	if r := run(t, env, "migrate", "down", "99", "--yes"); r.code != 2 || !strings.Contains(r.stderr, fmt.Sprintf("down 99: only %d migrations are applied", latest)) {
+		t.Fatalf("down 99: exit %d: %s", r.code, r.stderr)
 	}
 	if n := scalar(t, db, `SELECT count(*) FROM tasks`); n != 1 {
 		t.Fatalf("the archive changed: %d tasks", n)

@@ -62,12 +62,14 @@ type Config struct {
 	// BackoffBase and BackoffMax shape the retry delay (defaults 250ms, 10s).
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
-	// MaxResponseBytes bounds the answer the client reads (default 32 MiB):
+	// MaxResponseBytes bounds the answer the client reads (default 12 MiB):
 	// a larger one is refused with CodeResponseTooLarge before it is
-	// decoded, so one runaway detail cannot take the process's memory.
+	// decoded (unread when its Content-Length says so), so one runaway
+	// detail cannot take the process's memory: its decoded tree costs
+	// several times its size.
 	MaxResponseBytes int64
 	// DecodeBudget bounds the bytes of large answers read and decoded at
-	// once across every caller (default 16 MiB): a worker with a 10 MiB
+	// once across every caller (default 12 MiB): a worker with a 10 MiB
 	// detail waits for another's to be decoded, so peak memory does not
 	// grow with the number of workers.
 	DecodeBudget int64
@@ -118,6 +120,13 @@ func positiveOr[T int | float64 | time.Duration](v, def T) T {
 // ParseEndpoint checks an MPS_ENDPOINT value and returns its scheme and the
 // host[/path] the SDK wants.
 func ParseEndpoint(raw string) (scheme, hostPath string, err error) {
+	if t := strings.TrimSpace(raw); t != "" && !strings.Contains(t, "://") {
+		if strings.Contains(t, "@") {
+			return "", "", errors.New("endpoint has no scheme, and must not carry credentials: want https://HOST")
+		}
+		// host[:port] alone: name the two URLs it could mean.
+		return "", "", fmt.Errorf("endpoint %q has no scheme: want https://%s for the API, or http://%s for a local simulator", t, t, t)
+	}
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil {
 		return "", "", fmt.Errorf("endpoint %q is not a URL: %v", raw, err)
@@ -149,8 +158,8 @@ var Defaults = Config{
 	BackoffBase:     250 * time.Millisecond,
 	BackoffMax:      10 * time.Second,
 
-	MaxResponseBytes: 32 << 20,
-	DecodeBudget:     16 << 20,
+	MaxResponseBytes: 12 << 20,
+	DecodeBudget:     12 << 20,
 }
 
 // New returns a Client for cfg.
@@ -480,6 +489,15 @@ func (t captureTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		(resp.ContentLength >= 0 && resp.ContentLength < 4096) {
 		return resp, nil
 	}
+	if resp.ContentLength > t.max {
+		// Said too large by its own length: not read at all.
+		resp.Body.Close()
+		c.apiErr = tooLarge(t.max)
+		resp.Body = io.NopCloser(bytes.NewReader(stubBody))
+		resp.ContentLength = int64(len(stubBody))
+		resp.Header.Del("Content-Length")
+		return resp, nil
+	}
 	weight := resp.ContentLength
 	if weight < 0 || weight > t.budget {
 		weight = t.budget
@@ -489,21 +507,16 @@ func (t captureTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	c.release = sync.OnceFunc(func() { t.decoding.Release(weight) })
-	var buf bytes.Buffer
-	if resp.ContentLength > 0 && resp.ContentLength <= t.max {
-		buf.Grow(int(resp.ContentLength) + bytes.MinRead)
-	}
-	_, err = buf.ReadFrom(io.LimitReader(resp.Body, t.max+1))
+	body, err := readBounded(resp.Body, resp.ContentLength, t.max)
 	resp.Body.Close()
 	if err != nil {
 		c.done()
 		return nil, err
 	}
-	body := buf.Bytes()
 	if int64(len(body)) > t.max {
+		body = nil
 		c.done()
-		c.apiErr = &mps.APIError{Code: mps.CodeResponseTooLarge,
-			Message: fmt.Sprintf("the answer is larger than %d bytes (the client's limit); it was not read", t.max)}
+		c.apiErr = tooLarge(t.max)
 		resp.Body = io.NopCloser(bytes.NewReader(stubBody))
 		resp.ContentLength = int64(len(stubBody))
 		resp.Header.Del("Content-Length")
@@ -519,6 +532,43 @@ func (t captureTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp.ContentLength = int64(len(stubBody))
 	resp.Header.Del("Content-Length")
 	return resp, nil
+}
+
+// tooLarge is the error of an answer above max bytes.
+func tooLarge(max int64) *mps.APIError {
+	return &mps.APIError{Code: mps.CodeResponseTooLarge,
+		Message: fmt.Sprintf("the answer is larger than %d bytes (the client's limit); it was not read", max)}
+}
+
+// readBounded reads at most max+1 bytes of r: into one buffer of the
+// announced length when there is one, else into a buffer that grows by
+// doubling but never past max+1 (a chunked answer over the limit costs at
+// most that, not twice it).
+func readBounded(r io.Reader, length, max int64) ([]byte, error) {
+	limit := max + 1
+	size := int64(64 << 10)
+	if length >= 0 {
+		size = length + 1 // +1: an answer longer than announced is seen
+	}
+	buf := make([]byte, 0, min(size, limit))
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) >= limit {
+				return buf, nil
+			}
+			grown := make([]byte, len(buf), min(2*int64(cap(buf)), limit))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // translate turns whatever the SDK returned into an *mps.APIError.

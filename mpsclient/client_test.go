@@ -315,7 +315,10 @@ func TestParseEndpoint(t *testing.T) {
 			t.Errorf("%s: %s %s %v", in, s, h, err)
 		}
 	}
-	for _, bad := range []string{"mps.tencentcloudapi.com", "ftp://x", "https://", "https://user:pw@host", "://x"} {
+	if _, _, err := mpsclient.ParseEndpoint("127.0.0.1:9080"); err == nil || !strings.Contains(err.Error(), "or http://127.0.0.1:9080 for a local simulator") {
+		t.Errorf("a host:port without scheme: %v", err)
+	}
+	for _, bad := range []string{"mps.tencentcloudapi.com", "ftp://x", "https://", "https://user:pw@host", "://x", "user:pw@host:80"} {
 		if _, _, err := mpsclient.ParseEndpoint(bad); err == nil {
 			t.Errorf("%s accepted", bad)
 		} else if strings.Contains(err.Error(), "pw") {

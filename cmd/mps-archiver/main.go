@@ -51,6 +51,9 @@ func main() {
 	if _, err := unix.IoctlGetTermios(int(os.Stdin.Fd()), unix.TCGETS); err == nil {
 		env.Terminal = true
 	}
+	if _, err := unix.IoctlGetTermios(int(os.Stderr.Fd()), unix.TCGETS); err == nil {
+		env.StderrTerminal = true
+	}
 	os.Exit(Main(ctx, env, os.Args[1:]))
 }
 
@@ -79,6 +82,9 @@ type Env struct {
 	// person is there to answer).
 	Stdin    io.Reader
 	Terminal bool
+	// StderrTerminal: standard error is a terminal, where progress may be
+	// a line that updates in place.
+	StderrTerminal bool
 	// Abort is cancelled on a second signal: work stops at once, outcomes
 	// are still recorded. Nil: never.
 	Abort context.Context
@@ -108,6 +114,7 @@ func commands() []command {
 		{"sync", "drain every status once into the archive", runSync},
 		{"serve", "run syncs on a cron schedule, with /healthz, /readyz and /metrics", runServe},
 		{"migrate", "manage the archive schema: up, down, version, force", runMigrate},
+		{"status", "the archive's health on one screen; exit 4 when something needs attention", runStatus},
 		{"report", "summarise the archive", runReport},
 		{"details", "the detail queue: requeue what was given up while MPS still has it", runDetails},
 		{"simulate", "run the local MPS DescribeTasks simulator", runSimulate},
@@ -188,7 +195,8 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "MPS_RATE_LIMIT, MPS_DETAILS_MODE, MPS_DETAILS_RATE_LIMIT, TENCENTCLOUD_REGION, LOG_LEVEL, LOG_FORMAT")
 	fmt.Fprintln(w, "(secrets also as *_FILE). `mps-archiver COMMAND -h` describes a command's flags;")
 	fmt.Fprintln(w, "the documentation is at "+docsURL+".")
-	fmt.Fprintln(w, "\nExit statuses: 0 success, 1 failure, 2 usage error, 3 sync skipped (another process holds the run lock).")
+	fmt.Fprintln(w, "\nExit statuses: 0 success, 1 failure, 2 usage error, 3 sync skipped (another process holds the run lock),")
+	fmt.Fprintln(w, "4 status found something that needs attention.")
 }
 
 func oneLine(s string) string {

@@ -89,6 +89,10 @@ elsewhere it needs --yes. force VERSION marks the schema clean at VERSION
 		return err
 	}
 	return storage.Migrate(ctx, cfg.DatabaseURL, func(mg *storage.Migrator) error {
+		before, _, _, err := mg.Version()
+		if err != nil {
+			return err
+		}
 		if apply != nil {
 			if err := apply(mg); err != nil {
 				return err
@@ -97,6 +101,20 @@ elsewhere it needs --yes. force VERSION marks the schema clean at VERSION
 		v, dirty, ok, err := mg.Version()
 		if err != nil {
 			return err
+		}
+		if rest[0] == "up" {
+			// Say what changed: the release notes name these versions.
+			var applied []string
+			for _, m := range migrations.Versions() {
+				if m.Version > before && m.Version <= v {
+					applied = append(applied, fmt.Sprintf("%d (%s)", m.Version, m.Name))
+				}
+			}
+			if len(applied) == 0 {
+				fmt.Fprintln(env.Stdout, "nothing to apply: the schema is up to date")
+			} else {
+				fmt.Fprintf(env.Stdout, "applied %s\n", strings.Join(applied, ", "))
+			}
 		}
 		switch {
 		case !ok:
@@ -119,6 +137,15 @@ func confirmDown(env *Env, mg *storage.Migrator, steps int, yes bool) error {
 	}
 	if !ok || v == 0 {
 		return nil // nothing to revert
+	}
+	applied := 0
+	for _, m := range migrations.Versions() {
+		if m.Version <= v {
+			applied++
+		}
+	}
+	if steps > applied {
+		return usageErrorf("down %d: only %d migrations are applied; nothing was changed (`down all` reverts every one)", steps, applied)
 	}
 	var reverted []string
 	all := migrations.Versions()

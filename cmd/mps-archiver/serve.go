@@ -30,6 +30,12 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if stop, err := parse(fs, args, 0); stop {
 		return err
 	}
+	if *schedule != "" {
+		// A bad flag value is a usage error (exit 2), like a bad flag.
+		if _, err := daemon.ParseSchedule(*schedule, ""); err != nil {
+			return usageErrorf("--schedule: %v", err)
+		}
+	}
 	cfg, err := cf.loadValid(env, true, func(cfg *config.Config) {
 		if *schedule != "" {
 			cfg.Serve.Schedule = *schedule
@@ -101,6 +107,10 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		fetcher = details.New(client, st, detailConfig(cfg), log)
 		metrics.WatchDetails(st, fetcher)
 		fetcher.Start(env.abortContext())
+		// A backfill (a fresh install, an upgrade, a requeue) says how it
+		// goes once a minute while there is one.
+		stopProgress := detailProgress(env.abortContext(), log, st, fetcher, time.Minute, nil)
+		defer stopProgress()
 	}
 	<-ctx.Done()
 	log.Info("shutting down", "reason", context.Cause(ctx).Error(), "grace_seconds", cfg.Serve.ShutdownGrace.Seconds())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"time"
 
@@ -55,7 +56,7 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 	}
 	// Details are read alongside the drain, and after it until the queue is
 	// empty or details.sync_budget is spent; they never fail the run.
-	var waitDetails func() []any
+	var waitDetails func(syncer.Result) []any
 	var stopDetails func()
 	if cfg.Details.Mode != syncer.DetailsNone {
 		fetcher := details.New(client, st, detailConfig(cfg), log)
@@ -65,8 +66,21 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 		drained, fetchDone := make(chan struct{}), make(chan error, 1)
 		go func() { fetchDone <- fetcher.Run(fctx, drained) }()
 		stopDetails = func() { cancel(); <-fetchDone }
-		waitDetails = func() []any {
+		waitDetails = func(res syncer.Result) []any {
 			close(drained)
+			if b, err := st.DetailBacklog(ctx); err == nil && b.Pending > 0 {
+				// Said before the wait, so that a person watching does not
+				// take the budget for a hang.
+				log.Info("drained; reading the queued outcomes", "drained_seconds", res.Duration.Round(time.Millisecond).Seconds(),
+					"queued", b.Pending, "for_at_most", cfg.Details.SyncBudget.String(),
+					"note", "Ctrl-C is safe: what is read is kept, the rest waits for the next run")
+			}
+			var tty io.Writer
+			if env.StderrTerminal {
+				tty = env.Stderr
+			}
+			stopProgress := detailProgress(ctx, log, st, fetcher, 15*time.Second, tty)
+			defer stopProgress()
 			budget := time.NewTimer(cfg.Details.SyncBudget)
 			defer budget.Stop()
 			var ferr error
@@ -91,7 +105,7 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 		// when their leases run out.
 		stopDetails()
 	case waitDetails != nil:
-		extra = waitDetails()
+		extra = waitDetails(res)
 	}
 	daemon.LogResult(log, res, err, extra...)
 	metrics.ObserveRun(res, err)

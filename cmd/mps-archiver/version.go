@@ -16,16 +16,23 @@ import (
 // version is stamped at build time: -ldflags "-X main.version=v1.2.3".
 var version = "dev"
 
+// release is the version this code leads to: the newest heading of
+// CHANGELOG.md (a test keeps the two equal). A build that is not stamped
+// says it is a development build of it.
+const release = "v0.5.0"
+
 // buildVersion is the stamped version, else the module's (go install
-// …@v1.2.3), else the VCS revision go build records in a checkout
-// ("dev+1a2b3c4d5e6f", "-dirty" with uncommitted changes).
+// …@v1.2.3), else the release this checkout leads to and the VCS revision
+// go build records ("v0.5.0-dev+1a2b3c4d5e6f", "-dirty" with uncommitted
+// changes).
 func buildVersion() string {
 	if version != "dev" {
 		return version
 	}
+	dev := release + "-dev"
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return version
+		return dev
 	}
 	if v := bi.Main.Version; v != "" && v != "(devel)" {
 		return v
@@ -45,9 +52,9 @@ func buildVersion() string {
 		rev = rev[:12]
 	}
 	if rev != "" {
-		return version + "+" + rev + dirty
+		return dev + "+" + rev + dirty
 	}
-	return version
+	return dev
 }
 
 func runVersion(_ context.Context, env *Env, args []string) error {

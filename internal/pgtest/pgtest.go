@@ -38,8 +38,12 @@ const template = "mps_archiver_template"
 //
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
 func Main(m *testing.M) {
-	os.Exit(run(m))
+	os.Exit(Run(m))
 }
+
+// Run is Main without the exit, for a TestMain that has its own cleanup
+// to do after the tests (os.Exit would skip its deferred calls).
+func Run(m *testing.M) int { return run(m) }
 
 func run(m *testing.M) int {
 	adminURL = os.Getenv("TEST_DATABASE_URL")

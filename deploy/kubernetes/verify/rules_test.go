@@ -84,9 +84,35 @@ func TestRulesPassPromtoolChecks(t *testing.T) {
 				if r.Annotations["summary"] == "" {
 					t.Errorf("%s: %s has no summary", name, r.Alert)
 				}
+				// The first response to every alert is written down, and
+				// the alert links to it.
+				if r.Annotations["runbook_url"] != runbookURL {
+					t.Errorf("%s: %s has runbook_url %q, want %s", name, r.Alert, r.Annotations["runbook_url"], runbookURL)
+				}
+				if !strings.Contains(operationsAlerts(t), "| `"+r.Alert+"`") {
+					t.Errorf("%s: %s has no row in docs/operations.md's Alerts table", name, r.Alert)
+				}
 			}
 		}
 	}
+}
+
+// runbookURL is where every alert's meaning and first response are.
+const runbookURL = "https://github.com/mps-archiver/mps-archiver/blob/main/docs/operations.md#alerts"
+
+// operationsAlerts is the Alerts section of docs/operations.md.
+func operationsAlerts(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../../../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(b), "\n## Alerts\n")
+	if !ok {
+		t.Fatal("docs/operations.md has no Alerts section")
+	}
+	section, _, _ := strings.Cut(after, "\n## ")
+	return section
 }
 
 // inventory reads deploy/metrics.txt, which the main module's

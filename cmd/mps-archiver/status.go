@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mps-archiver/mps-archiver/migrations"
+	"github.com/mps-archiver/mps-archiver/storage"
+	"github.com/mps-archiver/mps-archiver/syncer"
+)
+
+// exitAttention is status's exit when something needs an operator.
+const exitAttention = 4
+
+// statusReport is what `status` shows, and its JSON.
+type statusReport struct {
+	Version         string               `json:"version"`
+	SchemaVersion   uint                 `json:"schema_version"`
+	SchemaDirty     bool                 `json:"schema_dirty"`
+	BinarySchema    uint                 `json:"binary_schema_version"`
+	LastSuccess     *storage.RunSummary  `json:"last_success,omitempty"`
+	LastRun         *storage.RunSummary  `json:"last_run,omitempty"`
+	HeadroomSeconds float64              `json:"retention_headroom_seconds"`
+	FullFailures    int64                `json:"full_run_failures"`
+	CoverageGaps    int64                `json:"coverage_gaps"`
+	LastGap         *storage.CoverageGap `json:"last_coverage_gap,omitempty"`
+	DetailsQueued   int64                `json:"details_queued"`
+	DetailsFailing  int64                `json:"details_failing"`
+	DetailsGaveUp   int64                `json:"details_gave_up_7d"`
+	OldestDeadline  *time.Time           `json:"details_oldest_deadline,omitempty"`
+	API             map[string]string    `json:"api_capabilities"`
+	Attention       []string             `json:"attention"`
+}
+
+// runStatus shows the archive's health on one screen and exits 4 when
+// something needs attention.
+func runStatus(ctx context.Context, env *Env, args []string) error {
+	fs := newFlagSet(env, "status", "[--format text|json]", `Exit statuses:
+  0  nothing needs attention
+  1  the archive could not be read
+  2  usage error
+  4  something needs attention: each reason is listed`)
+	var cf commonFlags
+	cf.register(fs, env)
+	format := fs.String("format", "text", "text, or json for scripts")
+	if stop, err := parse(fs, args, 0); stop {
+		return err
+	}
+	if *format != "text" && *format != "json" {
+		return usageErrorf("--format %q: want text or json", *format)
+	}
+	cfg, err := cf.loadValid(env, false)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	r := statusReport{Version: buildVersion(), BinarySchema: migrations.Latest(), API: map[string]string{}}
+	if r.SchemaVersion, r.SchemaDirty, err = st.SchemaVersion(ctx); err != nil {
+		return err
+	}
+	if r.SchemaVersion != r.BinarySchema || r.SchemaDirty {
+		r.Attention = append(r.Attention, schemaAttention(r))
+		if r.SchemaVersion < 14 {
+			// Older schemas lack what the rest reads: say what can be said.
+			return printStatus(env, *format, r)
+		}
+	}
+	a, err := st.Status(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	r.LastSuccess, r.LastRun, r.FullFailures = a.LastSuccess, a.LastRun, a.FullFailures
+	r.CoverageGaps, r.LastGap = a.Gaps, a.LastGap
+	r.DetailsQueued, r.DetailsFailing, r.DetailsGaveUp = a.Details.Pending, a.Details.Failing, a.Details.GaveUp
+	if !a.Details.OldestDeadline.IsZero() {
+		r.OldestDeadline = &a.Details.OldestDeadline
+	}
+	for _, c := range a.Capabilities {
+		r.API[c.Name] = c.State
+	}
+	basis := now
+	switch {
+	case a.LastSuccess != nil:
+		basis = a.LastSuccess.StartedAt
+	case a.FirstRun != nil:
+		basis = *a.FirstRun
+	}
+	headroom := syncer.Window - now.Sub(basis)
+	r.HeadroomSeconds = headroom.Seconds()
+	switch {
+	case a.LastSuccess == nil && a.LastRun == nil:
+		r.Attention = append(r.Attention, "no run yet: run `mps-archiver sync` (or start `serve`)")
+	case headroom < 72*time.Hour:
+		r.Attention = append(r.Attention, fmt.Sprintf("the last successful run is %s old: tasks leave MPS unarchived in %s", ago(now, basis), max(headroom, 0).Round(time.Minute)))
+	}
+	if a.LastRun != nil && a.LastRun.Status == "failed" {
+		r.Attention = append(r.Attention, fmt.Sprintf("the last run (%d) failed: %s", a.LastRun.ID, firstLine(a.LastRun.Error)))
+	}
+	if a.FullFailures >= 2 {
+		r.Attention = append(r.Attention, fmt.Sprintf("%d full runs failed since the last full success (see sync_runs.error)", a.FullFailures))
+	}
+	if a.LastGap != nil && now.Sub(a.LastGap.DetectedAt) < 7*24*time.Hour {
+		r.Attention = append(r.Attention, fmt.Sprintf("a coverage gap was found %s ago: tasks created %s … %s may be missing",
+			ago(now, a.LastGap.DetectedAt), a.LastGap.Start.UTC().Format(time.RFC3339), a.LastGap.End.UTC().Format(time.RFC3339)))
+	}
+	if r.OldestDeadline != nil && r.OldestDeadline.Sub(now) < 12*time.Hour {
+		r.Attention = append(r.Attention, fmt.Sprintf("the oldest queued outcome's deadline is %s: raise details.rate_limit", deadlineText(now, *r.OldestDeadline)))
+	}
+	if a.Details.GaveUp > 0 {
+		r.Attention = append(r.Attention, fmt.Sprintf("%d outcomes failed to be read until MPS forgot them in the last 7 days (task_details.err_code = 'gave_up')", a.Details.GaveUp))
+	}
+	if a.Details.Failing > 0 && a.Details.Failing == a.Details.Pending {
+		r.Attention = append(r.Attention, fmt.Sprintf("every queued outcome (%d) failed its last read: see task_detail_queue.last_error; after the fix, `mps-archiver details requeue`", a.Details.Failing))
+	}
+	return printStatus(env, *format, r)
+}
+
+func printStatus(env *Env, format string, r statusReport) error {
+	if r.Attention == nil {
+		r.Attention = []string{}
+	}
+	if format == "json" {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	} else {
+		now := time.Now()
+		w := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(w, "mps-archiver %s\n", r.Version)
+		schema := fmt.Sprintf("%d (this binary: %d)", r.SchemaVersion, r.BinarySchema)
+		if r.SchemaDirty {
+			schema += ", dirty"
+		}
+		fmt.Fprintf(w, "Schema\t%s\n", schema)
+		if r.LastSuccess != nil {
+			fmt.Fprintf(w, "Last success\trun %d (%s), started %s ago\n", r.LastSuccess.ID, r.LastSuccess.Kind, ago(now, r.LastSuccess.StartedAt))
+		} else {
+			fmt.Fprintf(w, "Last success\tnone\n")
+		}
+		if r.LastRun != nil && (r.LastSuccess == nil || r.LastRun.ID != r.LastSuccess.ID) {
+			fmt.Fprintf(w, "Last run\trun %d (%s) %s, started %s ago\n", r.LastRun.ID, r.LastRun.Kind, r.LastRun.Status, ago(now, r.LastRun.StartedAt))
+		}
+		fmt.Fprintf(w, "Retention headroom\t%s before tasks leave MPS unarchived\n", (time.Duration(r.HeadroomSeconds) * time.Second).Round(time.Minute))
+		gaps := "none"
+		if r.LastGap != nil {
+			gaps = fmt.Sprintf("%d, the last found %s ago (%s … %s)", r.CoverageGaps, ago(now, r.LastGap.DetectedAt),
+				r.LastGap.Start.UTC().Format(time.RFC3339), r.LastGap.End.UTC().Format(time.RFC3339))
+		}
+		fmt.Fprintf(w, "Coverage gaps\t%s\n", gaps)
+		outcomes := fmt.Sprintf("%d queued", r.DetailsQueued)
+		if r.OldestDeadline != nil {
+			outcomes += ", oldest deadline " + deadlineText(now, *r.OldestDeadline)
+		}
+		outcomes += fmt.Sprintf("; %d failing their last read; %d given up in 7 days", r.DetailsFailing, r.DetailsGaveUp)
+		fmt.Fprintf(w, "Outcomes\t%s\n", outcomes)
+		var api []string
+		for _, k := range []string{syncer.CapTimeRange, syncer.CapTimeField, syncer.CapFailedFilter} {
+			if v, ok := r.API[k]; ok {
+				api = append(api, k+"="+v)
+			}
+		}
+		if len(api) == 0 {
+			api = []string{"not learned yet"}
+		}
+		fmt.Fprintf(w, "API\t%s\n", strings.Join(api, ", "))
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		if len(r.Attention) == 0 {
+			fmt.Fprintln(env.Stdout, "\nNothing needs attention.")
+		} else {
+			fmt.Fprintln(env.Stdout, "\nNeeds attention:")
+			for _, a := range r.Attention {
+				fmt.Fprintln(env.Stdout, "  - "+a)
+			}
+		}
+	}
+	if len(r.Attention) > 0 {
+		return &exitError{code: exitAttention, err: fmt.Errorf("%d thing(s) need attention", len(r.Attention)), logged: true}
+	}
+	return nil
+}
+
+func schemaAttention(r statusReport) string {
+	switch {
+	case r.SchemaDirty:
+		return fmt.Sprintf("the schema is dirty at version %d: a migration failed; fix what it left, then `mps-archiver migrate force`", r.SchemaVersion)
+	case r.SchemaVersion < r.BinarySchema:
+		return fmt.Sprintf("the schema is at version %d, this binary needs %d: run `mps-archiver migrate up` as the schema owner", r.SchemaVersion, r.BinarySchema)
+	}
+	return fmt.Sprintf("the schema is at version %d, newer than this binary's %d: run the newer binary", r.SchemaVersion, r.BinarySchema)
+}
+
+func ago(now, t time.Time) string { return now.Sub(t).Round(time.Second).String() }
+
+func deadlineText(now, t time.Time) string {
+	if t.Before(now) {
+		return "passed " + ago(now, t) + " ago"
+	}
+	return "in " + t.Sub(now).Round(time.Minute).String()
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
