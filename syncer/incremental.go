@@ -6,30 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/maphash"
-	"sync/atomic"
 	"time"
 
 	"github.com/mps-archiver/mps-archiver/details"
 	"github.com/mps-archiver/mps-archiver/mps"
 )
-
-// countingLister counts a run's API calls.
-type countingLister struct {
-	next         Lister
-	list, detail atomic.Int64
-}
-
-func (c *countingLister) ListTasks(ctx context.Context, q mps.Query) (*mps.Page, error) {
-	c.list.Add(1)
-	return c.next.ListTasks(ctx, q)
-}
-
-func (c *countingLister) TaskDetail(ctx context.Context, id string) (*mps.TaskDetail, error) {
-	c.detail.Add(1)
-	return c.next.TaskDetail(ctx, id)
-}
-
-func (c *countingLister) reset() { c.list.Store(0); c.detail.Store(0) }
 
 // plan decides the run's kind. A run is full when asked, when FullEvery is
 // off, on the first run, when the last full success is FullEvery old, when
@@ -299,22 +280,4 @@ func resolvedTask(t InFlightTask, d *mps.TaskDetail) mps.Task {
 		return d.ListTask()
 	}
 	return task
-}
-
-// drainFinishAny drains FINISH in full (partitioned where that pays and is
-// safe, learning what the API's filters do wherever incremental runs or
-// partitions need it), and the failed list where details.mode asks for it.
-func (s *Syncer) drainFinishAny(ctx context.Context, res *Result) error {
-	var err error
-	if s.cfg.Partitions > 1 || s.cfg.FullEvery > 0 {
-		// Incremental runs need to know what the filters do, whatever the
-		// partition count: one partition learns it too.
-		err = s.drainFinish(ctx, res)
-	} else {
-		_, err = s.drain(ctx, mps.StatusFinish, []cursor{{q: mps.Query{Status: mps.StatusFinish}}}, 0, res)
-	}
-	if err == nil && s.cfg.Details == DetailsFailed {
-		err = s.drainFailed(ctx, res)
-	}
-	return err
 }
