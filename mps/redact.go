@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -30,6 +31,10 @@ const (
 	exact match = iota
 	suffix
 	contains
+	// keyOf: the name is pattern + "key", as in AesKey or HmacKey: digits
+	// may stand between (Aes128Key) and a plural or an encoding may follow
+	// (ContentKeys, AesKeyHex, SignKeyBase64).
+	keyOf
 )
 
 // nameRule is one entry of a deny-list: a pattern over a normalised name
@@ -64,7 +69,32 @@ var secretFields = []nameRule{
 	{suffix, "cookie", "session cookies: Cookie, Set-Cookie"},
 	{contains, "contentkey", "content encryption keys outside a DrmInfo (not documented in the detail; defensive)"},
 	{contains, "encryptionkey", "content encryption keys outside a DrmInfo (not documented in the detail; defensive)"},
+	{keyOf, "aes", keyMaterial},
+	{keyOf, "encrypt", keyMaterial},
+	{keyOf, "encryption", keyMaterial},
+	{keyOf, "decrypt", keyMaterial},
+	{keyOf, "decryption", keyMaterial},
+	{keyOf, "content", keyMaterial},
+	{keyOf, "cipher", keyMaterial},
+	{keyOf, "crypto", keyMaterial},
+	{keyOf, "drm", keyMaterial},
+	{keyOf, "hmac", keyMaterial},
+	{keyOf, "sign", keyMaterial},
+	{keyOf, "signing", keyMaterial},
+	{keyOf, "master", keyMaterial},
+	{keyOf, "session", keyMaterial},
+	{keyOf, "shared", keyMaterial},
+	{keyOf, "wrapping", keyMaterial},
+	{keyOf, "tls", keyMaterial},
+	{keyOf, "ssl", keyMaterial},
 }
+
+// keyMaterial is why the keyOf rules are there. A bare Key, and the
+// *Key names of the real MPS schema that hold no secret (a tag's or a
+// metadata entry's Key, SourceTag.Key, RuleConditionItem.Key, StreamKey —
+// a stream's name —, PbKeyLen, KeyServerUrl, Keywords), stay readable:
+// only names that say what kind of key material they hold go.
+const keyMaterial = "key material under a name that says so, outside a DRM object: AesKey, EncryptionKey, ContentKey, DecryptKey, HmacKey, SignKey, SessionKey and the like (not in the MPS schema; defensive)"
 
 // drmFields are secrets only inside a DRM object (a member whose
 // normalised name starts or ends with "drm": DrmInfo, SimpleAesDrm,
@@ -94,7 +124,32 @@ var secretParams = []nameRule{
 	{exact, "qkeytime", "COS q-key-time: part of a COS signature"},
 	{exact, "qheaderlist", "COS q-header-list: part of a COS signature"},
 	{exact, "qurlparamlist", "COS q-url-param-list: part of a COS signature"},
+	{suffix, "sessionid", "session ids in URLs and path parameters (sessionid=, ;jsessionid=, ASP.NET_SessionId): whoever has one is logged in (MPS's own SessionId field is a de-duplication id and stays)"},
+	{suffix, "sessid", "PHP session ids (PHPSESSID)"},
+	{exact, "session", "session ids by their short name (session=)"},
 }
+
+// pairNames and pairValues make a name/value pair of an object: a header
+// or parameter list such as [{"Name":"Authorization","Value":"…"}] (also
+// Key/Value, name/value, Header/Value). Its value is a secret when its name
+// is one (secretFields or secretParams): the name stays, the value goes.
+var (
+	pairNames  = []string{"name", "key", "header", "headername", "param", "paramname", "parameter"}
+	pairValues = []string{"value", "values"}
+)
+
+// authSchemeWords come before the credential in an Authorization value
+// ("Authorization: token …", "Bearer …"): the credential is the next word.
+var authSchemeWords = []string{"bearer", "basic", "token", "digest", "negotiate", "ntlm", "apikey", "key", "oauth"}
+
+// maxEmbedded bounds how many places in one string are tried as the start
+// of embedded JSON ("v1:{…}"), so that a string of many '{"' stays linear.
+const maxEmbedded = 32
+
+// maxPasses bounds how many times one string is redacted again after a
+// change (an edit can make text that was almost JSON parse, or a name read
+// differently); a string still changing after that is replaced whole.
+const maxPasses = 4
 
 // signatureParams mark a signed (presigned) URL. All the values of a query
 // that holds one are replaced, names kept: a presigned URL is a bearer
@@ -117,6 +172,16 @@ func (r nameRule) matches(n string) bool {
 		return n == r.pattern
 	case suffix:
 		return strings.HasSuffix(n, r.pattern)
+	case keyOf:
+		i := strings.LastIndex(n, "key")
+		if i < 0 {
+			return false
+		}
+		switch n[i+3:] {
+		case "", "s", "hex", "base64", "b64", "value", "data", "bytes":
+			return strings.HasSuffix(strings.TrimRight(n[:i], "0123456789"), r.pattern)
+		}
+		return false
 	}
 	return strings.Contains(n, r.pattern)
 }
@@ -161,6 +226,8 @@ type fieldName struct {
 	secret    bool // its value is a secret anywhere (secretFields)
 	drmSecret bool // its value is a secret inside a DRM object (drmFields)
 	drm       bool // it names a DRM object: DrmInfo, SimpleAesDrm, SpekeDrm
+	pairName  bool // it names the other member of a name/value pair (pairNames)
+	pairValue bool // it holds the value of a name/value pair (pairValues)
 }
 
 // secretField classifies a member name.
@@ -173,6 +240,8 @@ func secretField(name string) fieldName {
 		secret:    anyRule(secretFields, n),
 		drmSecret: anyRule(drmFields, n),
 		drm:       strings.HasPrefix(n, "drm") || strings.HasSuffix(n, "drm"),
+		pairName:  slices.Contains(pairNames, n),
+		pairValue: slices.Contains(pairValues, n),
 	}
 }
 
@@ -215,14 +284,16 @@ func Redact(doc []byte) ([]byte, int) {
 
 // RedactValue redacts a decoded JSON tree (maps, slices, strings,
 // json.Number) in one walk, in place where it can, and returns the tree and
-// how many secrets it replaced. It redacts by field name (secretFields, and
-// drmFields inside DRM objects) and by value: in every string, userinfo in
-// URLs, secret query parameters and name=value pairs (secretParams), every
+// how many secrets it replaced. It redacts by field name (secretFields,
+// drmFields inside DRM objects, and the value of a name/value pair whose
+// name is a secret: pairNames) and by value: in every string, userinfo in
+// URLs, secret query, path and name=value parameters (secretParams), every
 // value of a signed URL's query (signatureParams), Bearer and Basic
-// credentials, and JSON nested in the string, which is redacted the same way
-// and re-encoded when it changed. A replaced value becomes Redacted; a
-// string that holds nothing to redact is returned as it was. Redacting a
-// redacted tree changes nothing.
+// credentials, "name: value" credentials (colons), and JSON in the string
+// (the whole string, a JSON string holding JSON, or an object embedded in
+// text), which is redacted the same way and re-encoded when it changed. A
+// replaced value becomes Redacted; a string that holds nothing to redact is
+// returned as it was. Redacting a redacted tree changes nothing.
 func RedactValue(v any) (any, int) {
 	var r redactor
 	v = r.value(v, 0, false)
@@ -264,9 +335,13 @@ func (r *redactor) value(v any, depth int, drm bool) any {
 func (r *redactor) walk(v any, depth int, drm bool) {
 	switch t := v.(type) {
 	case map[string]any:
+		pair := 0 // 1: a name/value pair whose name is a secret; -1: not; 0: not looked yet
 		for k, val := range t {
 			f := r.field(k)
-			if f.secret || drm && f.drmSecret {
+			if f.pairValue && pair == 0 {
+				pair = r.secretPair(t, drm)
+			}
+			if f.secret || drm && f.drmSecret || f.pairValue && pair > 0 {
 				if hidden(val) {
 					t[k] = Redacted
 					r.n++
@@ -294,6 +369,33 @@ func (r *redactor) walk(v any, depth int, drm bool) {
 	}
 }
 
+// secretPair reports (1 or -1) whether object m is a name/value pair whose
+// name is a secret: {"Name":"Authorization","Value":…}. Only a name that
+// looks like a header or parameter name counts (letters, digits, '_', '-',
+// '.'), and not one that is itself a secret here (a DRM object's Key):
+// redaction never changes such a string, so the answer is the same whatever
+// the order the members are walked in, and when the output is redacted
+// again.
+func (r *redactor) secretPair(m map[string]any, drm bool) int {
+	for k, v := range m {
+		if f := r.field(k); !f.pairName || f.secret || drm && f.drmSecret {
+			continue
+		}
+		s, ok := v.(string)
+		if !ok || s == "" || len(s) > 64 {
+			continue
+		}
+		plain := true
+		for i := 0; i < len(s) && plain; i++ {
+			plain = nameChar(s[i]) && s[i] != '%'
+		}
+		if plain && secretParam(normName(s)) {
+			return 1
+		}
+	}
+	return -1
+}
+
 // hidden reports whether a secret field's value has anything to hide:
 // null, "" and Redacted have not (and stay, so that redaction is
 // idempotent and an empty NotifyKey still reads as empty).
@@ -307,29 +409,40 @@ func hidden(v any) bool {
 	return true
 }
 
-// text redacts one string value.
+// text redacts one string value. It redacts again while that changes
+// something (a replaced value can make a string that was almost JSON parse,
+// or a name read differently), so that a second redaction finds nothing
+// more; a string still changing after maxPasses is replaced whole.
 func (r *redactor) text(s string, depth int, drm bool) string {
+	out := s
+	for range maxPasses {
+		next := r.pass(out, depth, drm)
+		if next == out {
+			return out
+		}
+		out = next
+	}
+	r.n++
+	return Redacted
+}
+
+// pass applies every by-value rule to s once.
+func (r *redactor) pass(s string, depth int, drm bool) string {
 	if out, ok := r.nested(s, depth, drm); ok {
 		return out
 	}
 	out := s
+	if strings.IndexByte(out, '{') >= 0 {
+		out = r.embedded(out, depth, drm)
+	}
 	if strings.ContainsAny(out, "=@") {
 		out = r.tokens(out, depth)
 	}
 	if indexFold(out, "bearer") >= 0 || indexFold(out, "basic") >= 0 {
-		if a := r.authSchemes(out); a != out {
-			// A credential replaced can leave a name=value pair whose name
-			// now reads differently: look at the tokens again, so that a
-			// second redaction finds nothing more.
-			out = r.tokens(a, depth)
-		}
+		out = r.authSchemes(out)
 	}
-	if out != s {
-		// An edit can make a string that was almost JSON (a bad escape in
-		// a value now replaced) parse: then it is JSON, and read as such.
-		if again, ok := r.nested(out, depth, drm); ok {
-			return again
-		}
+	if strings.IndexByte(out, ':') >= 0 {
+		out = r.colons(out)
 	}
 	return out
 }
@@ -338,7 +451,22 @@ func (r *redactor) text(s string, depth int, drm bool) string {
 // whether it was one. The string comes back as it was when nothing inside
 // needed redacting, re-encoded when something did, and Redacted when it
 // lies deeper than maxNesting.
+//
+// A string that is one JSON string whose content is JSON (double-encoded:
+// "\"{\\\"apiToken\\\":…}\"") is one level deeper: its content is
+// redacted as text and encoded again when it changed.
 func (r *redactor) nested(s string, depth int, drm bool) (string, bool) {
+	if inner, ok := quotedJSON(s); ok {
+		if depth >= maxNesting {
+			r.n++
+			return Redacted, true
+		}
+		out := r.text(inner, depth+1, drm)
+		if out == inner {
+			return s, true
+		}
+		return encodeJSON(out), true
+	}
 	v, ok := decodeNested(s)
 	if !ok {
 		return s, false
@@ -352,13 +480,92 @@ func (r *redactor) nested(s string, depth int, drm bool) (string, bool) {
 	if r.n == before {
 		return s, true
 	}
+	return encodeJSON(v), true
+}
+
+// encodeJSON encodes a redacted value compactly, without HTML escapes.
+func encodeJSON(v any) string {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	if enc.Encode(v) != nil {
-		return Redacted, true
+		return Redacted
 	}
-	return strings.TrimSuffix(b.String(), "\n"), true
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// quotedJSON decodes a string that is one JSON string holding JSON (an
+// object, an array or another such string).
+func quotedJSON(s string) (string, bool) {
+	t := strings.TrimSpace(s)
+	if len(t) < 4 || t[0] != '"' || t[len(t)-1] != '"' {
+		return "", false
+	}
+	var inner string
+	if json.Unmarshal([]byte(t), &inner) != nil {
+		return "", false
+	}
+	if u := strings.TrimSpace(inner); u == "" || u[0] != '{' && u[0] != '[' && u[0] != '"' {
+		return "", false
+	}
+	return inner, true
+}
+
+// embedded redacts JSON objects inside a longer string ("v1:{…}",
+// "{…} trailing", "config: {…}, retrying"): each '{' followed by a '"' is
+// tried as the start of one (at most maxEmbedded of them, so the work stays
+// linear), and an object found is redacted like a string that is JSON,
+// re-encoded only when something in it was replaced.
+func (r *redactor) embedded(s string, depth int, drm bool) string {
+	var b strings.Builder
+	last, tries := 0, 0
+	for i := 0; i < len(s) && tries < maxEmbedded; {
+		j := strings.IndexByte(s[i:], '{')
+		if j < 0 {
+			break
+		}
+		j += i
+		i = j + 1
+		k := i
+		for k < len(s) && (s[k] == ' ' || s[k] == '\t' || s[k] == '\n' || s[k] == '\r') {
+			k++
+		}
+		if k == len(s) || s[k] != '"' {
+			continue
+		}
+		tries++
+		dec := json.NewDecoder(strings.NewReader(s[j:]))
+		dec.UseNumber()
+		var v any
+		if dec.Decode(&v) != nil {
+			continue
+		}
+		end := j + int(dec.InputOffset())
+		i = end
+		out := s[j:end]
+		if depth >= maxNesting {
+			r.n++
+			out = Redacted
+		} else {
+			before := r.n
+			if v = r.value(v, depth+1, drm); r.n != before {
+				out = encodeJSON(v)
+			}
+		}
+		if out != s[j:end] {
+			if b.Len() == 0 {
+				b.Grow(len(s))
+			}
+			b.WriteString(s[last:j])
+			b.WriteString(out)
+			last = end
+		}
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
 }
 
 // decodeNested decodes a string that is one JSON object or array.
@@ -438,13 +645,45 @@ func (r *redactor) token(tok string, depth int) string {
 		// is found by its name (the trailing name characters before '=').
 		head = r.params(head, depth)
 	} else if q := strings.IndexByte(head, '?'); q >= 0 {
-		head = head[:q+1] + r.params(head[q+1:], depth)
+		head = r.pathParams(head[:q]) + "?" + r.params(head[q+1:], depth)
+	} else {
+		head = r.pathParams(head)
 	}
 	if end == len(tok) {
 		return head
 	}
 	// A fragment can carry parameters too (#access_token=…, #/route?token=…).
 	return head + "#" + r.token(frag, depth)
+}
+
+// pathParams redacts the secret path parameters of a URL's path
+// (/app;jsessionid=…): each ';'-separated name=value up to the next ';' or
+// '/', by the same names as query parameters.
+func (r *redactor) pathParams(path string) string {
+	var b strings.Builder
+	last := 0
+	for i := 0; i < len(path); i++ {
+		if path[i] != ';' {
+			continue
+		}
+		end := i + 1
+		for end < len(path) && path[end] != ';' && path[end] != '/' {
+			end++
+		}
+		name, val, ok := strings.Cut(path[i+1:end], "=")
+		if ok && val != "" && val != Redacted && secretParam(paramName(name)) {
+			b.WriteString(path[last : end-len(val)])
+			b.WriteString(Redacted)
+			last = end
+			r.n++
+		}
+		i = end - 1
+	}
+	if last == 0 {
+		return path
+	}
+	b.WriteString(path[last:])
+	return b.String()
 }
 
 // urlStart reports whether tok starts with scheme:// or //.
@@ -466,7 +705,10 @@ func urlStart(tok string) bool {
 }
 
 // userinfo replaces the userinfo of every URL in tok (scheme://user:pass@
-// or //user:pass@): a user name alone can be an access key.
+// or //user:pass@): a user name alone can be an access key. A password
+// holding '/', '?' or '#' (https://user:pa/ss@host) ends the authority early
+// by RFC 3986, so such a URL is read both ways, and the safe one wins: see
+// slashedUserinfo.
 func (r *redactor) userinfo(tok string) string {
 	for from := 0; from < len(tok); {
 		i := strings.Index(tok[from:], "//")
@@ -482,12 +724,42 @@ func (r *redactor) userinfo(tok string) string {
 		for end < len(tok) && tok[end] != '/' && tok[end] != '?' && tok[end] != '#' {
 			end++
 		}
-		if at := strings.LastIndexByte(tok[start:end], '@'); at > 0 && tok[start:start+at] != Redacted {
+		at := strings.LastIndexByte(tok[start:end], '@')
+		if at < 0 {
+			at = slashedUserinfo(tok[start:], end-start)
+		}
+		if at > 0 && tok[start:start+at] != Redacted {
 			tok = tok[:start] + Redacted + tok[start+at:]
 			r.n++
 		}
 	}
 	return tok
+}
+
+// slashedUserinfo finds, in rest (what follows "//", its authority by RFC
+// 3986 being rest[:seg]), the '@' that ends a userinfo holding '/', '?' or
+// '#' ("user:pa/ss@host"), or returns -1. It is a userinfo when the
+// authority holds a ':' that is not a port's (what follows it is not all
+// digits) and an '@' comes later in the token: then everything up to the
+// last '@' before the query or fragment that follows the first such '@'
+// goes. https://host/path/@user (no ':'), https://host:8080/p/@user (a
+// port) and https://[::1]/p/@user (an IPv6 host) stay whole.
+func slashedUserinfo(rest string, seg int) int {
+	auth := rest[:seg]
+	c := strings.IndexByte(auth, ':')
+	if c < 0 || strings.HasPrefix(auth, "[") || strings.Trim(auth[c+1:], "0123456789") == "" {
+		return -1
+	}
+	a := strings.IndexByte(rest[seg:], '@')
+	if a < 0 {
+		return -1
+	}
+	a += seg
+	lim := len(rest)
+	if q := strings.IndexAny(rest[a:], "?#"); q >= 0 {
+		lim = a + q
+	}
+	return strings.LastIndexByte(rest[:lim], '@')
 }
 
 // params redacts a query string (or a run of name=value pairs joined by
@@ -545,8 +817,7 @@ func (r *redactor) params(q string, depth int) string {
 func paramName(s string) string {
 	i := len(s)
 	for i > 0 {
-		c := s[i-1]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' || c == '%') {
+		if !nameChar(s[i-1]) {
 			break
 		}
 		i--
@@ -558,6 +829,11 @@ func paramName(s string) string {
 		}
 	}
 	return normName(name)
+}
+
+// nameChar reports whether c can be part of a parameter or header name.
+func nameChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' || c == '%'
 }
 
 // inner redacts inside a parameter value that is not itself a secret: a
@@ -590,9 +866,9 @@ func (r *redactor) inner(val string, depth int) string {
 // authScheme finds HTTP Authorization credentials in text.
 var authScheme = regexp.MustCompile(`(?i)\b(bearer|basic)[ \t]+([A-Za-z0-9._~+/-]+=*)`)
 
-// authSchemes replaces Bearer tokens (16 characters or more, with a digit
-// or punctuation: a word after "bearer" in prose is not one) and Basic
-// credentials (base64 of user:password).
+// authSchemes replaces Bearer tokens (of credential shape: a word after
+// "bearer" in prose is not one, see credShaped) and Basic credentials
+// (base64 of user:password).
 func (r *redactor) authSchemes(s string) string {
 	ms := authScheme.FindAllStringSubmatchIndex(s, -1)
 	if ms == nil {
@@ -604,7 +880,7 @@ func (r *redactor) authSchemes(s string) string {
 		scheme, cred := strings.ToLower(s[m[2]:m[3]]), s[m[4]:m[5]]
 		secret := false
 		if scheme == "bearer" {
-			secret = len(cred) >= 16 && strings.ContainsAny(cred, "0123456789._~+/-=")
+			secret = credShaped(strings.TrimRight(cred, "."))
 		} else if raw, err := base64.StdEncoding.DecodeString(cred); err == nil {
 			secret = bytes.IndexByte(raw, ':') > 0
 		}
@@ -642,4 +918,112 @@ func indexFold(s, word string) int {
 		}
 	}
 	return -1
+}
+
+// credShaped reports whether a word after a secret's name or an auth scheme
+// looks like a credential rather than prose ("token: expired", "bearer
+// bonds", "Bearer JWTs"): four characters or more, with a digit, one of
+// ._~+/=-, or upper and lower case mixed past the first letter (but not an
+// acronym's plural), or 24 characters or more.
+func credShaped(w string) bool {
+	if len(w) < 4 {
+		return false
+	}
+	upper, lower := 0, 0
+	for i := 0; i < len(w); i++ {
+		switch c := w[i]; {
+		case c >= '0' && c <= '9' || strings.IndexByte("._~+/=-", c) >= 0:
+			return true
+		case c >= 'a' && c <= 'z':
+			lower++
+		case c >= 'A' && c <= 'Z' && i > 0:
+			upper++
+		}
+	}
+	plural := lower == 1 && w[len(w)-1] == 's'
+	return upper > 0 && lower > 0 && !plural || len(w) >= 24
+}
+
+// colonValueEnd is where a value after "name:" ends.
+func colonValueEnd(s string, i int) int {
+	for i < len(s) && !tokenSep(s[i]) && s[i] != '\\' && s[i] != ',' && s[i] != ';' {
+		i++
+	}
+	return i
+}
+
+// colons redacts credentials written "name: value" in text: header lines
+// (X-Api-Key: …, Authorization: token …), YAML and log fields (token: …),
+// JSON-like text that did not parse ('apiToken': '…'). The name is the run
+// of name characters before the ':' (a closing quote between them is
+// allowed) and must be a secret by secretFields; the value is the word
+// after it (after an opening quote), or the word after an auth scheme
+// (Bearer, Basic, token, …). It is replaced when it has credential shape
+// (credShaped) or the name starts a line (a header dump), so that prose
+// such as "no secrets: contact …" or "token: expired" stays.
+func (r *redactor) colons(s string) string {
+	var b strings.Builder
+	last := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] != ':' {
+			continue
+		}
+		k := i
+		if k > 0 && (s[k-1] == '"' || s[k-1] == '\'') {
+			k--
+			if k > 0 && s[k-1] == '\\' {
+				k--
+			}
+		}
+		st := k
+		for st > 0 && nameChar(s[st-1]) {
+			st--
+		}
+		if st == k || !r.field(s[st:k]).secret {
+			continue
+		}
+		line := st
+		for line > 0 && (s[line-1] == ' ' || s[line-1] == '\t' || s[line-1] == '"' || s[line-1] == '\'') {
+			line--
+		}
+		lineStart := line == 0 || s[line-1] == '\n' || s[line-1] == '\r'
+		v := i + 1
+		for v < len(s) && (s[v] == ' ' || s[v] == '\t') {
+			v++
+		}
+		switch {
+		case v < len(s) && (s[v] == '"' || s[v] == '\''):
+			v++
+		case v+1 < len(s) && s[v] == '\\' && s[v+1] == '"':
+			v += 2
+		}
+		e := colonValueEnd(s, v)
+		if slices.Contains(authSchemeWords, strings.ToLower(s[v:e])) {
+			w := e
+			for w < len(s) && (s[w] == ' ' || s[w] == '\t') {
+				w++
+			}
+			if w == e {
+				continue
+			}
+			v, e = w, colonValueEnd(s, w)
+		}
+		cred := strings.TrimRight(s[v:e], ".:)")
+		if cred == "" || strings.HasPrefix(cred, Redacted) || !lineStart && !credShaped(cred) {
+			continue
+		}
+		if b.Len() == 0 {
+			b.Grow(len(s))
+		}
+		b.WriteString(s[last:v])
+		b.WriteString(Redacted)
+		last = v + len(cred)
+		i = last - 1
+		r.n++
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
 }

@@ -64,6 +64,36 @@ func TestRedactSecrets(t *testing.T) {
 			[]string{"ak-1", "pk-1", "cs-2", "sig-1", "abc-auth", "cred-1", "cred-id-2", "api-1", "ak-snake", "sk-snake", "at-snake", "pk-kebab", "xak-1", "st-1", "pw-1",
 				"md5sign-1", "ck-1", "nk-1", "AKID-s3", "s3sk-1"}, nil},
 		{"secret inside a secret-named object", `{"AwsSQS":{"SQSRegion":"r","S3SecretId":{"nested":"obj-secret"}}}`, []string{"obj-secret"}, []string{`"SQSRegion":"r"`}},
+		// JSON that is not the whole string.
+		{"JSON after a prefix", `{"SessionContext":"v1:{\"apiToken\":\"SECRET1abcdef\",\"user\":\"u-9\"}"}`,
+			[]string{"SECRET1abcdef"}, []string{`"SessionContext":"v1:{`, `\"user\":\"u-9\"`}},
+		{"JSON then text", `{"ExtInfo":"{\"apiToken\":\"SECRET3abcdef\"} trailing"}`, []string{"SECRET3abcdef"}, []string{`} trailing"`}},
+		{"double-encoded JSON", `{"SessionContext":"\"{\\\"apiToken\\\":\\\"SECRET2abcdef\\\",\\\"n\\\":1}\""}`,
+			[]string{"SECRET2abcdef"}, []string{`n\\\":1`}},
+		{"DRM object in text", `{"ExtInfo":"drm config: {\"DrmInfo\":{\"SimpleAesDrm\":{\"Key\":\"k-embedded-1\",\"Uri\":\"https://k.example.com/k\"}}}, retrying"}`,
+			[]string{"k-embedded-1"}, []string{"drm config: {", "https://k.example.com/k", "}, retrying"}},
+		{"JSON-like text with single quotes", `{"ExtInfo":"{'apiToken': 'SECRETBabcdef', 'n': 1}"}`, []string{"SECRETBabcdef"}, []string{"{'apiToken': '", "'n': 1}"}},
+		// Header-style credentials in text.
+		{"X-Api-Key header", `{"ExtInfo":"X-Api-Key: SECRET4abcdef"}`, []string{"SECRET4abcdef"}, []string{"X-Api-Key: "}},
+		{"token: in text", `{"ExtInfo":"retrying with token: SECRET5abcdef, region=ap-guangzhou"}`, []string{"SECRET5abcdef"}, []string{"retrying with token: ", ", region=ap-guangzhou"}},
+		{"Authorization: token", `{"ExtInfo":"Authorization: token SECRET6abcdefghijk"}`, []string{"SECRET6abcdefghijk"}, []string{"Authorization: token "}},
+		{"short Bearer token", `{"Message":"sent Bearer abc123 to the hook"}`, []string{"abc123"}, []string{"sent Bearer ", " to the hook"}},
+		{"header dump", `{"ExtInfo":"GET /cb HTTP/1.1\nX-Api-Key: lowercasekey\nAccept: */*"}`, []string{"lowercasekey"}, []string{`\nX-Api-Key: `, `\nAccept: */*`}},
+		// Headers and parameters as name/value lists.
+		{"name/value lists", `{"Headers":[{"Name":"Authorization","Value":"SECRETDabcdef"},{"Name":"Accept","Value":"video/mp4"}],
+			"H2":[{"Key":"X-Api-Key","Value":"kv-secret-1"}],"H3":[{"name":"cookie","value":"ck-secret-9"}],"H4":[{"Header":"X-Auth-Token","Value":{"v":"hv-secret-2"}}]}`,
+			[]string{"SECRETDabcdef", "kv-secret-1", "ck-secret-9", "hv-secret-2"}, []string{`"Name":"Authorization"`, `"Value":"video/mp4"`, `"Key":"X-Api-Key"`, `"Header":"X-Auth-Token"`}},
+		// Session ids in URLs.
+		{"session ids in URLs", `{"Url":"https://h.example.com/x?sessionid=SECRETFabcdef&page=2","U2":"https://h.example.com/app;jsessionid=SECRETHabcdef/a.mp4?lang=en","U3":"/app;JSESSIONID=SECRETJ1?x=1"}`,
+			[]string{"SECRETFabcdef", "SECRETHabcdef", "SECRETJ1"}, []string{"?sessionid=", "page=2", "https://h.example.com/app;jsessionid=", "/a.mp4?lang=en", "/app;JSESSIONID="}},
+		// Key material by name, outside a DRM object.
+		{"key material outside DRM", `{"HlsEncryption":{"AesKey":"SECRET8abcdef","EncryptionKey":"ek-1","DecryptKey":"dk-1","HmacKey":"hk-1","SignKey":"sk-1","Aes128Key":"a128-1","ContentKeys":["ck-1"],"aes_key_hex":"akh-1",
+			"Tags":[{"Key":"genre","Value":"news"}],"Output":{"ObjectKey":"out/a.mp4","Key":"out/b.mp4"},"StreamKey":"live-1","KeyServerUrl":"https://k.example.com"}}`,
+			[]string{"SECRET8abcdef", "ek-1", "dk-1", "hk-1", "sk-1", "a128-1", "ck-1", "akh-1"},
+			[]string{`"Key":"genre"`, `"Value":"news"`, `"ObjectKey":"out/a.mp4"`, `"Key":"out/b.mp4"`, `"StreamKey":"live-1"`, `"KeyServerUrl":"https://k.example.com"`}},
+		// Userinfo holding '/', '?' or '#'.
+		{"userinfo with a slash", `{"Url":"https://user:pa/SECRET7x@host.example.com/x.mp4","U2":"https://u:p?w#SECRET9q@host.example.com/y?mail=a@b.example.com"}`,
+			[]string{"SECRET7x", "pa/", "SECRET9q"}, []string{"https://[REDACTED]@host.example.com/x.mp4", "https://[REDACTED]@host.example.com/y?mail=a@b.example.com"}},
 	} {
 		out, n := mps.Redact([]byte(tc.doc))
 		s := strings.NewReplacer(`\u0026`, "&", `\u003c`, "<", `\u003e`, ">").Replace(string(out))
@@ -105,6 +135,11 @@ func TestRedactKeepsHarmless(t *testing.T) {
 		`{"Text":"the token was accepted; basic information about bearer bonds; key = value pairs; a=b","B64":"YWJjZA==","Big":12345678901234567890}`,
 		`{"SessionContext":"","NotifyKey":"","Password":null,"TaskNotifyConfig":{"NotifyUrl":"https://x.example.com/cb?tenant=42"}}`,
 		`{"AsrFullTextTask":{"Output":{"SegmentSet":[{"Text":"请访问官网获取更多信息。The key to success is preparation."}]}}}`,
+		`{"Url":"https://host.example.com/path/@user","U2":"https://host.example.com:8080/media/@channel/a.mp4","U3":"https://[::1]:8080/a/@b","U4":"//cdn.example.com/u/@x"}`,
+		`{"Message":"upload failed, token: expired; signature: invalid, password: wrong","ExtInfo":"SessionId: s-1, Keywords: a, b"}`,
+		`{"Tags":[{"Key":"genre","Value":"news"}],"Metadata":[{"Key":"encoder","Value":"Lavf58.76.100"}],"Rule":{"Key":"Blur"},"StreamKey":"stream-1","PbKeyLen":16,"KeyPTSList":[1,2],"Keywords":["aes key"]}`,
+		`{"OutputObjectPath":"/{inputName}_{definition}.{format}","Text":"the config {\"order\": 17, \"Value\": \"x\"} was applied; {\"broken\": }"}`,
+		`{"Text":"the bearer of bad news; Bearer tokens are issued hourly","SessionContext":"\"quoted plain context\"","Q":"\"{\\\"order\\\":1}\""}`,
 	} {
 		out, n := mps.Redact([]byte(doc))
 		if n != 0 || !sameJSON(t, doc, out) {
@@ -230,6 +265,16 @@ func TestRedactBounded(t *testing.T) {
 	if out, n := mps.Redact([]byte(deep)); n != 1 || bytes.Contains(out, []byte("t-deep")) {
 		t.Errorf("deep tree: %d redacted", n)
 	}
+	// Many places that start like embedded JSON and never end: tried a
+	// bounded number of times, so the work stays linear.
+	hostile, _ := json.Marshal(map[string]string{"ExtInfo": strings.Repeat(`{"a":`, 200_000) + `{"token":"t-hostile"}`})
+	start := time.Now()
+	if out, _ := mps.Redact(hostile); bytes.Contains(out, []byte("t-hostile")) {
+		t.Errorf("unterminated JSON: t-hostile survives")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("unterminated JSON: %v", d)
+	}
 	if out, n := mps.Redact([]byte(`{"NotifyKey":"x"`)); n != 0 || strings.Contains(string(out), "NotifyKey") {
 		t.Errorf("unparseable input came back: %s", out)
 	}
@@ -245,6 +290,9 @@ func FuzzRedact(f *testing.F) {
 		`{"DrmInfo":{"SimpleAesDrm":{"Key":"k","Vector":"v"}},"x":"\u0000"}`,
 		`{"Url":"https://p/?src=https%3A%2F%2Fh%2F%3Fq-signature%3Dz%26a%3D%257B%2522token%2522%253A1%257D"}`,
 		`"plain"`, `[1, 2.50, 1e400]`, `{"k":"\\u0000"}`,
+		`{"s":"v1:{\"apiToken\":\"x1\"} tail","d":"\"{\\\"token\\\":\\\"y\\\"}\""}`,
+		`{"s":"X-Api-Key: k\nAuthorization: token abc1 Bearer ab12","h":[{"Name":"Cookie","Value":"c"}]}`,
+		`{"u":"https://u:p/w@h/x;jsessionid=s1?sessionid=s2","AesKey":"k","a":"https://h:1/@u"}`,
 	} {
 		f.Add([]byte(seed))
 	}
