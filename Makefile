@@ -12,7 +12,7 @@ test:
 demo:
 	$(GO) run ./cmd/mps-archiver demo
 
-# The performance figures of the README: 100k tasks, plus 1M for peak RSS.
+# The performance figures of docs/performance.md: 100k tasks, plus 1M for peak RSS.
 bench: build
 	bin/mps-archiver bench --tasks 100000 --rss-tasks 1000000 --json bench.json
 

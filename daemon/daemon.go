@@ -260,6 +260,14 @@ func (s *Service) runOnce(trigger string) {
 		return
 	}
 	res, err := s.runner.Run(s.runCtx, trigger)
+	if err != nil && s.runCtx.Err() != nil && s.isStopping() {
+		// A routine stop (a deploy, a drain) past the grace period: the run
+		// is recorded unfinished in sync_runs, and the next one goes on
+		// from what it committed; not a failure to page anyone about.
+		s.metrics.ObserveStopped(res)
+		LogStopped(s.log, res, context.Cause(s.runCtx))
+		return
+	}
 	s.metrics.ObserveRun(res, err)
 	LogResult(s.log, res, err)
 	// Loud when falling behind: every failed run says how long is left
@@ -326,6 +334,27 @@ func (s *Service) Handler() http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
 	return mux
+}
+
+// isStopping reports whether Stop has begun.
+func (s *Service) isStopping() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopping
+}
+
+// LogStopped writes the one line of a run that a stop (a signal, a
+// shutdown past its grace period) cut short: a warning, not an error; the
+// run is recorded unfinished and the next one goes on from what it
+// committed.
+func LogStopped(log *slog.Logger, res syncer.Result, cause error) {
+	why := "stopped"
+	if cause != nil {
+		why = cause.Error()
+	}
+	log.Warn("sync stopped before it finished; the next run goes on from what it committed",
+		append([]any{"reason", why, "run_id", res.RunID, "trigger", res.Trigger, "kind", res.Kind},
+			nonZero([]any{"duration_seconds", res.Duration.Round(time.Millisecond).Seconds(), "pages", res.Pages, "tasks_seen", res.Seen})...)...)
 }
 
 // LogResult writes the one summary line of a run: info when it succeeded,

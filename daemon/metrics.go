@@ -68,7 +68,7 @@ func NewMetrics() *Metrics {
 	m := &Metrics{Registry: reg, now: time.Now, created: time.Now()}
 	f := prometheus.WrapRegistererWithPrefix("mps_archiver_", reg)
 	m.runs = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "sync_runs_total", Help: "Sync runs by result: succeeded, failed, or skipped (another replica held the run lock, or this process was still syncing; runs_skipped_total says which).",
+		Name: "sync_runs_total", Help: "Sync runs by result: succeeded, failed, stopped (cut short by a shutdown past its grace period), or skipped (another replica held the run lock, or this process was still syncing; runs_skipped_total says which).",
 	}, []string{"result"})
 	m.runDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "sync_run_duration_seconds", Help: "Duration of sync runs that were not skipped.",
@@ -209,6 +209,14 @@ func (m *Metrics) ObservePage(ev syncer.PageEvent) {
 }
 
 // ObserveRun records a run's result.
+// ObserveStopped counts a run a stop cut short: sync_runs_total{result=
+// "stopped"}, neither failed nor succeeded (last_run_failed is left as it
+// was).
+func (m *Metrics) ObserveStopped(res syncer.Result) {
+	m.runDuration.Observe(res.Duration.Seconds())
+	m.runs.WithLabelValues("stopped").Inc()
+}
+
 func (m *Metrics) ObserveRun(res syncer.Result, err error) {
 	if errors.Is(err, syncer.ErrLocked) {
 		m.runs.WithLabelValues("skipped").Inc()

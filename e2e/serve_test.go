@@ -101,6 +101,20 @@ func TestServeRunsProbesMetricsAndStopsGracefully(t *testing.T) {
 	if n := scalar(t, db, `SELECT count(*) FROM sync_runs WHERE status = 'running'`); n != 0 {
 		t.Fatalf("%d runs left running", n)
 	}
+	// A routine stop is a warning, not an error: nothing pages on a deploy.
+	var stopped bool
+	for _, l := range p.logLines() {
+		if l["level"] == "ERROR" {
+			t.Errorf("an error logged on a routine stop: %v", l)
+		}
+		if l["level"] == "WARN" && strings.HasPrefix(fmt.Sprint(l["msg"]), "sync stopped before it finished") &&
+			strings.Contains(fmt.Sprint(l["reason"]), "grace period of 1s expired") {
+			stopped = true
+		}
+	}
+	if !stopped {
+		t.Fatalf("no \"sync stopped\" warning:\n%s", p.stderr.String())
+	}
 }
 
 // TestReplicasNeverOverlap: three serve processes on one database never

@@ -47,6 +47,55 @@ var writers = map[string]func(io.Writer, *storage.Report) error{
 	},
 }
 
+// SectionNames are the report's tables, in order: what --section takes.
+var SectionNames = []string{"volume", "durations", "subtasks", "unfinished", "sync_health", "coverage_gaps",
+	"outcomes", "error_codes", "subtask_outcomes", "detail_backlog"}
+
+// WriteSection writes one table of the report in format: for csv a plain
+// table (its header, then its rows) that any tool loads as it is; for
+// json the table's title, header and rows.
+func WriteSection(w io.Writer, format string, r *storage.Report, name string) error {
+	var s *section
+	for _, c := range sections(r) {
+		if c.Name == name {
+			s = &c
+			break
+		}
+	}
+	if s == nil {
+		return fmt.Errorf("section %q: want one of %s", name, strings.Join(SectionNames, ", "))
+	}
+	switch format {
+	case "table":
+		return tableSection(w, *s)
+	case "markdown":
+		return markdownSection(w, *s)
+	case "csv":
+		cw := csv.NewWriter(w)
+		if err := cw.Write(s.Header); err != nil {
+			return err
+		}
+		if err := cw.WriteAll(s.Rows); err != nil {
+			return err
+		}
+		return cw.Error()
+	case "json":
+		rows := s.Rows
+		if rows == nil {
+			rows = [][]string{}
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			Name   string     `json:"name"`
+			Title  string     `json:"title"`
+			Header []string   `json:"header"`
+			Rows   [][]string `json:"rows"`
+		}{s.Name, s.Title, s.Header, rows})
+	}
+	return fmt.Errorf("format %q: want %s", format, strings.Join(Formats, ", "))
+}
+
 // section is one titled table of the report.
 type section struct {
 	Name, Title string

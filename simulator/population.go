@@ -158,11 +158,27 @@ var taskTypes = []struct {
 // Generate makes a population for cfg around the instant now.
 func Generate(cfg GenConfig, now time.Time) []*Task {
 	r := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6d7073))
+	mk := taskMaker(cfg, r)
+	out := make([]*Task, 0, cfg.Tasks)
+	for range cfg.Tasks {
+		out = append(out, mk(now.Add(-time.Duration(r.Int64N(int64(max(cfg.Window, time.Second)))))))
+	}
+	if cfg.ArrivalsPerHour > 0 && cfg.Horizon > 0 {
+		gap := time.Duration(float64(time.Hour) / cfg.ArrivalsPerHour)
+		for at := now.Add(expDuration(r, gap)); at.Before(now.Add(cfg.Horizon)); at = at.Add(expDuration(r, gap)) {
+			out = append(out, mk(at))
+		}
+	}
+	return out
+}
+
+// taskMaker returns the generator of one task created at a given time,
+// drawing from r.
+func taskMaker(cfg GenConfig, r *rand.Rand) func(time.Time) *Task {
 	if cfg.AppID == 0 {
 		cfg.AppID = 1250000000
 	}
-	out := make([]*Task, 0, cfg.Tasks)
-	mk := func(create time.Time) *Task {
+	return func(create time.Time) *Task {
 		w := r.Float64()
 		tt := taskTypes[len(taskTypes)-1]
 		for _, c := range taskTypes {
@@ -188,14 +204,31 @@ func Generate(cfg GenConfig, now time.Time) []*Task {
 			Failed:       r.Float64() < cfg.FailureShare,
 		}
 	}
-	for range cfg.Tasks {
-		out = append(out, mk(now.Add(-time.Duration(r.Int64N(int64(max(cfg.Window, time.Second)))))))
-	}
-	if cfg.ArrivalsPerHour > 0 && cfg.Horizon > 0 {
-		gap := time.Duration(float64(time.Hour) / cfg.ArrivalsPerHour)
-		for at := now.Add(expDuration(r, gap)); at.Before(now.Add(cfg.Horizon)); at = at.Add(expDuration(r, gap)) {
-			out = append(out, mk(at))
-		}
+}
+
+// Arrivals is the live mode without an end: tasks arriving after a start
+// at cfg.ArrivalsPerHour, generated as the clock reaches them, for as long
+// as the simulator runs. Deterministic for a seed.
+type Arrivals struct {
+	mk   func(time.Time) *Task
+	r    *rand.Rand
+	gap  time.Duration
+	next time.Time
+}
+
+// NewArrivals starts arrivals after from.
+func NewArrivals(cfg GenConfig, from time.Time) *Arrivals {
+	r := rand.New(rand.NewPCG(uint64(cfg.Seed), 0xa441))
+	a := &Arrivals{mk: taskMaker(cfg, r), r: r, gap: time.Duration(float64(time.Hour) / max(cfg.ArrivalsPerHour, 1e-9))}
+	a.next = from.Add(expDuration(r, a.gap))
+	return a
+}
+
+// Until returns the tasks created from where the last call ended up to t.
+func (a *Arrivals) Until(t time.Time) []*Task {
+	var out []*Task
+	for ; a.next.Before(t); a.next = a.next.Add(expDuration(a.r, a.gap)) {
+		out = append(out, a.mk(a.next))
 	}
 	return out
 }

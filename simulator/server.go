@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -36,6 +37,10 @@ type Config struct {
 	// RateLimit per SecretId in requests per second (default 100; negative
 	// disables it).
 	RateLimit float64
+	// Arrivals, when set, keep tasks arriving for as long as the server
+	// runs (the live mode without an end), generated as its clock reaches
+	// them.
+	Arrivals *Arrivals
 	// Clock is the simulated now (default: real time).
 	Clock *Clock
 	// Faults to inject from the start.
@@ -63,6 +68,10 @@ type Server struct {
 	mu    sync.RWMutex
 	tasks []*Task // sorted by (Create, ID)
 	index map[string]int
+	// arrivals, when set, are generated as the clock reaches them;
+	// arrivedUntil (a time.Time) is when the next batch is due.
+	arrivals     *Arrivals
+	arrivedUntil atomic.Value
 
 	varMu   sync.RWMutex
 	variant Variant
@@ -112,7 +121,44 @@ func New(cfg Config, tasks []*Task) *Server {
 		stats:    Stats{RequestsByStatus: map[string]int64{}, ErrorsByCode: map[string]int64{}},
 	}
 	s.SetTasks(tasks)
+	s.arrivals = cfg.Arrivals
+	s.arrivedUntil.Store(time.Time{})
 	return s
+}
+
+// arrivalsAhead is how far past its clock the server has generated
+// open-ended arrivals (they are listed only once the clock reaches them).
+const arrivalsAhead = time.Hour
+
+// extendArrivals generates open-ended arrivals up to the clock plus
+// arrivalsAhead, and forgets tasks long past every window, so that a live
+// simulator runs for as long as it is left running.
+func (s *Server) extendArrivals(now time.Time) {
+	if s.arrivals == nil || now.Before(s.arrivedUntil.Load().(time.Time)) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	until := s.arrivedUntil.Load().(time.Time)
+	if now.Before(until) {
+		return
+	}
+	until = now.Add(2 * arrivalsAhead)
+	tasks := s.tasks
+	if cut := now.Add(-2 * Retention).UnixNano(); len(tasks) > 0 && tasks[0].Create < cut {
+		i, _ := slices.BinarySearchFunc(tasks, cut, func(t *Task, v int64) int { return cmpInt(t.Create, v) })
+		tasks = slices.Clone(tasks[i:])
+	}
+	tasks = append(tasks, s.arrivals.Until(until)...)
+	index := make(map[string]int, len(tasks))
+	for i, t := range tasks {
+		index[t.ID] = i
+	}
+	s.tasks, s.index = tasks, index
+	s.arrivedUntil.Store(now.Add(arrivalsAhead))
+	s.countMu.Lock()
+	s.countCache = nil
+	s.countMu.Unlock()
 }
 
 // Clock is the server's clock.
@@ -193,6 +239,7 @@ type TruthTask struct {
 // Truth lists every task the API would return at the clock's now (those
 // created in the last 168 hours), in listing order. Raw records are left out.
 func (s *Server) Truth() []TruthTask {
+	s.extendArrivals(s.clock.Now())
 	now := s.clock.Now().UnixNano()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -233,6 +280,7 @@ func cmpInt(a, b int64) int {
 // ServeHTTP answers API 3.0 calls.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := newRequestID()
+	s.extendArrivals(s.clock.Now())
 	// The Date header carries the simulated clock, as the real API's carries
 	// its own: the archiver measures the 7-day window on it.
 	w.Header().Set("Date", s.clock.Now().Add(s.faults.dateSkew()).UTC().Format(http.TimeFormat))

@@ -73,11 +73,14 @@ func (s *Store) Status(ctx context.Context) (ArchiveStatus, error) {
 	if err := s.pool.QueryRow(ctx, `SELECT min(started_at) FROM sync_runs`).Scan(&st.FirstRun); err != nil {
 		return st, fmt.Errorf("read the run ledger: %w", interpretError(err))
 	}
-	h, err := s.RunHistory(ctx)
-	if err != nil {
-		return st, err
+	// Not RunHistory's count: status holds no lock, so a run marked
+	// running may be alive; only finished failures count here.
+	if err := s.pool.QueryRow(ctx, `
+SELECT count(*) FROM sync_runs
+ WHERE kind = 'full' AND status = 'failed'
+   AND id > coalesce((SELECT max(id) FROM sync_runs WHERE kind = 'full' AND status = 'succeeded'), 0)`).Scan(&st.FullFailures); err != nil {
+		return st, fmt.Errorf("read the run ledger: %w", interpretError(err))
 	}
-	st.FullFailures = h.FullFailures
 	var g CoverageGap
 	err = s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM coverage_gaps), detected_at, gap_start, gap_end FROM coverage_gaps ORDER BY id DESC LIMIT 1`).
 		Scan(&st.Gaps, &g.DetectedAt, &g.Start, &g.End)

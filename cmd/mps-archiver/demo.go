@@ -151,9 +151,13 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(out, "Archived %d tasks.\n", rep.Total)
-	ds := fetcher.Stats()
+	// From the report itself, so the summary and the tables below agree.
+	var succeeded, failed, expired int64
+	for _, o := range rep.Outcomes {
+		succeeded, failed, expired = succeeded+o.Succeeded, failed+o.Failed, expired+o.Expired
+	}
 	fmt.Fprintf(out, "Outcomes captured for %d finished tasks (%d failed, %d expired); %d details still queued.\n\n",
-		ds.Fetched+ds.Expired, ds.Failed, ds.Expired, rep.Details.Queued)
+		succeeded+failed+expired, failed, expired, rep.Details.Queued)
 	if err := report.Write(out, "table", rep); err != nil {
 		return err
 	}

@@ -85,6 +85,7 @@ func TestCommandLines(t *testing.T) {
 		{args: []string{"details", "purge"}, code: 2, stderr: "mps-archiver details: want `mps-archiver details requeue`"},
 		{args: []string{"details", "-h"}, code: 0, stderr: "Usage: mps-archiver details [flags] requeue"},
 		{args: []string{"simulate", "--fault-actions", "DescribeEverything"}, env: creds, code: 1, stderr: `--fault-actions: "DescribeEverything" is not DescribeTasks or DescribeTaskDetail`},
+		{args: []string{"report", "--section", "everything"}, code: 2, stderr: `mps-archiver report: --section "everything": want one of volume, durations,`},
 		{args: []string{"report", "--by", "year"}, code: 2, stderr: `mps-archiver report: --by "year": want day, week or month`},
 		{args: []string{"report", "--format", "yaml"}, code: 2, stderr: `--format "yaml": want table, csv, json, markdown`},
 		{args: []string{"report", "--since", "yesterday"}, code: 2, stderr: `--since "yesterday": want YYYY-MM-DD or an RFC 3339 time`},

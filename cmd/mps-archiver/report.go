@@ -15,7 +15,7 @@ import (
 // runReport answers the common questions of the archive in the terminal,
 // as CSV/JSON/Markdown for other tools, or as a self-contained HTML page.
 func runReport(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "report", "[--since DATE] [--until DATE] [--by day|week|month] [--type T] [--format table|csv|json|markdown] [--html FILE]")
+	fs := newFlagSet(env, "report", "[--since DATE] [--until DATE] [--by day|week|month] [--type T] [--format table|csv|json|markdown] [--section NAME] [--html FILE]")
 	var cf commonFlags
 	cf.register(fs, env)
 	since := fs.String("since", "", "start of the range of tasks' create time: YYYY-MM-DD or RFC 3339 (default: 30 days before --until)")
@@ -24,6 +24,7 @@ func runReport(ctx context.Context, env *Env, args []string) error {
 	taskType := fs.String("type", "", "only this task type (e.g. WorkflowTask)")
 	format := fs.String("format", "table", "output: table, csv, json or markdown")
 	stuck := fs.Duration("stuck-after", time.Hour, "a task PROCESSING longer than this is stuck")
+	section := fs.String("section", "", "only this table ("+strings.Join(report.SectionNames, ", ")+"); with --format csv a plain CSV of it")
 	html := fs.String("html", "", "also write a self-contained HTML report with charts to this file (- : write the page to standard output instead of the text report)")
 	if stop, err := parse(fs, args, 0); stop {
 		return err
@@ -49,6 +50,9 @@ func runReport(ctx context.Context, env *Env, args []string) error {
 	}
 	if *stuck <= 0 {
 		return usageErrorf("--stuck-after %s must be positive", *stuck)
+	}
+	if *section != "" && !slices.Contains(report.SectionNames, *section) {
+		return usageErrorf("--section %q: want one of %s", *section, strings.Join(report.SectionNames, ", "))
 	}
 	cfg, err := cf.loadValid(env, false)
 	if err != nil {
@@ -88,6 +92,9 @@ func runReport(ctx context.Context, env *Env, args []string) error {
 		if err := f.Close(); err != nil {
 			return fmt.Errorf("--html: %w", err)
 		}
+	}
+	if *section != "" {
+		return report.WriteSection(env.Stdout, *format, rep, *section)
 	}
 	return report.Write(env.Stdout, *format, rep)
 }

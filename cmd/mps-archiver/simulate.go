@@ -38,12 +38,12 @@ func (f *simFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.gen.Tasks, "tasks", f.gen.Tasks, "tasks created over the window before the clock's start")
 	fs.DurationVar(&f.gen.Window, "window", f.gen.Window, "spread of the generated tasks' create times")
 	fs.Float64Var(&f.gen.ArrivalsPerHour, "arrivals-per-hour", 0, "live mode: new tasks per simulated hour after start")
-	fs.DurationVar(&f.gen.Horizon, "horizon", 24*time.Hour, "live mode: how far ahead arrivals are generated (simulated time)")
+	fs.DurationVar(&f.gen.Horizon, "horizon", 24*time.Hour, "live mode with --speed above 1: how long arrivals go on (simulated time); at --speed 1 they never end")
 	fs.DurationVar(&f.gen.QueueMean, "queue-mean", f.gen.QueueMean, "mean WAITING time")
 	fs.DurationVar(&f.gen.ProcessMean, "process-mean", f.gen.ProcessMean, "mean PROCESSING time")
 	fs.Float64Var(&f.gen.FailureShare, "failure-share", f.gen.FailureShare, "share of tasks with a failed subtask")
 	fs.StringVar(&f.scenario, "scenario", "", "JSON scenario `file` of pinned tasks (replaces the generator)")
-	fs.StringVar(&f.clock, "clock", "", "start the simulated clock at this RFC 3339 instant (default: now)")
+	fs.StringVar(&f.clock, "clock", "", "start the simulated clock at this RFC 3339 instant (default: now; with --speed above 1 and arrivals, one --horizon before now, so that it reaches now as the arrivals end)")
 	fs.Float64Var(&f.speed, "speed", 1, "fast-forward factor of the simulated clock (0 freezes it)")
 	fs.Float64Var(&f.rate, "rate-limit", 100, "requests per second per SecretId before RequestLimitExceeded (negative: off)")
 	fs.Uint64Var(&f.faults.Seed, "fault-seed", 1, "fault injection seed")
@@ -136,6 +136,7 @@ func (f *simFlags) build(creds map[string]string) (*simulator.Server, error) {
 		start, _ = time.Parse(time.RFC3339, f.clock)
 	}
 	var tasks []*simulator.Task
+	var arrivals *simulator.Arrivals
 	if f.scenario != "" {
 		sc, err := simulator.LoadScenario(f.scenario)
 		if err != nil {
@@ -156,7 +157,14 @@ func (f *simFlags) build(creds map[string]string) (*simulator.Server, error) {
 			return nil, err
 		}
 	} else {
-		tasks = simulator.Generate(f.gen, start)
+		gen := f.gen
+		if live := gen.ArrivalsPerHour > 0 && f.speed <= 1; live {
+			// At the real pace (or slower) arrivals never end: generated
+			// as the clock reaches them, like a live account's.
+			gen.Horizon = 0
+			arrivals = simulator.NewArrivals(f.gen, start)
+		}
+		tasks = simulator.Generate(gen, start)
 	}
 	for _, c := range strings.Split(f.codes, ",") {
 		if c = strings.TrimSpace(c); c != "" {
@@ -168,6 +176,7 @@ func (f *simFlags) build(creds map[string]string) (*simulator.Server, error) {
 		Credentials:     creds,
 		RateLimit:       f.rate,
 		Clock:           simulator.NewClock(start, f.speed),
+		Arrivals:        arrivals,
 		Faults:          f.faults,
 		Variant:         f.variant,
 		DetailRetention: f.detailRetention,

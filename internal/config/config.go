@@ -32,6 +32,19 @@ type Config struct {
 	Details     Details `yaml:"details"`
 	Serve       Serve   `yaml:"serve"`
 	Log         Log     `yaml:"log"`
+
+	// file is what the config file said, before the environment (nil:
+	// no file); its problems are reported even where a variable overrides
+	// them, with the file's line.
+	file *fileLayer
+}
+
+// fileLayer is a config file as read: its settings over the defaults, the
+// file's path and the line of each key path it set.
+type fileLayer struct {
+	path  string
+	cfg   Config
+	lines map[string]int
 }
 
 // MPS configures the API client.
@@ -179,9 +192,11 @@ func (c *Config) readFile(path string) error {
 	if err != nil {
 		return fmt.Errorf("config file %s: %w", path, unwrapPathError(err))
 	}
-	if err := decodeYAML(b, c); err != nil {
+	lines := map[string]int{}
+	if err := decodeYAML(b, c, lines); err != nil {
 		return fmt.Errorf("config file %s: %w", path, err)
 	}
+	c.file = &fileLayer{path: path, cfg: *c, lines: lines}
 	return nil
 }
 
@@ -297,6 +312,53 @@ func (c *Config) Statuses() ([]mps.Status, error) {
 // Validate checks what every command needs. needAPI adds the MPS client's
 // settings.
 func (c *Config) Validate(needAPI bool) error {
+	errs := c.problems(needAPI)
+	if c.file == nil {
+		return joinOneLine(errs)
+	}
+	// The file's own problems: each names the file and line, whether the
+	// final value came from it or a variable overrides a wrong one.
+	file := c.file.cfg
+	file.file, file.DatabaseURL = nil, c.DatabaseURL
+	final := map[string]bool{}
+	for _, e := range errs {
+		final[e.Error()] = true
+	}
+	for i, e := range errs {
+		if line, ok := c.file.lineOf(e.Error()); ok && c.file.said(e.Error(), file.problems(needAPI)) {
+			errs[i] = fmt.Errorf("%w (config file %s, line %d)", e, c.file.path, line)
+		}
+	}
+	for _, e := range file.problems(needAPI) {
+		if !final[e.Error()] {
+			if line, ok := c.file.lineOf(e.Error()); ok {
+				errs = append(errs, fmt.Errorf("%w (config file %s, line %d; the environment overrides it, but the file is wrong)", e, c.file.path, line))
+			}
+		}
+	}
+	return joinOneLine(errs)
+}
+
+// lineOf is the line of the key path a problem starts with.
+func (f *fileLayer) lineOf(problem string) (int, bool) {
+	key, _, _ := strings.Cut(problem, " ")
+	key = strings.TrimSuffix(key, ":")
+	line, ok := f.lines[key]
+	return line, ok
+}
+
+// said reports whether the file's own settings have the problem too.
+func (f *fileLayer) said(problem string, fileProblems []error) bool {
+	for _, e := range fileProblems {
+		if e.Error() == problem {
+			return true
+		}
+	}
+	return false
+}
+
+// problems lists what is wrong with c, one error a setting.
+func (c *Config) problems(needAPI bool) []error {
 	var errs []error
 	if c.DatabaseURL == "" {
 		errs = append(errs, fmt.Errorf("database_url: not set (set %s or database_url in the config file)", EnvDatabaseURL))
@@ -388,7 +450,7 @@ func (c *Config) Validate(needAPI bool) error {
 	default:
 		errs = append(errs, fmt.Errorf("log.format: %q is not auto, json or text", c.Log.Format))
 	}
-	return joinOneLine(errs)
+	return errs
 }
 
 // redactURLUser hides what stands between "//" and "@" in a URL someone

@@ -169,3 +169,43 @@ func TestPushInstance(t *testing.T) {
 		t.Errorf("an instance with a newline: %v", err)
 	}
 }
+
+// TestFileProblemsNamedWithTheirLine: a wrong value in the config file is
+// reported with the file and its line, also when an environment variable
+// overrides it (the file is still wrong, and would be used the day the
+// variable goes); a wrong value from the environment names the variable.
+func TestFileProblemsNamedWithTheirLine(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(file, []byte("database_url: postgres://a@h/d\nmps:\n  rate_limit: 500\n  burst: 7\ndetails:\n  retention: 2s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		want []string
+	}{
+		{nil, []string{
+			"mps.rate_limit (MPS_RATE_LIMIT): 500 is above the API's 100 requests per second", "(config file " + file + ", line 3)",
+			"details.retention: 2s is outside 1h..168h", "(config file " + file + ", line 6)"}},
+		{map[string]string{"MPS_RATE_LIMIT": "20"}, []string{
+			"mps.rate_limit (MPS_RATE_LIMIT): 500 is above", "line 3; the environment overrides it, but the file is wrong)"}},
+		{map[string]string{"MPS_RATE_LIMIT": "900"}, []string{"mps.rate_limit (MPS_RATE_LIMIT): 900 is above"}},
+	} {
+		cfg, err := Load(file, env(tc.env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = cfg.Validate(true)
+		if err == nil {
+			t.Fatalf("%v: no error", tc.env)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%v: %q lacks %q", tc.env, err, w)
+			}
+		}
+		if strings.Contains(err.Error(), "\n") {
+			t.Errorf("multi-line: %q", err)
+		}
+	}
+}

@@ -13,7 +13,7 @@ import (
 // decodeYAML fills c from a YAML document, key by key, so that every
 // problem names its key path, its value and what is wanted, and an unknown
 // key comes with the nearest known one.
-func decodeYAML(b []byte, c *Config) error {
+func decodeYAML(b []byte, c *Config, lines map[string]int) error {
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
 		return fmt.Errorf("%s", yamlError(err))
@@ -21,12 +21,12 @@ func decodeYAML(b []byte, c *Config) error {
 	if root.Kind == 0 || len(root.Content) == 0 {
 		return nil // empty file
 	}
-	return decodeNode(root.Content[0], reflect.ValueOf(c).Elem(), "")
+	return decodeNode(root.Content[0], reflect.ValueOf(c).Elem(), "", lines)
 }
 
 var durationType = reflect.TypeOf(time.Duration(0))
 
-func decodeNode(n *yaml.Node, v reflect.Value, path string) error {
+func decodeNode(n *yaml.Node, v reflect.Value, path string, lines map[string]int) error {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
@@ -59,7 +59,8 @@ func decodeNode(n *yaml.Node, v reflect.Value, path string) error {
 				}
 				return fmt.Errorf("%s", msg)
 			}
-			if err := decodeNode(val, v.Field(idx), join(path, key)); err != nil {
+			lines[join(path, key)] = n.Content[i].Line
+			if err := decodeNode(val, v.Field(idx), join(path, key), lines); err != nil {
 				return err
 			}
 		}
