@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"io"
 	"math"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -14,14 +15,33 @@ import (
 
 // The HTML report is one file with inline SVG and CSS: no script, no font,
 // no network fetch, so it can be mailed, archived or opened offline.
+//
+// Every chart is drawn twice, for a wide and a narrow screen, and CSS shows
+// one: an SVG scales as a whole, so one drawing either has tiny text on a
+// phone or a cramped layout on a desktop. Labels are placed from an
+// estimate of their width (textWidth) so that they never overlap; the
+// layout test in Chromium measures the real boxes.
 
 var palette = []string{"#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951", "#ff8ab7", "#a463f2", "#97bbf5", "#9c6b4e", "#9498a0"}
 
-// chart geometry, in SVG user units.
-const (
-	chartW, chartH         = 760.0, 260.0
-	padL, padR, padT, padB = 64.0, 16.0, 16.0, 48.0
+// fontSize is the size of every chart text, in SVG user units.
+const fontSize = 12.0
+
+// geom is one drawing size. Heights grow with legends and bar rows.
+type geom struct {
+	class string  // "wide" or "narrow": which screens show it
+	w     float64 // width in user units
+	plotH float64 // height of a time chart's plot area
+}
+
+var (
+	wide   = geom{class: "wide", w: 760, plotH: 200}
+	narrow = geom{class: "narrow", w: 400, plotH: 170}
 )
+
+// minPeriods is the fewest periods a time axis shows when the requested
+// range has that many, so one day of data is not one bar as wide as the page.
+const minPeriods = 7
 
 type series struct {
 	Name   string
@@ -29,141 +49,334 @@ type series struct {
 	Values []float64 // one per x; NaN for none
 }
 
-// barChart draws stacked bars, one per label.
-func barChart(title string, labels []string, ss []series, unit string) template.HTML {
-	var b strings.Builder
-	maxY := 0.0
+// textWidth estimates the width of s in user units at size fs, on the wide
+// side for DejaVu Sans (what system-ui is on a Debian box) and for the
+// usual system fonts.
+func textWidth(s string, fs float64) float64 {
+	w := 0.0
+	for _, r := range s {
+		switch {
+		case strings.ContainsRune("ijlrtf.,:;'|!-() ", r):
+			w += 0.42
+		case r == 'm' || r == 'w' || r == 'M' || r == 'W':
+			w += 1.0
+		case r >= 'A' && r <= 'Z':
+			w += 0.78
+		case r >= '0' && r <= '9':
+			w += 0.66
+		case r >= 'a' && r <= 'z':
+			w += 0.64
+		default:
+			w += 0.8
+		}
+	}
+	return w * fs
+}
+
+// truncate shortens s with an ellipsis to fit width maxW.
+func truncate(s string, maxW float64) string {
+	if textWidth(s, fontSize) <= maxW {
+		return s
+	}
+	rs := []rune(s)
+	for n := len(rs) - 1; n > 0; n-- {
+		t := string(rs[:n]) + "…"
+		if textWidth(t, fontSize) <= maxW {
+			return t
+		}
+	}
+	return "…"
+}
+
+// yAxis is a value axis: ticks at 0, step, 2·step … top.
+type yAxis struct {
+	step, top float64
+	unit      string
+	div       float64 // 1, 1e3 or 1e6: what tick labels are shown in
+	decimals  int
+}
+
+// newAxis picks a step of 1, 2 or 5 times a power of ten giving at most
+// five intervals up to max; counts (integer) never get a step below 1, so
+// their ticks are whole numbers.
+func newAxis(max float64, integer bool, unit string) yAxis {
+	if max <= 0 || math.IsNaN(max) {
+		max = 1
+	}
+	raw := max / 5
+	p := math.Pow(10, math.Floor(math.Log10(raw)))
+	step := 10 * p
+	for _, m := range []float64{1, 2, 5} {
+		if m*p >= raw {
+			step = m * p
+			break
+		}
+	}
+	if integer && step < 1 {
+		step = 1
+	}
+	a := yAxis{step: step, top: math.Ceil(max/step-1e-9) * step, unit: unit, div: 1}
+	switch {
+	case a.top >= 1e6:
+		a.div = 1e6
+	case a.top >= 1e4:
+		a.div = 1e3
+	}
+	if s := step / a.div; s < 1 {
+		a.decimals = int(math.Ceil(-math.Log10(s) - 1e-9))
+	}
+	return a
+}
+
+func (a yAxis) ticks() []float64 {
+	var out []float64
+	for k := 0; float64(k)*a.step <= a.top*(1+1e-9); k++ {
+		out = append(out, float64(k)*a.step)
+	}
+	return out
+}
+
+func (a yAxis) label(v float64) string {
+	s := fmt.Sprintf("%.*f", a.decimals, v/a.div)
+	switch a.div {
+	case 1e3:
+		s += "k"
+	case 1e6:
+		s += "M"
+	}
+	return s + a.unit
+}
+
+// width is the room the tick labels need left of the plot.
+func (a yAxis) width() float64 {
+	w := 0.0
+	for _, v := range a.ticks() {
+		w = math.Max(w, textWidth(a.label(v), fontSize))
+	}
+	return w
+}
+
+func openSVG(b *strings.Builder, g geom, title string, h float64) {
+	fmt.Fprintf(b, `<svg class="chart %s" role="img" aria-label="%s" viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" font-size="%.0f" xmlns="http://www.w3.org/2000/svg">`,
+		g.class, template.HTMLEscapeString(title), g.w, h, g.w, h, fontSize)
+}
+
+// legendLayout places legend items in rows that fit between x0 and x1.
+func legendLayout(ss []series, x0, x1 float64) (xs, rows []float64, n int) {
+	x, row := x0, 0
+	for _, s := range ss {
+		iw := 14 + textWidth(s.Name, fontSize)
+		if x > x0 && x+iw > x1 {
+			x, row = x0, row+1
+		}
+		xs, rows = append(xs, x), append(rows, float64(row))
+		x += iw + 16
+	}
+	if len(ss) == 0 {
+		return nil, nil, 0
+	}
+	return xs, rows, row + 1
+}
+
+const legendRowH = 18.0
+
+func drawLegend(b *strings.Builder, ss []series, xs, rows []float64, top float64) {
+	for i, s := range ss {
+		y := top + rows[i]*legendRowH
+		fmt.Fprintf(b, `<rect x="%.1f" y="%.1f" width="10" height="10" fill="%s"/><text x="%.1f" y="%.1f" class="legend">%s</text>`,
+			xs[i], y, s.Color, xs[i]+14, y+9.5, template.HTMLEscapeString(s.Name))
+	}
+}
+
+// timeChart draws stacked bars (bars) or one polyline per series over the
+// period labels, in both sizes.
+func timeChart(title string, labels []string, ss []series, unit string, integer, bars bool) template.HTML {
+	maxY, hasData := 0.0, false
 	for i := range labels {
 		sum := 0.0
 		for _, s := range ss {
-			if !math.IsNaN(s.Values[i]) {
-				sum += s.Values[i]
+			if v := s.Values[i]; !math.IsNaN(v) {
+				hasData = true
+				if bars {
+					sum += v
+				} else {
+					maxY = math.Max(maxY, v)
+				}
 			}
 		}
 		maxY = math.Max(maxY, sum)
 	}
-	maxY = niceCeil(maxY)
-	openSVG(&b, title)
-	axes(&b, labels, maxY, unit)
-	if len(labels) > 0 && maxY > 0 {
-		slot := (chartW - padL - padR) / float64(len(labels))
-		bw := math.Max(1, slot*0.75)
-		for i := range labels {
-			y := chartH - padB
-			for _, s := range ss {
-				v := s.Values[i]
-				if math.IsNaN(v) || v <= 0 {
-					continue
-				}
-				h := v / maxY * (chartH - padT - padB)
-				y -= h
-				fmt.Fprintf(&b, `<rect class="bar" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s: %s</title></rect>`,
-					padL+float64(i)*slot+(slot-bw)/2, y, bw, h, s.Color, template.HTMLEscapeString(labels[i]), template.HTMLEscapeString(s.Name), fmtNum(v))
-			}
-		}
-	}
-	legend(&b, ss)
-	b.WriteString(`</svg>`)
-	return template.HTML(b.String())
-}
-
-// lineChart draws one polyline per series.
-func lineChart(title string, labels []string, ss []series, unit string) template.HTML {
+	ax := newAxis(maxY, integer, unit)
 	var b strings.Builder
-	maxY := 0.0
-	for _, s := range ss {
-		for _, v := range s.Values {
-			if !math.IsNaN(v) {
-				maxY = math.Max(maxY, v)
-			}
-		}
+	fmt.Fprintf(&b, `<p class="caption">%s</p>`, template.HTMLEscapeString(title))
+	for _, g := range []geom{wide, narrow} {
+		drawTime(&b, g, title, labels, ss, ax, bars, hasData)
 	}
-	maxY = niceCeil(maxY)
-	openSVG(&b, title)
-	axes(&b, labels, maxY, unit)
-	if len(labels) > 0 && maxY > 0 {
-		slot := (chartW - padL - padR) / float64(len(labels))
-		for _, s := range ss {
-			var pts []string
-			for i, v := range s.Values {
-				if math.IsNaN(v) {
-					continue
-				}
-				x := padL + float64(i)*slot + slot/2
-				y := chartH - padB - v/maxY*(chartH-padT-padB)
-				pts = append(pts, fmt.Sprintf("%.1f,%.1f", x, y))
-				fmt.Fprintf(&b, `<circle class="point" cx="%.1f" cy="%.1f" r="3" fill="%s"><title>%s %s: %s</title></circle>`,
-					x, y, s.Color, template.HTMLEscapeString(labels[i]), template.HTMLEscapeString(s.Name), fmtNum(v))
-			}
-			if len(pts) > 1 {
-				fmt.Fprintf(&b, `<polyline class="line" fill="none" stroke="%s" stroke-width="2" points="%s"/>`, s.Color, strings.Join(pts, " "))
-			}
-		}
-	}
-	legend(&b, ss)
-	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
 }
 
-func openSVG(b *strings.Builder, title string) {
-	fmt.Fprintf(b, `<svg class="chart" role="img" aria-label="%s" viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" xmlns="http://www.w3.org/2000/svg">`,
-		template.HTMLEscapeString(title), chartW, chartH+28, chartW, chartH+28)
-}
-
-// niceCeil rounds v up to 1, 2, 2.5 or 5 times a power of ten, so that
-// the axis ticks, quarters of it, are round numbers.
-func niceCeil(v float64) float64 {
-	if v <= 0 {
-		return 0
-	}
-	p := math.Pow(10, math.Floor(math.Log10(v)))
-	for _, m := range []float64{1, 2, 2.5, 4, 5, 8, 10} {
-		if m*p >= v {
-			return m * p
+func drawTime(b *strings.Builder, g geom, title string, labels []string, ss []series, ax yAxis, bars, hasData bool) {
+	padL, padR, padT := ax.width()+10, 24.0, 10.0
+	x0, x1, y1 := padL, g.w-padR, padT
+	y0 := y1 + g.plotH
+	xs, rows, nrows := legendLayout(ss, x0, x1)
+	legendTop := y0 + 32
+	h := legendTop + float64(nrows)*legendRowH + 4
+	openSVG(b, g, title, h)
+	for _, v := range ax.ticks() {
+		y := y0 - v/ax.top*(y0-y1)
+		if v > 0 {
+			fmt.Fprintf(b, `<line x1="%.0f" y1="%.1f" x2="%.0f" y2="%.1f" stroke="#eee"/>`, x0+1, y, x1, y)
 		}
+		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="end" class="tick">%s</text>`, x0-6, y+4, ax.label(v))
 	}
-	return 10 * p
-}
-
-func axes(b *strings.Builder, labels []string, maxY float64, unit string) {
-	x0, y0, x1, y1 := padL, chartH-padB, chartW-padR, padT
 	fmt.Fprintf(b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="#888"/>`, x0, y0, x1, y0)
 	fmt.Fprintf(b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="#888"/>`, x0, y0, x0, y1)
-	for k := 0; k <= 4; k++ {
-		v := maxY * float64(k) / 4
-		y := y0 - (y0-y1)*float64(k)/4
-		fmt.Fprintf(b, `<line x1="%.0f" y1="%.1f" x2="%.0f" y2="%.1f" stroke="#eee"/>`, x0+1, y, x1, y)
-		fmt.Fprintf(b, `<text x="%.0f" y="%.1f" text-anchor="end" class="tick">%s%s</text>`, x0-6, y+4, fmtNum(v), unit)
-	}
-	if len(labels) == 0 {
-		fmt.Fprintf(b, `<text x="%.0f" y="%.0f" text-anchor="middle" class="empty">no data in this range</text>`, (x0+x1)/2, (y0+y1)/2)
-		return
-	}
-	slot := (x1 - x0) / float64(len(labels))
-	every := int(math.Ceil(float64(len(labels)) / 12))
-	for i, l := range labels {
-		if i%every != 0 {
-			continue
+	if len(labels) > 0 {
+		slot := (x1 - x0) / float64(len(labels))
+		lw := 0.0
+		for _, l := range labels {
+			lw = math.Max(lw, textWidth(l, fontSize))
 		}
-		fmt.Fprintf(b, `<text x="%.1f" y="%.0f" text-anchor="middle" class="tick">%s</text>`, x0+float64(i)*slot+slot/2, y0+16, template.HTMLEscapeString(l))
+		every := int(math.Ceil((lw + 10) / slot))
+		for i, l := range labels {
+			if i%every != 0 {
+				continue
+			}
+			fmt.Fprintf(b, `<text x="%.1f" y="%.0f" text-anchor="middle" class="tick">%s</text>`, x0+float64(i)*slot+slot/2, y0+17, template.HTMLEscapeString(l))
+		}
+		if bars {
+			bw := math.Min(slot*0.75, 56)
+			for i := range labels {
+				y := y0
+				for _, s := range ss {
+					v := s.Values[i]
+					if math.IsNaN(v) || v <= 0 {
+						continue
+					}
+					bh := v / ax.top * (y0 - y1)
+					y -= bh
+					fmt.Fprintf(b, `<rect class="bar" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s: %s</title></rect>`,
+						x0+float64(i)*slot+(slot-bw)/2, y, bw, bh, s.Color, template.HTMLEscapeString(labels[i]), template.HTMLEscapeString(s.Name), fmtNum(v))
+				}
+			}
+		} else {
+			for _, s := range ss {
+				var pts []string
+				for i, v := range s.Values {
+					if math.IsNaN(v) {
+						continue
+					}
+					x := x0 + float64(i)*slot + slot/2
+					y := y0 - v/ax.top*(y0-y1)
+					pts = append(pts, fmt.Sprintf("%.1f,%.1f", x, y))
+					fmt.Fprintf(b, `<circle class="point" cx="%.1f" cy="%.1f" r="3" fill="%s"><title>%s %s: %s</title></circle>`,
+						x, y, s.Color, template.HTMLEscapeString(labels[i]), template.HTMLEscapeString(s.Name), fmtNum(v))
+				}
+				if len(pts) > 1 {
+					fmt.Fprintf(b, `<polyline class="line" fill="none" stroke="%s" stroke-width="2" points="%s"/>`, s.Color, strings.Join(pts, " "))
+				}
+			}
+		}
 	}
+	if !hasData {
+		fmt.Fprintf(b, `<text x="%.0f" y="%.0f" text-anchor="middle" class="empty">no data in this range</text>`, (x0+x1)/2, (y0+y1)/2)
+	}
+	drawLegend(b, ss, xs, rows, legendTop)
+	b.WriteString(`</svg>`)
 }
 
-func legend(b *strings.Builder, ss []series) {
-	x := padL
-	for _, s := range ss {
-		fmt.Fprintf(b, `<rect x="%.0f" y="%.0f" width="10" height="10" fill="%s"/><text x="%.0f" y="%.0f" class="legend">%s</text>`,
-			x, chartH+8, s.Color, x+14, chartH+17, template.HTMLEscapeString(s.Name))
-		x += 24 + 7*float64(len(s.Name))
+// barList draws one horizontal (stacked) bar per label, labels in a column
+// on the left, so long labels (error codes) never collide: a label wider
+// than the column is cut with an ellipsis and keeps its full text as a
+// tooltip. The value axis counts, so its ticks are whole numbers.
+func barList(title string, labels []string, ss []series) template.HTML {
+	totals := make([]float64, len(labels))
+	maxV := 0.0
+	for i := range labels {
+		for _, s := range ss {
+			if v := s.Values[i]; !math.IsNaN(v) && v > 0 {
+				totals[i] += v
+			}
+		}
+		maxV = math.Max(maxV, totals[i])
 	}
+	ax := newAxis(maxV, true, "")
+	var b strings.Builder
+	fmt.Fprintf(&b, `<p class="caption">%s</p>`, template.HTMLEscapeString(title))
+	for _, g := range []geom{wide, narrow} {
+		drawBarList(&b, g, title, labels, ss, totals, ax)
+	}
+	return template.HTML(b.String())
+}
+
+func drawBarList(b *strings.Builder, g geom, title string, labels []string, ss []series, totals []float64, ax yAxis) {
+	const rowH, padT = 24.0, 6.0
+	colW := 0.0
+	for _, l := range labels {
+		colW = math.Max(colW, textWidth(l, fontSize))
+	}
+	colW = math.Min(math.Max(colW, 40), math.Floor(g.w*0.38))
+	valW := textWidth(fmtNum(ax.top), fontSize) + 8
+	x0 := colW + 16
+	x1 := g.w - math.Max(valW, textWidth(ax.label(ax.top), fontSize)/2+4)
+	rowsN := math.Max(1, float64(len(labels)))
+	y0 := padT + rowsN*rowH
+	legend := ss
+	if len(ss) == 1 {
+		legend = nil // the caption names the one series
+	}
+	xs, rows, nrows := legendLayout(legend, x0, x1)
+	legendTop := y0 + 30
+	h := legendTop + float64(nrows)*legendRowH + 4
+	if nrows == 0 {
+		h = y0 + 26
+	}
+	openSVG(b, g, title, h)
+	lw := 0.0
+	for _, v := range ax.ticks() {
+		lw = math.Max(lw, textWidth(ax.label(v), fontSize))
+	}
+	every := int(math.Ceil((lw + 8) / ((x1 - x0) * ax.step / ax.top)))
+	for k, v := range ax.ticks() {
+		x := x0 + v/ax.top*(x1-x0)
+		stroke := "#eee"
+		if v == 0 {
+			stroke = "#888"
+		}
+		fmt.Fprintf(b, `<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="%s"/>`, x, padT, x, y0, stroke)
+		if k%every == 0 {
+			fmt.Fprintf(b, `<text x="%.1f" y="%.0f" text-anchor="middle" class="tick">%s</text>`, x, y0+17, ax.label(v))
+		}
+	}
+	if len(labels) == 0 {
+		fmt.Fprintf(b, `<text x="%.0f" y="%.0f" text-anchor="middle" class="empty">none in this range</text>`, (x0+x1)/2, padT+rowH/2+4)
+	}
+	for i, l := range labels {
+		y := padT + float64(i)*rowH
+		short := truncate(l, colW)
+		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="end" class="label">%s<title>%s</title></text>`, colW+8, y+rowH/2+4, template.HTMLEscapeString(short), template.HTMLEscapeString(l))
+		x := x0
+		for _, s := range ss {
+			v := s.Values[i]
+			if math.IsNaN(v) || v <= 0 {
+				continue
+			}
+			bw := v / ax.top * (x1 - x0)
+			fmt.Fprintf(b, `<rect class="bar" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s: %s</title></rect>`,
+				x, y+4, bw, rowH-8, s.Color, template.HTMLEscapeString(l), template.HTMLEscapeString(s.Name), fmtNum(v))
+			x += bw
+		}
+		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" class="value">%s</text>`, x+4, y+rowH/2+4, fmtNum(totals[i]))
+	}
+	drawLegend(b, legend, xs, rows, legendTop)
+	b.WriteString(`</svg>`)
 }
 
 func fmtNum(v float64) string {
 	switch {
 	case v >= 1e6:
 		return fmt.Sprintf("%.1fM", v/1e6)
-	case v >= 1e4:
-		return fmt.Sprintf("%.0fk", v/1e3)
 	case v == math.Trunc(v):
 		return fmt.Sprintf("%.0f", v)
 	}
@@ -197,6 +410,21 @@ func periods(r *storage.Report) []time.Time {
 	return out
 }
 
+// fromFirstData drops the periods before the first one with data, keeping
+// at least minPeriods (or all there are): a new archive's charts start
+// where its data starts instead of showing weeks of nothing. The axis
+// still runs to the end of the range, so quiet recent periods show.
+func fromFirstData(ps []time.Time, first time.Time, found bool) []time.Time {
+	if !found {
+		return ps
+	}
+	k := sort.Search(len(ps), func(i int) bool { return !ps[i].Before(first) })
+	if k > 0 && (k == len(ps) || ps[k].After(first)) {
+		k-- // first falls inside period k-1
+	}
+	return ps[min(k, max(0, len(ps)-minPeriods)):]
+}
+
 type htmlReport struct {
 	R                         *storage.Report
 	Title                     string
@@ -205,14 +433,60 @@ type htmlReport struct {
 	FailureRate, ErrorCodes   template.HTML
 	Failed                    int64
 	FailureRatePct            string
-	Sections                  []section
+	Sections                  []htmlSection
 	Since, Until, GeneratedAt string
+	ChartsFrom                string // the first period charted, when after Since
+}
+
+// htmlSection is a section with the alignment of each column: numbers
+// right, text left.
+type htmlSection struct {
+	section
+	Numeric []bool
+}
+
+var numeric = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?%?$`)
+
+func alignSections(ss []section) []htmlSection {
+	out := make([]htmlSection, len(ss))
+	for i, s := range ss {
+		out[i] = htmlSection{section: s, Numeric: make([]bool, len(s.Header))}
+		for c := range s.Header {
+			seen, all := false, true
+			for _, row := range s.Rows {
+				if c >= len(row) || row[c] == "-" {
+					continue
+				}
+				seen = true
+				all = all && numeric.MatchString(row[c])
+			}
+			out[i].Numeric[c] = seen && all
+		}
+	}
+	return out
 }
 
 // WriteHTML renders r as one self-contained page: inline SVG charts and
 // tables, no script, no network.
 func WriteHTML(w io.Writer, r *storage.Report) error {
-	ps := periods(r)
+	var first time.Time
+	found := false
+	note := func(t time.Time) {
+		if !found || t.Before(first) {
+			first, found = t, true
+		}
+	}
+	for _, v := range r.Volume {
+		note(v.Period)
+	}
+	for _, d := range r.Durations {
+		note(d.Period)
+	}
+	for _, o := range r.Outcomes {
+		note(o.Period)
+	}
+	all := periods(r)
+	ps := fromFirstData(all, first, found)
 	labels := make([]string, len(ps))
 	index := map[int64]int{}
 	for i, p := range ps {
@@ -282,20 +556,35 @@ func WriteHTML(w io.Writer, r *storage.Report) error {
 		unfStuck.Values = append(unfStuck.Values, float64(u.Stuck))
 	}
 
-	// Sync health by day, gaps marked.
+	// Sync health by day, from the first day with a run; gaps marked.
 	days := map[int64]storage.SyncDayRow{}
+	var firstRun time.Time
 	for _, d := range r.SyncDays {
 		days[d.Day.Unix()] = d
+		if firstRun.IsZero() || d.Day.Before(firstRun) {
+			firstRun = d.Day
+		}
+	}
+	var allDays []time.Time
+	for t := r.Since.UTC().Truncate(24 * time.Hour); t.Before(r.Until) && len(allDays) < 400; t = t.AddDate(0, 0, 1) {
+		allDays = append(allDays, t)
 	}
 	var dayLabels []string
 	ok, failed := series{Name: "succeeded runs", Color: palette[4]}, series{Name: "failed runs", Color: palette[2]}
 	gapSeries := series{Name: "coverage gaps found", Color: "#b00020"}
-	for t := r.Since.UTC().Truncate(24 * time.Hour); t.Before(r.Until) && len(dayLabels) < 400; t = t.AddDate(0, 0, 1) {
+	for _, t := range fromFirstData(allDays, firstRun, !firstRun.IsZero()) {
 		d := days[t.Unix()]
 		dayLabels = append(dayLabels, t.Format("01-02"))
 		ok.Values = append(ok.Values, float64(d.Succeeded))
 		failed.Values = append(failed.Values, float64(d.Failed))
 		gapSeries.Values = append(gapSeries.Values, float64(d.Gaps))
+	}
+	if len(r.SyncDays) == 0 {
+		for _, s := range []*series{&ok, &failed, &gapSeries} {
+			for i := range s.Values {
+				s.Values[i] = math.NaN()
+			}
+		}
 	}
 
 	// Failure rate of every type together, per period; top error codes.
@@ -325,22 +614,27 @@ func WriteHTML(w io.Writer, r *storage.Report) error {
 	if decidedAll > 0 {
 		ratePct = fmt.Sprintf("%.1f%%", 100*float64(failedAll)/float64(decidedAll))
 	}
+	from := ""
+	if len(ps) > 0 && len(all) > 0 && ps[0].After(all[0]) {
+		from = ps[0].Format(time.DateOnly)
+	}
 
 	data := htmlReport{
-		FailureRate:    lineChart("Failure rate of finished tasks, all types (%)", labels, []series{rate}, "%"),
-		ErrorCodes:     barChart("Top error codes of failed tasks", codeLabels, []series{codes}, ""),
+		FailureRate:    timeChart("Failure rate of finished tasks, all types (%)", labels, []series{rate}, "%", false, false),
+		ErrorCodes:     barList("Top error codes of failed tasks", codeLabels, []series{codes}),
 		Failed:         failedAll,
 		FailureRatePct: ratePct,
 		R:              r,
 		Title:          "MPS task archive",
-		Volume:         barChart("Tasks created per "+r.By+", by task type", labels, vol, ""),
-		Durations:      lineChart("Queue wait and processing time, all types (seconds)", labels, durs, "s"),
-		Unfinished:     barChart("Tasks not finished now, by status", unfLabels, []series{unfTasks, unfStuck}, ""),
-		Sync:           barChart("Sync runs per day", dayLabels, []series{ok, failed, gapSeries}, ""),
-		Sections:       sections(r),
+		Volume:         timeChart("Tasks created per "+r.By+", by task type", labels, vol, "", true, true),
+		Durations:      timeChart("Queue wait and processing time, all types (seconds)", labels, durs, "s", false, false),
+		Unfinished:     barList("Tasks not finished now, by status", unfLabels, []series{unfTasks, unfStuck}),
+		Sync:           timeChart("Sync runs per day", dayLabels, []series{ok, failed, gapSeries}, "", true, true),
+		Sections:       alignSections(sections(r)),
 		Since:          r.Since.UTC().Format(time.RFC3339),
 		Until:          r.Until.UTC().Format(time.RFC3339),
 		GeneratedAt:    r.Generated.Format(time.RFC3339),
+		ChartsFrom:     from,
 	}
 	return htmlTemplate.Execute(w, data)
 }
@@ -350,18 +644,23 @@ var htmlTemplate = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Title}}</title>
 <style>
-body { font: 14px/1.45 system-ui, sans-serif; margin: 24px auto; max-width: 820px; color: #1b1b1b; }
+body { font: 14px/1.45 system-ui, sans-serif; margin: 24px auto; padding: 0 16px; max-width: 820px; color: #1b1b1b; }
 h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 17px; margin-top: 32px; }
-.meta { color: #666; } .kpis { display: flex; gap: 12px; flex-wrap: wrap; margin: 16px 0; }
+.meta { color: #666; overflow-wrap: anywhere; } .kpis { display: flex; gap: 12px; flex-wrap: wrap; margin: 16px 0; }
 .kpi { border: 1px solid #ddd; border-radius: 6px; padding: 8px 14px; } .kpi b { display: block; font-size: 20px; }
-.bad b { color: #b00020; }
-svg.chart { display: block; margin: 8px 0; } .tick, .legend { font-size: 11px; fill: #444; } .empty { fill: #999; font-size: 13px; }
-table { border-collapse: collapse; margin: 8px 0; font-size: 12px; } td, th { border-bottom: 1px solid #eee; padding: 3px 8px; text-align: right; }
-th { background: #f6f6f6; } td:first-child, th:first-child { text-align: left; }
+.bad b { color: #b00020; } p { overflow-wrap: anywhere; }
+.caption { margin: 12px 0 0; color: #444; font-size: 13px; }
+svg.chart { display: block; margin: 8px 0; width: 100%; height: auto; font-family: system-ui, sans-serif; }
+svg.wide { max-width: 760px; } svg.narrow { display: none; }
+@media (max-width: 600px) { svg.wide { display: none; } svg.narrow { display: block; } }
+.tick, .legend, .label, .value { fill: #444; } .empty { fill: #999; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; margin: 8px 0; font-size: 12px; } td, th { border-bottom: 1px solid #eee; padding: 3px 8px; text-align: left; }
+th { background: #f6f6f6; } .num { text-align: right; font-variant-numeric: tabular-nums; }
 details { margin: 8px 0; }
 </style></head><body>
 <h1>{{.Title}}</h1>
-<div class="meta">Tasks created {{.Since}} … {{.Until}}{{if .R.TaskType}}, type {{.R.TaskType}}{{end}}; generated {{.GeneratedAt}}</div>
+<div class="meta">Tasks created {{.Since}} … {{.Until}}{{if .R.TaskType}}, type {{.R.TaskType}}{{end}}; generated {{.GeneratedAt}}{{if .ChartsFrom}}; charts start at {{.ChartsFrom}}, the first {{.R.By}} with data{{end}}</div>
 <div class="kpis">
 <div class="kpi"><b id="kpi-total">{{.R.Total}}</b>tasks</div>
 {{range $k, $v := .R.ByStatus}}<div class="kpi"><b>{{$v}}</b>{{$k}}</div>{{end}}
@@ -384,9 +683,9 @@ details { margin: 8px 0; }
 <div id="chart-sync">{{.Sync}}</div>
 {{if .R.Gaps}}<p class="bad">Coverage gaps: {{range .R.Gaps}}tasks created {{.Start.UTC.Format "2006-01-02 15:04"}} … {{.End.UTC.Format "2006-01-02 15:04"}} UTC may be missing (found by run {{.RunID}}). {{end}}</p>{{end}}
 <h2>Tables</h2>
-{{range .Sections}}<details><summary>{{.Title}}</summary>
-<table><tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr>
-{{range .Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{end}}</table>{{if .Note}}<p>{{.Note}}</p>{{end}}</details>
+{{range .Sections}}{{$num := .Numeric}}<details><summary>{{.Title}}</summary>
+<div class="scroll"><table><tr>{{range $i, $h := .Header}}<th{{if index $num $i}} class="num"{{end}}>{{$h}}</th>{{end}}</tr>
+{{range .Rows}}<tr>{{range $i, $c := .}}<td{{if index $num $i}} class="num"{{end}}>{{$c}}</td>{{end}}</tr>{{end}}</table></div>{{if .Note}}<p>{{.Note}}</p>{{end}}</details>
 {{end}}
 </body></html>
 `))
