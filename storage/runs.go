@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -139,19 +141,13 @@ func (s *Store) FinishRun(ctx context.Context, p syncer.FinishRunParams) (syncer
 		return out, fmt.Errorf("finish sync run %d: %w", p.RunID, interpretError(err))
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
+	set, counters := counterColumns(8)
 	tag, err := tx.Exec(ctx, `
 UPDATE sync_runs
-   SET status = $2, finished_at = coalesce($21, now()), error = $3, statuses_drained = $4, api_started_at = $5,
-       pages = $6, tasks_seen = $7, tasks_inserted = $8, tasks_updated = $9, tasks_unchanged = $10,
-       records_skipped = $11, warnings = $12, cursor_restarts = $13, tokens_recovered = $14,
-       tokens_lost = $15, echoed_tokens = $16, out_of_range_records = $17,
-       list_requests = $18, detail_requests = $19, kind = coalesce(nullif($20, ''), kind),
-       resolved_tasks = $22, gone_tasks = $23, unresolved_tasks = $24, detail_errors = $25, clock_skew_s = $26
- WHERE id = $1 AND (status = 'running' OR error LIKE 'abandoned:%')`, p.RunID, status, errText, drained, ts(p.APIStartedAt),
-		p.Pages, p.Seen, p.Inserted, p.Updated, p.Unchanged, p.Skipped, p.Warnings,
-		p.Restarts, p.TokensRecovered, p.TokensLost, p.EchoedTokens, p.OutOfRange,
-		p.ListRequests, p.DetailRequests, p.Kind, ts(p.FinishedAt),
-		p.Resolved, p.Gone, p.Unresolved, p.DetailErrors, skewSeconds(p))
+   SET status = $2, finished_at = coalesce($3, now()), error = $4, statuses_drained = $5,
+       kind = coalesce(nullif($6, ''), kind), api_started_at = $7, clock_skew_s = $8, `+set+`
+ WHERE id = $1 AND (status = 'running' OR error LIKE 'abandoned:%')`,
+		append([]any{p.RunID, status, ts(p.FinishedAt), errText, drained, p.Kind, ts(p.APIStartedAt), skewSeconds(p)}, counters(p.Progress)...)...)
 	if err != nil {
 		return out, fmt.Errorf("update sync run %d: %w", p.RunID, interpretError(err))
 	}
@@ -189,6 +185,41 @@ INSERT INTO coverage_gaps (run_id, previous_run_id, gap_start, gap_end) VALUES (
 	return out, nil
 }
 
+// runCounters maps each counter of a run (a field of syncer.Progress, or of
+// its Events) to its sync_runs column: the one list both the progress and
+// the outcome writes are made from. A counter that is only logged is in
+// logOnlyCounters instead (a test holds every counter to one or the other).
+var runCounters = []struct{ Field, Column string }{
+	{"Pages", "pages"}, {"Seen", "tasks_seen"}, {"Inserted", "tasks_inserted"}, {"Updated", "tasks_updated"},
+	{"Unchanged", "tasks_unchanged"}, {"Skipped", "records_skipped"}, {"Warnings", "warnings"},
+	{"Restarts", "cursor_restarts"}, {"TokensRecovered", "tokens_recovered"}, {"TokensLost", "tokens_lost"},
+	{"EchoedTokens", "echoed_tokens"}, {"OutOfRange", "out_of_range_records"},
+	{"ListRequests", "list_requests"}, {"DetailRequests", "detail_requests"},
+	{"Resolved", "resolved_tasks"}, {"Gone", "gone_tasks"}, {"Unresolved", "unresolved_tasks"}, {"DetailErrors", "detail_errors"},
+}
+
+// logOnlyCounters are counters of syncer.Progress kept out of sync_runs, and
+// why. (None today: every counter is stored.)
+var logOnlyCounters = map[string]string{}
+
+// counterColumns is the SET list of the run counters, their placeholders
+// numbered from after (the statement's own parameters come first), and
+// the function giving their values in that order.
+func counterColumns(after int) (string, func(syncer.Progress) []any) {
+	parts := make([]string, len(runCounters))
+	for i, c := range runCounters {
+		parts[i] = fmt.Sprintf("%s = $%d", c.Column, after+i+1)
+	}
+	return strings.Join(parts, ", "), func(p syncer.Progress) []any {
+		v := reflect.ValueOf(p)
+		out := make([]any, len(runCounters))
+		for i, c := range runCounters {
+			out[i] = v.FieldByName(c.Field).Interface()
+		}
+		return out
+	}
+}
+
 // skewSeconds is a run's clock skew for sync_runs.clock_skew_s (NULL when
 // no answer had a Date).
 func skewSeconds(p syncer.FinishRunParams) *int32 {
@@ -201,16 +232,9 @@ func skewSeconds(p syncer.FinishRunParams) *int32 {
 
 // RecordProgress stores a running run's counters.
 func (s *Store) RecordProgress(ctx context.Context, p syncer.Progress) error {
-	_, err := s.pool.Exec(ctx, `
-UPDATE sync_runs
-   SET pages = $2, tasks_seen = $3, tasks_inserted = $4, tasks_updated = $5, tasks_unchanged = $6,
-       records_skipped = $7, warnings = $8, cursor_restarts = $9, tokens_recovered = $10,
-       tokens_lost = $11, echoed_tokens = $12, out_of_range_records = $13,
-       list_requests = $14, detail_requests = $15,
-       resolved_tasks = $16, gone_tasks = $17, unresolved_tasks = $18, detail_errors = $19
- WHERE id = $1 AND status = 'running'`, p.RunID, p.Pages, p.Seen, p.Inserted, p.Updated, p.Unchanged, p.Skipped, p.Warnings,
-		p.Restarts, p.TokensRecovered, p.TokensLost, p.EchoedTokens, p.OutOfRange, p.ListRequests, p.DetailRequests,
-		p.Resolved, p.Gone, p.Unresolved, p.DetailErrors)
+	set, counters := counterColumns(1)
+	_, err := s.pool.Exec(ctx, `UPDATE sync_runs SET `+set+` WHERE id = $1 AND status = 'running'`,
+		append([]any{p.RunID}, counters(p)...)...)
 	if err != nil {
 		return fmt.Errorf("record progress of run %d: %w", p.RunID, interpretError(err))
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/mps-archiver/mps-archiver/daemon"
-	"github.com/mps-archiver/mps-archiver/details"
 	"github.com/mps-archiver/mps-archiver/internal/config"
 	"github.com/mps-archiver/mps-archiver/internal/pgtemp"
 	"github.com/mps-archiver/mps-archiver/mps"
@@ -112,16 +111,12 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	cfg.MPS.SecretID, cfg.MPS.SecretKey = secretID, secretKey
 	cfg.MPS.RateLimit = 50
 	cfg.Details.RateLimit = 100
-	metrics := daemon.NewMetrics()
-	client, err := newClient(cfg, log, metrics)
+	a, err := newArchiver(ctx, cfg, log, st)
 	if err != nil {
 		return err
 	}
-	s, err := newSyncer(cfg, client, st, log, metrics.ObservePage)
-	if err != nil {
-		return err
-	}
-	runner := &demoRunner{next: s, out: out, st: st}
+	metrics := a.metrics
+	runner := &demoRunner{next: a.syncer, out: out, st: st}
 	svc, err := daemon.New(daemon.Config{Schedule: *schedule, Listen: "127.0.0.1:0", RunOnStart: true, ShutdownGrace: 10 * time.Second},
 		runner, st, metrics, log)
 	if err != nil {
@@ -133,12 +128,14 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	// Outcomes are read in the background, as serve does.
-	fetcher := details.New(client, st, detailConfig(cfg), log)
-	metrics.WatchDetails(st, fetcher)
-	fetcher.Start(context.WithoutCancel(ctx))
+	if a.fetcher != nil {
+		a.fetcher.Start(context.WithoutCancel(ctx))
+	}
 	fmt.Fprintf(out, "Archiver running (schedule %q, metrics at http://%s/metrics) for %s; Ctrl-C stops it.\n\n", *schedule, svc.Addr(), *duration)
 	<-runCtx.Done()
-	fetcher.Stop()
+	if a.fetcher != nil {
+		a.fetcher.Stop()
+	}
 	svc.Stop()
 
 	// 5. What was archived.

@@ -8,11 +8,9 @@ import (
 	"time"
 
 	"github.com/mps-archiver/mps-archiver/daemon"
-	"github.com/mps-archiver/mps-archiver/details"
 	"github.com/mps-archiver/mps-archiver/internal/config"
 	"github.com/mps-archiver/mps-archiver/migrations"
 	"github.com/mps-archiver/mps-archiver/storage"
-	"github.com/mps-archiver/mps-archiver/syncer"
 )
 
 // runServe runs syncs on a cron schedule until SIGINT/SIGTERM.
@@ -62,12 +60,6 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	log := newLogger(env.Stderr, cfg.Log)
 	log.Info("starting", "version", buildVersion(), "go_version", runtime.Version(), "schema", migrations.Latest())
 
-	metrics := daemon.NewMetrics()
-	metrics.SetBuildInfo(buildVersion(), runtime.Version())
-	client, err := newClient(cfg, log, metrics)
-	if err != nil {
-		return err
-	}
 	st, err := openStore(ctx, cfg, false)
 	if err != nil {
 		return err
@@ -76,22 +68,20 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err := prepareSchema(ctx, st, cfg.Serve.Migrate); err != nil {
 		return err
 	}
-	if err := loadRetention(ctx, st, metrics); err != nil {
-		return err
-	}
-	metrics.WatchEvents(st)
-
-	s, err := newSyncer(cfg, client, st, log, metrics.ObservePage)
+	a, err := newArchiver(ctx, cfg, log, st)
 	if err != nil {
 		return err
 	}
+	metrics := a.metrics
+	metrics.WatchEvents(st)
+
 	svc, err := daemon.New(daemon.Config{
 		Schedule:      cfg.Serve.Schedule,
 		TimeZone:      cfg.Serve.TimeZone,
 		Listen:        cfg.Serve.Listen,
 		RunOnStart:    cfg.Serve.RunOnStart,
 		ShutdownGrace: cfg.Serve.ShutdownGrace,
-	}, s, st, metrics, log)
+	}, a.syncer, st, metrics, log)
 	if err != nil {
 		return err
 	}
@@ -102,10 +92,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	// Details are read continuously, beside the scheduled runs.
-	var fetcher *details.Fetcher
-	if cfg.Details.Mode != syncer.DetailsNone {
-		fetcher = details.New(client, st, detailConfig(cfg), log)
-		metrics.WatchDetails(st, fetcher)
+	fetcher := a.fetcher
+	if fetcher != nil {
 		fetcher.Start(env.abortContext())
 		// A backfill (a fresh install, an upgrade, a requeue) says how it
 		// goes once a minute while there is one.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"time"
 
 	"github.com/mps-archiver/mps-archiver/daemon"
@@ -33,34 +32,24 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	log := newLogger(env.Stderr, cfg.Log)
-	// The same metrics as serve's, for a Pushgateway: a sync run by a
-	// CronJob or timer is gone before anything could scrape it.
-	metrics := daemon.NewMetrics()
-	metrics.SetBuildInfo(buildVersion(), runtime.Version())
-	client, err := newClient(cfg, log, metrics)
-	if err != nil {
-		return err
-	}
 	st, err := openStore(ctx, cfg, true)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := loadRetention(ctx, st, metrics); err != nil {
-		return err
-	}
-	metrics.WatchEvents(st)
-	s, err := newSyncer(cfg, client, st, log, metrics.ObservePage)
+	// The same metrics as serve's, for a Pushgateway: a sync run by a
+	// CronJob or timer is gone before anything could scrape it.
+	a, err := newArchiver(ctx, cfg, log, st)
 	if err != nil {
 		return err
 	}
+	metrics, s := a.metrics, a.syncer
+	metrics.WatchEvents(st)
 	// Details are read alongside the drain, and after it until the queue is
 	// empty or details.sync_budget is spent; they never fail the run.
 	var waitDetails func(syncer.Result) []any
 	var stopDetails func()
-	if cfg.Details.Mode != syncer.DetailsNone {
-		fetcher := details.New(client, st, detailConfig(cfg), log)
-		metrics.WatchDetails(st, fetcher)
+	if fetcher := a.fetcher; fetcher != nil {
 		fctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		drained, fetchDone := make(chan struct{}), make(chan error, 1)
