@@ -38,7 +38,7 @@ type fetched struct {
 // pages whatever the archive's size. With maxPages > 0 each cursor stops
 // after that many pages, and the cursors not yet at their end are returned,
 // ready to go on.
-func (s *Syncer) drain(ctx context.Context, status mps.Status, qs []cursor, maxPages int, res *Result) (rest []cursor, err error) {
+func (s *Syncer) drain(ctx context.Context, status mps.Status, qs []cursor, maxPages int, res *runState) (rest []cursor, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	began, pages0, seen0 := time.Now(), res.Pages, res.Seen

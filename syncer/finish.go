@@ -15,7 +15,7 @@ import (
 	"github.com/mps-archiver/mps-archiver/mps"
 )
 
-func (s *Syncer) drainAll(ctx context.Context, res *Result) error {
+func (s *Syncer) drainAll(ctx context.Context, res *runState) error {
 	for _, st := range s.cfg.Statuses {
 		var err error
 		if st == mps.StatusFinish {
@@ -46,7 +46,7 @@ func (s *Syncer) enqueue(f fetched) string {
 // lists for detail capture. Where the API rejects the filter (learned and
 // remembered like the time filters), every FINISH task without a detail is
 // queued instead: the failed ones are among them.
-func (s *Syncer) drainFailed(ctx context.Context, res *Result) error {
+func (s *Syncer) drainFailed(ctx context.Context, res *runState) error {
 	prev, err := s.store.Capability(ctx, CapFailedFilter)
 	if err != nil {
 		return fmt.Errorf("read what the API supports: %w", err)
@@ -98,7 +98,7 @@ var errFilterIgnored = errors.New("the API ignored the time filter")
 // requests, only less concurrency. The first page of a ranged cursor that
 // the API refuses (a bound it will not take) also falls back to one
 // unfiltered cursor rather than failing every full run.
-func (s *Syncer) drainFinish(ctx context.Context, res *Result) error {
+func (s *Syncer) drainFinish(ctx context.Context, res *runState) error {
 	prev, err := s.store.Capability(ctx, CapTimeRange)
 	if err != nil {
 		return fmt.Errorf("read what the API supports: %w", err)
@@ -164,7 +164,7 @@ func boundRefused(err error) bool {
 // well after its CreateTime is asked for by a narrow range around each
 // time; the range that lists it names the field. "" while no such task is
 // archived yet (a first run), or the probe is inconclusive.
-func (s *Syncer) timeField(ctx context.Context, res *Result) (string, error) {
+func (s *Syncer) timeField(ctx context.Context, res *runState) (string, error) {
 	prev, err := s.store.Capability(ctx, CapTimeField)
 	if err != nil {
 		return "", fmt.Errorf("read what the API supports: %w", err)
@@ -226,7 +226,7 @@ func filterFinding(err error) (state string, ok bool) {
 }
 
 // learn records a finding about the API and logs it when it changed.
-func (s *Syncer) learn(ctx context.Context, prev Capability, state string, cause error, res *Result) {
+func (s *Syncer) learn(ctx context.Context, prev Capability, state string, cause error, res *runState) {
 	name := prev.Name
 	if name == CapTimeRange {
 		res.TimeRange = state
@@ -291,7 +291,7 @@ func (s *Syncer) partitions(now time.Time) []cursor {
 // drainFinishAny drains FINISH in full (partitioned where that pays and is
 // safe, learning what the API's filters do wherever incremental runs or
 // partitions need it), and the failed list where details.mode asks for it.
-func (s *Syncer) drainFinishAny(ctx context.Context, res *Result) error {
+func (s *Syncer) drainFinishAny(ctx context.Context, res *runState) error {
 	var err error
 	if s.cfg.Partitions > 1 || s.cfg.FullEvery > 0 {
 		// Incremental runs need to know what the filters do, whatever the

@@ -18,7 +18,7 @@ import (
 // safely, or when the API's time filters are not known to work. Otherwise
 // it is incremental, its FINISH lower bound the last successful run's start
 // on the API's clock, minus Overlap. A failed run never moves the bound.
-func (s *Syncer) plan(ctx context.Context, forceFull bool, res *Result) error {
+func (s *Syncer) plan(ctx context.Context, forceFull bool, res *runState) error {
 	res.Kind = KindFull
 	switch {
 	case forceFull:
@@ -89,7 +89,7 @@ const tooOld = Window - 24*time.Hour
 // created before the bound was archived in flight by an earlier run, and
 // is resolved here by its detail. Where the filters turn out rejected or
 // ignored, the run drains FINISH in full instead.
-func (s *Syncer) drainIncremental(ctx context.Context, res *Result) error {
+func (s *Syncer) drainIncremental(ctx context.Context, res *runState) error {
 	res.seen, res.seenSeed = map[uint64]struct{}{}, maphash.MakeSeed()
 	for _, st := range []mps.Status{mps.StatusWaiting, mps.StatusProcessing} {
 		if _, err := s.drain(ctx, st, []cursor{{q: mps.Query{Status: st}}}, 0, res); err != nil {
@@ -140,7 +140,7 @@ const inFlightBatch = 1000
 // that cannot be read is that task's problem (counted, read again next
 // run); when the first reads all fail alike, the rest wait for the next
 // run rather than cost a request each.
-func (s *Syncer) resolveVanished(ctx context.Context, res *Result) error {
+func (s *Syncer) resolveVanished(ctx context.Context, res *runState) error {
 	detailsOn := s.cfg.Details != DetailsNone && s.cfg.Details != ""
 	pending := map[mps.Status][]mps.Task{}
 	flush := func(st mps.Status) error {

@@ -69,7 +69,10 @@ type Config struct {
 	// incremental run's FINISH listing begins (default 15m).
 	Overlap time.Duration
 	// Details is which tasks are queued for detail capture: DetailsAll,
-	// DetailsFailed or DetailsNone (the default: none).
+	// DetailsFailed or DetailsNone (the default: none, since a Syncer
+	// cannot know that anything drains the queue it fills; the product's
+	// configuration defaults to all, because every command that archives
+	// starts a detail fetcher beside its syncer).
 	Details string
 	// DetailRetention is the deadline a queued detail is planned by.
 	DetailRetention time.Duration
@@ -206,7 +209,12 @@ type Result struct {
 	// FullFailures is how many full runs have failed since the last full
 	// success, this one included.
 	FullFailures int64
+}
 
+// runState is a run's working state: the Result being built, and what the
+// run needs on the way but does not report.
+type runState struct {
+	Result
 	lastProgress time.Time // when the counters were last stored
 	// seen collects the TaskIds an incremental run listed, as 64-bit hashes
 	// under a per-run seed (nil: not kept): 8 bytes a task, not a string.
@@ -234,9 +242,9 @@ func (s *Syncer) RunFull(ctx context.Context, trigger string) (Result, error) {
 	return s.run(ctx, trigger, true)
 }
 
-func (s *Syncer) run(ctx context.Context, trigger string, forceFull bool) (res Result, err error) {
-	res = Result{Trigger: trigger, Started: time.Now(), Version: s.cfg.Version}
-	defer func() { res.Duration = time.Since(res.Started) }()
+func (s *Syncer) run(ctx context.Context, trigger string, forceFull bool) (out Result, err error) {
+	res := &runState{Result: Result{Trigger: trigger, Started: time.Now(), Version: s.cfg.Version}}
+	defer func() { res.Duration = time.Since(res.Started); out = res.Result }()
 	if s.cfg.RunTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.cfg.RunTimeout)
@@ -246,9 +254,9 @@ func (s *Syncer) run(ctx context.Context, trigger string, forceFull bool) (res R
 	lock, err := s.store.Lock(ctx)
 	if err != nil {
 		if errors.Is(err, ErrLocked) {
-			return res, ErrLocked
+			return res.Result, ErrLocked
 		}
-		return res, fmt.Errorf("take run lock: %w", err)
+		return res.Result, fmt.Errorf("take run lock: %w", err)
 	}
 	defer lock.Release(context.WithoutCancel(ctx))
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -262,21 +270,21 @@ func (s *Syncer) run(ctx context.Context, trigger string, forceFull bool) (res R
 	}()
 
 	s.recordLateOutcomes(ctx)
-	if err := s.plan(ctx, forceFull, &res); err != nil {
-		return res, err
+	if err := s.plan(ctx, forceFull, res); err != nil {
+		return res.Result, err
 	}
 	started, err := s.store.StartRun(ctx, StartRunParams{Trigger: trigger, Host: s.cfg.Host, Kind: res.Kind, LowerBound: res.LowerBound, Version: s.cfg.Version})
 	if err != nil {
-		return res, fmt.Errorf("record run start: %w", err)
+		return res.Result, fmt.Errorf("record run start: %w", err)
 	}
 	res.RunID, res.Abandoned = started.RunID, started.Abandoned
 
 	s.calls.reset()
 	var runErr error
 	if res.Kind == KindIncremental {
-		runErr = s.drainIncremental(ctx, &res)
+		runErr = s.drainIncremental(ctx, res)
 	} else {
-		runErr = s.drainAll(ctx, &res)
+		runErr = s.drainAll(ctx, res)
 	}
 	res.ListRequests, res.DetailRequests = s.calls.list.Load(), s.calls.detail.Load()
 	if res.TokensLost > 0 {
@@ -318,10 +326,10 @@ func (s *Syncer) run(ctx context.Context, trigger string, forceFull bool) (res R
 		if !errors.Is(err, ErrRunFinished) {
 			s.keepUnrecorded(fin)
 		}
-		return res, errors.Join(runErr, fmt.Errorf("record run %d outcome: %w", res.RunID, err))
+		return res.Result, errors.Join(runErr, fmt.Errorf("record run %d outcome: %w", res.RunID, err))
 	}
 	res.Gap = fr.Gap
-	return res, runErr
+	return res.Result, runErr
 }
 
 // finishRun records a run's outcome, even when ctx was cancelled
@@ -373,7 +381,7 @@ func (s *Syncer) recordLateOutcomes(ctx context.Context) {
 }
 
 // apiNow is the API's clock at the run's first answer, or the local clock.
-func (s *Syncer) apiNow(res *Result) time.Time {
+func (s *Syncer) apiNow(res *runState) time.Time {
 	if res.APIStarted.IsZero() {
 		return s.cfg.Now().UTC()
 	}
@@ -386,7 +394,7 @@ func (s *Syncer) apiNow(res *Result) time.Time {
 // incremental lower bound past tasks it must list, or into the future,
 // and blind the coverage-gap check. Beyond it, this machine's clock is
 // used, and the run says so.
-func (s *Syncer) observeClock(res *Result, server time.Time) {
+func (s *Syncer) observeClock(res *runState, server time.Time) {
 	local := s.cfg.Now().UTC()
 	res.APIStarted = local
 	if server.IsZero() {
@@ -409,7 +417,7 @@ func (s *Syncer) observeClock(res *Result, server time.Time) {
 }
 
 // seenKey is a TaskId's key in res.seen.
-func (res *Result) seenKey(id string) uint64 { return maphash.String(res.seenSeed, id) }
+func (res *runState) seenKey(id string) uint64 { return maphash.String(res.seenSeed, id) }
 
 // countingLister counts a run's API calls.
 type countingLister struct {

@@ -366,7 +366,7 @@ func TestFailingFullRunsDoNotStopArchiving(t *testing.T) {
 		st := &historyStore{h: tc.h}
 		st.caps = map[string]Capability{CapTimeRange: {Name: CapTimeRange, State: CapSupported, CheckedAt: now}}
 		s := New(&fakeLister{}, st, Config{FullEvery: 24 * time.Hour}, nil)
-		var res Result
+		var res runState
 		if err := s.plan(context.Background(), false, &res); err != nil {
 			t.Fatal(err)
 		}
