@@ -102,7 +102,7 @@ type Fetcher struct {
 	failMu      sync.Mutex
 	failing     *Failing
 	// skew is the API's clock minus ours (from its Date header), so that
-	// "older than 168 h" is judged on the API's clock.
+	// "older than Window" is judged on the API's clock.
 	skew       atomic.Int64
 	skewSeen   atomic.Bool
 	skewWarned atomic.Bool

@@ -46,7 +46,7 @@ type ClaimParams struct {
 type Job struct {
 	TaskID   string
 	Deadline time.Time // create time + details.retention
-	GiveUpAt time.Time // create time + 168 h
+	GiveUpAt time.Time // create time + Window
 	Attempts int       // including this one
 	// LastError is the error of the job's last failed attempt ("": none).
 	LastError string

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/mps-archiver/mps-archiver/mps"
 	"github.com/mps-archiver/mps-archiver/syncer"
 )
 
@@ -67,7 +68,7 @@ transitions AS (
 queued AS (
     INSERT INTO task_detail_queue (task_id, deadline, give_up_at)
     SELECT i.task_id, coalesce(i.create_time, now()) + make_interval(secs => $11),
-           coalesce(i.create_time, now()) + interval '168 hours'
+           coalesce(i.create_time, now()) + make_interval(secs => $12)
       FROM input i
      WHERE $2::text = 'FINISH'
        AND ($10::text = 'listed'
@@ -101,6 +102,7 @@ func (s *Store) WritePage(ctx context.Context, p syncer.WritePageParams) (syncer
 	var res syncer.PageResult
 	err := s.pool.QueryRow(ctx, writePageSQL,
 		p.RunID, string(p.Status), ids, types, subs, creates, begins, finishes, raws, p.EnqueueDetails, p.DetailRetention.Seconds(),
+		mps.Window.Seconds(),
 	).Scan(&res.Inserted, &res.Updated)
 	if err != nil {
 		return res, fmt.Errorf("upsert %d tasks: %w", n, interpretError(err))

@@ -3,17 +3,19 @@ package main
 import (
 	"context"
 	"fmt"
+
+	"github.com/mps-archiver/mps-archiver/mps"
 )
 
 // runDetails manages the detail queue: `details requeue` reads again what
 // was given up or could not be decided while MPS may still hold it.
 func runDetails(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "details", "[flags] requeue", `Subcommands:
+	fs := newFlagSet(env, "details", "[flags] requeue", fmt.Sprintf(`Subcommands:
   requeue  queue again, for another reading, every task created in the last
-           168 hours whose detail was given up after errors (a CAM policy
+           %d hours whose detail was given up after errors (a CAM policy
            without mps:DescribeTaskDetail, expired credentials, an outage)
            or could not be decided, and make every queued job claimable now.
-           A running serve or the next sync reads them.`)
+           A running serve or the next sync reads them.`, int(mps.Window.Hours())))
 	var cf commonFlags
 	cf.register(fs, env)
 	if stop, err := parse(fs, args, 1); stop {

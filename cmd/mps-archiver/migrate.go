@@ -10,17 +10,18 @@ import (
 	"strings"
 
 	"github.com/mps-archiver/mps-archiver/migrations"
+	"github.com/mps-archiver/mps-archiver/mps"
 	"github.com/mps-archiver/mps-archiver/storage"
 )
 
 // runMigrate manages the schema: up [N], down [N|all], version, force V.
 func runMigrate(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "migrate", "up | down [N|all] | version | force VERSION", `down reverts migrations, newest first, and DELETES what they created with
+	fs := newFlagSet(env, "migrate", "up | down [N|all] | version | force VERSION", fmt.Sprintf(`down reverts migrations, newest first, and DELETES what they created with
 its data: reverting 9 drops every captured outcome, 3 every recorded status
 change, 2 every archived task, 1 the run ledger. The archive is the only
-copy of tasks older than 7 days. down asks for confirmation on a terminal;
+copy of tasks older than %d days. down asks for confirmation on a terminal;
 elsewhere it needs --yes. force VERSION marks the schema clean at VERSION
-(one this binary knows, or -1) after a failed migration was fixed by hand.`)
+(one this binary knows, or -1) after a failed migration was fixed by hand.`, int(mps.Window.Hours()/24)))
 	var cf commonFlags
 	cf.register(fs, env)
 	yes := fs.Bool("yes", false, "confirm that down may delete archived data (needed when no terminal can ask; may also follow the action)")

@@ -45,7 +45,7 @@ func (f *simFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.scenario, "scenario", "", "JSON scenario `file` of pinned tasks (replaces the generator)")
 	fs.StringVar(&f.clock, "clock", "", "start the simulated clock at this RFC 3339 instant (default: now; with --speed above 1 and arrivals, one --horizon before now, so that it reaches now as the arrivals end)")
 	fs.Float64Var(&f.speed, "speed", 1, "fast-forward factor of the simulated clock (0 freezes it)")
-	fs.Float64Var(&f.rate, "rate-limit", 100, "requests per second per SecretId before RequestLimitExceeded (negative: off)")
+	fs.Float64Var(&f.rate, "rate-limit", config.APIRateLimit, "requests per second per SecretId before RequestLimitExceeded (negative: off)")
 	fs.Uint64Var(&f.faults.Seed, "fault-seed", 1, "fault injection seed")
 	fs.Float64Var(&f.faults.ErrorRate, "error-rate", 0, "share of requests answered with an error code")
 	fs.StringVar(&f.codes, "error-codes", "InternalError", "comma-separated codes for --error-rate")

@@ -98,14 +98,15 @@ func (s Sync) PushInstance() string {
 // Details configures outcome capture (DescribeTaskDetail).
 type Details struct {
 	// Mode: all (every task that reaches FINISH), failed (the tasks
-	// DescribeTasks lists with SubTaskHasFailed=true) or none.
+	// DescribeTasks lists with SubTaskHasFailed=true) or none. The product
+	// defaults to all where the syncer's zero value is none: see Default.
 	Mode string `yaml:"mode"`
 	// RateLimit is DescribeTaskDetail's own client-side ceiling in requests
 	// per second: the API limits each action separately.
 	RateLimit float64 `yaml:"rate_limit"`
 	// Retention is how long after creation a task's detail is planned to
 	// stay readable: the deadline the queue is served and alerted by. The
-	// archiver still tries every task up to 168 h old.
+	// archiver still tries every task up to mps.Window old.
 	Retention time.Duration `yaml:"retention"`
 	// SyncBudget bounds how long `sync` goes on reading details after the
 	// lists are drained; what is left waits for the next run.
@@ -148,7 +149,13 @@ func Default() Config {
 			FullEvery:         24 * time.Hour,
 			Overlap:           syncer.Defaults.Overlap,
 		},
-		Details: Details{Mode: "all", RateLimit: client.DetailRateLimit, Retention: 72 * time.Hour, SyncBudget: 2 * time.Minute},
+		// All, where a syncer.Config left zero queues nothing: a syncer
+		// alone cannot know that anything drains its queue, while the
+		// product starts a detail fetcher beside it whenever details.mode
+		// is not none; and an outcome the API has forgotten (after
+		// mps.Window at best) is lost for good, so the product captures
+		// unless an operator turns it off.
+		Details: Details{Mode: syncer.DetailsAll, RateLimit: client.DetailRateLimit, Retention: 72 * time.Hour, SyncBudget: 2 * time.Minute},
 		Serve: Serve{
 			Schedule:      daemon.DefaultSchedule,
 			Listen:        daemon.DefaultListen,
@@ -217,6 +224,12 @@ func yamlError(err error) string {
 // APIRateLimit is what the API allows each action, per account, in
 // requests per second.
 const APIRateLimit = 100
+
+// windowHours and windowDays are mps.Window as the messages write it.
+const (
+	windowHours = int(mps.Window / time.Hour)
+	windowDays  = int(mps.Window / (24 * time.Hour))
+)
 
 // Environment variables, the public contract.
 const (
@@ -369,9 +382,9 @@ func (c *Config) problems(needAPI bool) []error {
 		if _, _, err := mpsclient.ParseEndpoint(c.MPS.Endpoint); err != nil {
 			errs = append(errs, fmt.Errorf("mps.endpoint (%s): %v", EnvEndpoint, err))
 		}
-		// The API allows 100/s per account and action, shared with the
-		// account's other tooling; more only makes sense against a local
-		// simulator (an http:// endpoint).
+		// The API allows APIRateLimit per second per account and action,
+		// shared with the account's other tooling; more only makes sense
+		// against a local simulator (an http:// endpoint).
 		ceiling := float64(APIRateLimit)
 		if strings.HasPrefix(strings.TrimSpace(c.MPS.Endpoint), "http://") {
 			ceiling = 10000
@@ -393,8 +406,8 @@ func (c *Config) problems(needAPI bool) []error {
 		default:
 			errs = append(errs, fmt.Errorf("details.mode (%s): %q is not all, failed or none", EnvDetailsMode, c.Details.Mode))
 		}
-		if c.Details.Retention < time.Hour || c.Details.Retention > 168*time.Hour {
-			errs = append(errs, fmt.Errorf("details.retention: %s is outside 1h..168h (the API keeps details 72h on the international site, 168h on the China site)", c.Details.Retention))
+		if c.Details.Retention < time.Hour || c.Details.Retention > mps.Window {
+			errs = append(errs, fmt.Errorf("details.retention: %s is outside 1h..%dh (the API keeps details 72h on the international site, %dh on the China site)", c.Details.Retention, windowHours, windowHours))
 		}
 		if c.Details.SyncBudget < 0 {
 			errs = append(errs, fmt.Errorf("details.sync_budget: %s must not be negative", c.Details.SyncBudget))
@@ -421,9 +434,9 @@ func (c *Config) problems(needAPI bool) []error {
 			errs = append(errs, fmt.Errorf("sync.max_pages_per_status: %d must be positive", c.Sync.MaxPagesPerStatus))
 		}
 		// A full run is the safety net of the incremental ones: it must
-		// come days before the 7-day window would close on a missed task.
+		// come days before mps.Window would close on a missed task.
 		if c.Sync.FullEvery != 0 && (c.Sync.FullEvery < time.Hour || c.Sync.FullEvery > 96*time.Hour) {
-			errs = append(errs, fmt.Errorf("sync.full_every: %s is outside 1h..96h (0: every run full); a full run must leave days of margin inside the API's 7-day window", c.Sync.FullEvery))
+			errs = append(errs, fmt.Errorf("sync.full_every: %s is outside 1h..96h (0: every run full); a full run must leave days of margin inside the API's %d-day window", c.Sync.FullEvery, windowDays))
 		}
 		if c.Sync.Overlap < time.Minute || c.Sync.Overlap > 24*time.Hour {
 			errs = append(errs, fmt.Errorf("sync.overlap: %s is outside 1m..24h", c.Sync.Overlap))
