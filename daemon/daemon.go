@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/robfig/cron/v3"
 
+	"github.com/mps-archiver/mps-archiver/metrics"
 	"github.com/mps-archiver/mps-archiver/mps"
 	"github.com/mps-archiver/mps-archiver/storage"
 	"github.com/mps-archiver/mps-archiver/syncer"
@@ -52,7 +53,7 @@ type Service struct {
 	sched   cron.Schedule
 	runner  Runner
 	health  Health
-	metrics *Metrics
+	metrics *metrics.Metrics
 	log     *slog.Logger
 
 	cron      *cron.Cron
@@ -155,7 +156,7 @@ func checkSteps(spec string) error {
 }
 
 // New validates cfg and builds a Service.
-func New(cfg Config, runner Runner, health Health, metrics *Metrics, log *slog.Logger) (*Service, error) {
+func New(cfg Config, runner Runner, health Health, m *metrics.Metrics, log *slog.Logger) (*Service, error) {
 	sched, err := ParseSchedule(cfg.Schedule, cfg.TimeZone)
 	if err != nil {
 		return nil, err
@@ -163,7 +164,7 @@ func New(cfg Config, runner Runner, health Health, metrics *Metrics, log *slog.L
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = DefaultShutdownGrace
 	}
-	return &Service{cfg: cfg, sched: sched, runner: runner, health: health, metrics: metrics, log: log}, nil
+	return &Service{cfg: cfg, sched: sched, runner: runner, health: health, metrics: m, log: log}, nil
 }
 
 // skippedBusy is the one message of a tick skipped because this process
@@ -176,7 +177,7 @@ const skippedBusy = "sync skipped: the previous run in this process is still goi
 // SkipIfStillRunning drops.
 type cronLogger struct {
 	log     *slog.Logger
-	metrics *Metrics
+	metrics *metrics.Metrics
 }
 
 func (l cronLogger) Info(msg string, kv ...any) {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mps-archiver/mps-archiver/metrics"
 	"github.com/mps-archiver/mps-archiver/syncer"
 )
 
@@ -64,7 +65,7 @@ func TestPanicDoesNotStopTheSchedule(t *testing.T) {
 		}
 		return syncer.Result{}, nil
 	})
-	svc, err := New(Config{Schedule: "* * * * * *"}, r, healthy{}, NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	svc, err := New(Config{Schedule: "* * * * * *"}, r, healthy{}, metrics.New(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func TestReadinessAndStopTwice(t *testing.T) {
 	r := runnerFunc(func(ctx context.Context, trigger string) (syncer.Result, error) {
 		return syncer.Result{}, syncer.ErrLocked
 	})
-	m := NewMetrics()
+	m := metrics.New()
 	svc, err := New(Config{Schedule: "@every 1h", Listen: "127.0.0.1:0", RunOnStart: true}, r, h, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +103,7 @@ func TestReadinessAndStopTwice(t *testing.T) {
 	}
 	resp.Body.Close()
 	h.err = errors.New("connection refused")
-	svc2, _ := New(Config{Schedule: "@every 1h", Listen: "127.0.0.1:0"}, r, healthy{err: errors.New("connection refused")}, NewMetrics(), slog.New(slog.DiscardHandler))
+	svc2, _ := New(Config{Schedule: "@every 1h", Listen: "127.0.0.1:0"}, r, healthy{err: errors.New("connection refused")}, metrics.New(), slog.New(slog.DiscardHandler))
 	if err := svc2.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -119,36 +120,10 @@ func TestReadinessAndStopTwice(t *testing.T) {
 	}
 }
 
-func TestHeadroom(t *testing.T) {
-	t.Parallel()
-	m := NewMetrics()
-	now := time.Date(2026, 1, 8, 0, 0, 0, 0, time.UTC)
-	m.now = func() time.Time { return now }
-	// A fresh install: the process's start, then the first run, is the
-	// basis, so the alerts do not page before a first drain could finish.
-	m.created = now.Add(-time.Minute)
-	if h := m.Headroom(); h != 168*time.Hour-time.Minute {
-		t.Fatalf("fresh install: headroom %s", h)
-	}
-	m.SetFirstAttempt(now.Add(-5 * time.Hour))
-	m.SetFirstAttempt(now.Add(-time.Hour)) // later: ignored
-	if h := m.Headroom(); h != 163*time.Hour {
-		t.Fatalf("first drain under way for 5h: headroom %s", h)
-	}
-	m.SetLastSuccess(now.Add(-48 * time.Hour))
-	if m.Headroom() != 120*time.Hour {
-		t.Fatalf("headroom %s", m.Headroom())
-	}
-	m.SetLastSuccess(now.Add(-72 * time.Hour)) // older: ignored
-	if m.Headroom() != 120*time.Hour {
-		t.Fatalf("headroom %s", m.Headroom())
-	}
-}
-
 func TestFallingBehindIsLoud(t *testing.T) {
 	t.Parallel()
 	var buf syncBuf
-	m := NewMetrics()
+	m := metrics.New()
 	m.SetLastSuccess(time.Now().Add(-150 * time.Hour))
 	r := runnerFunc(func(ctx context.Context, trigger string) (syncer.Result, error) {
 		return syncer.Result{}, errors.New("database unavailable")
@@ -187,23 +162,11 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
-func TestCodeLabelIsBounded(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{
-		"": "OK", "InternalError.DbError": "InternalError.DbError", "x<script>": "other",
-		strings.Repeat("A", 65): "other", "ClientError.NetworkError": "ClientError.NetworkError",
-	} {
-		if got := codeLabel(in); got != want {
-			t.Errorf("codeLabel(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // A tick skipped because this process is still syncing counts as a skipped
 // run in both metric families, as a lock-skipped one does.
 func TestSkippedTicksAgree(t *testing.T) {
 	t.Parallel()
-	m := NewMetrics()
+	m := metrics.New()
 	m.SkippedBusy()
 	m.ObserveRun(syncer.Result{}, syncer.ErrLocked)
 	got := map[string]float64{}

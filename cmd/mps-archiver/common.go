@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mps-archiver/mps-archiver/daemon"
 	"github.com/mps-archiver/mps-archiver/details"
 	"github.com/mps-archiver/mps-archiver/internal/config"
+	"github.com/mps-archiver/mps-archiver/metrics"
 	"github.com/mps-archiver/mps-archiver/mpsclient"
 	"github.com/mps-archiver/mps-archiver/storage"
 	"github.com/mps-archiver/mps-archiver/syncer"
@@ -167,7 +167,7 @@ func openMigrated(ctx context.Context, url string) (*storage.Store, error) {
 
 // newClient builds the MPS client from cfg. Each retry is a debug line,
 // and counted when metrics are given.
-func newClient(cfg config.Config, log *slog.Logger, metrics *daemon.Metrics) (*mpsclient.Client, error) {
+func newClient(cfg config.Config, log *slog.Logger, metrics *metrics.Metrics) (*mpsclient.Client, error) {
 	var observe func(mpsclient.Attempt)
 	var observeWait func(time.Duration)
 	if metrics != nil {

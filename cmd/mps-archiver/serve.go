@@ -9,6 +9,7 @@ import (
 
 	"github.com/mps-archiver/mps-archiver/daemon"
 	"github.com/mps-archiver/mps-archiver/internal/config"
+	"github.com/mps-archiver/mps-archiver/metrics"
 	"github.com/mps-archiver/mps-archiver/migrations"
 	"github.com/mps-archiver/mps-archiver/storage"
 )
@@ -113,7 +114,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 
 // loadRetention gives the metrics what the archive knows of its runs: the
 // last success and the first run, the basis of the retention headroom.
-func loadRetention(ctx context.Context, st *storage.Store, m *daemon.Metrics) error {
+func loadRetention(ctx context.Context, st *storage.Store, m *metrics.Metrics) error {
 	last, first, err := st.RunBounds(ctx)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mps-archiver/mps-archiver/daemon"
 	"github.com/mps-archiver/mps-archiver/details"
+	"github.com/mps-archiver/mps-archiver/metrics"
 	"github.com/mps-archiver/mps-archiver/storage"
 	"github.com/mps-archiver/mps-archiver/syncer"
 )
@@ -43,8 +44,8 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	metrics, s := a.metrics, a.syncer
-	metrics.WatchEvents(st)
+	mx, s := a.metrics, a.syncer
+	mx.WatchEvents(st)
 	// Details are read alongside the drain, and after it until the queue is
 	// empty or details.sync_budget is spent; they never fail the run.
 	var waitDetails func(syncer.Result) []any
@@ -97,13 +98,13 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 		extra = waitDetails(res)
 	}
 	daemon.LogResult(log, res, err, extra...)
-	metrics.ObserveRun(res, err)
+	mx.ObserveRun(res, err)
 	// A skipped run pushes nothing: a push replaces the instance's whole
 	// group, and a run that did not happen has no result to replace the
 	// last real run's with (a failure would read as last_run_failed 0).
 	// The skip is in the log line and the exit status.
 	if cfg.Sync.Pushgateway != "" && !errors.Is(err, syncer.ErrLocked) {
-		if perr := metrics.Push(context.WithoutCancel(ctx), cfg.Sync.Pushgateway, daemon.PushJob, cfg.Sync.PushInstance()); perr != nil {
+		if perr := mx.Push(context.WithoutCancel(ctx), cfg.Sync.Pushgateway, metrics.PushJob, cfg.Sync.PushInstance()); perr != nil {
 			// The archive is what matters; the run's exit status stays its
 			// own, and the missing push is what the alerts notice.
 			log.Warn("could not push metrics to the Pushgateway", "error", perr.Error())

@@ -5,9 +5,9 @@ import (
 	"log/slog"
 	"runtime"
 
-	"github.com/mps-archiver/mps-archiver/daemon"
 	"github.com/mps-archiver/mps-archiver/details"
 	"github.com/mps-archiver/mps-archiver/internal/config"
+	"github.com/mps-archiver/mps-archiver/metrics"
 	"github.com/mps-archiver/mps-archiver/mpsclient"
 	"github.com/mps-archiver/mps-archiver/storage"
 	"github.com/mps-archiver/mps-archiver/syncer"
@@ -19,7 +19,7 @@ import (
 // details.mode asks for one. Each command keeps only its lifecycle (how
 // long it runs, what it says, when it stops).
 type archiver struct {
-	metrics *daemon.Metrics
+	metrics *metrics.Metrics
 	client  *mpsclient.Client
 	syncer  *syncer.Syncer
 	fetcher *details.Fetcher // nil with details.mode none
@@ -27,7 +27,7 @@ type archiver struct {
 
 // newArchiver builds an archiver over an open store.
 func newArchiver(ctx context.Context, cfg config.Config, log *slog.Logger, st *storage.Store) (*archiver, error) {
-	metrics := daemon.NewMetrics()
+	metrics := metrics.New()
 	metrics.SetBuildInfo(buildVersion(), runtime.Version())
 	client, err := newClient(cfg, log, metrics)
 	if err != nil {

@@ -1,4 +1,4 @@
-package daemon
+package metrics
 
 import (
 	"context"
@@ -28,7 +28,7 @@ func (s *eventSource) LastEvents(context.Context) (time.Time, time.Time, error) 
 // say "never" and end an alert).
 func TestWatchEvents(t *testing.T) {
 	t.Parallel()
-	m := NewMetrics()
+	m := New()
 	src := &eventSource{err: errors.New("database unavailable")}
 	m.WatchEvents(src)
 	if got := gauges(t, m.Registry); len(got) != 0 {
@@ -70,7 +70,7 @@ func TestPushGroupsByInstance(t *testing.T) {
 		mu.Unlock()
 	}))
 	defer hs.Close()
-	m := NewMetrics()
+	m := New()
 	for _, instance := range []string{"cron-a", "cron-b"} {
 		if err := m.Push(context.Background(), hs.URL, PushJob, instance); err != nil {
 			t.Fatal(err)

@@ -1,4 +1,8 @@
-package daemon
+// Package metrics is the process's Prometheus series, on their own
+// registry: what every command that archives exports (serve on /metrics,
+// sync to a Pushgateway), fed by the API client, the syncer and the detail
+// fetcher.
+package metrics
 
 import (
 	"context"
@@ -21,7 +25,7 @@ import (
 	"github.com/mps-archiver/mps-archiver/syncer"
 )
 
-// Metrics are the daemon's Prometheus series, on their own registry.
+// Metrics are the process's Prometheus series, on their own registry.
 type Metrics struct {
 	Registry *prometheus.Registry
 
@@ -62,7 +66,7 @@ func (m *Metrics) SetBuildInfo(version, goVersion string) {
 
 // NewMetrics registers the daemon's metrics (and the Go and process
 // collectors) on a new registry.
-func NewMetrics() *Metrics {
+func New() *Metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := &Metrics{Registry: reg, now: time.Now, created: time.Now()}
