@@ -23,7 +23,6 @@ import (
 
 	"github.com/mps-archiver/mps-archiver/metrics"
 	"github.com/mps-archiver/mps-archiver/mps"
-	"github.com/mps-archiver/mps-archiver/storage"
 	"github.com/mps-archiver/mps-archiver/syncer"
 )
 
@@ -32,7 +31,8 @@ type Runner interface {
 	Run(ctx context.Context, trigger string) (syncer.Result, error)
 }
 
-// Health answers the readiness probe (a *storage.Store).
+// Health answers the readiness probe (a *storage.Store); its errors say
+// by SchemaMismatch() and Unavailable() what kind they are.
 type Health interface {
 	Ping(ctx context.Context) error
 	CheckSchema(ctx context.Context) error
@@ -253,7 +253,7 @@ func (s *Service) runOnce(trigger string) {
 	// run: a replica whose schema is not its own writes nothing. (A database
 	// that cannot be reached is not a mismatch: the run goes ahead and fails
 	// as such.)
-	if err := s.health.CheckSchema(s.runCtx); storage.IsSchemaMismatch(err) {
+	if err := s.health.CheckSchema(s.runCtx); schemaMismatch(err) {
 		s.metrics.SkippedSchema()
 		if s.runCtx.Err() == nil {
 			s.log.Warn("sync skipped: the database schema is not the one this binary knows", "trigger", trigger, "error", err.Error())
@@ -441,15 +441,28 @@ func nonZero(attrs []any) []any {
 	return out
 }
 
+// schemaMismatch reports whether err says the database schema is not the
+// binary's; unavailable, that the database could not be reached. Asked by
+// behaviour, so that the daemon needs no storage import.
+func schemaMismatch(err error) bool {
+	var e interface{ SchemaMismatch() bool }
+	return errors.As(err, &e) && e.SchemaMismatch()
+}
+
+func unavailable(err error) bool {
+	var e interface{ Unavailable() bool }
+	return errors.As(err, &e) && e.Unavailable()
+}
+
 // Hint is the first thing to check for a failed run's error ("" when
 // there is nothing better than the error itself).
 func Hint(err error) string {
 	code := mps.ErrorCode(err)
 	msg := err.Error()
 	switch {
-	case errors.Is(err, storage.ErrUnavailable):
+	case unavailable(err):
 		return "PostgreSQL is unreachable or went away: check DATABASE_URL and the database; the run is retried on the next tick"
-	case storage.IsSchemaMismatch(err):
+	case schemaMismatch(err):
 		return "the schema is not this binary's: run `mps-archiver migrate up` as the schema owner"
 	case code == mps.CodeEndpointError:
 		return "MPS_ENDPOINT does not answer like the MPS API: it should be https://mps.tencentcloudapi.com (or the international site), or http://HOST:PORT of a local simulator"

@@ -23,7 +23,7 @@ import (
 // Sentinels wrapped by this package's errors.
 var (
 	// ErrUnavailable: the server could not be reached or went away.
-	ErrUnavailable = errors.New("database unavailable")
+	ErrUnavailable error = &sentinel{msg: "database unavailable", unavailable: true}
 	// ErrReadOnly: the server refused a write (read-only transaction, hot
 	// standby, disk full).
 	ErrReadOnly = errors.New("database refuses writes")
@@ -31,10 +31,26 @@ var (
 	ErrTimeout = errors.New("database statement timed out")
 	// ErrSchemaBehind, ErrSchemaDirty and ErrSchemaAhead describe a schema the
 	// binary cannot work with.
-	ErrSchemaBehind = errors.New("database schema is behind this binary")
-	ErrSchemaDirty  = errors.New("database schema is dirty after a failed migration")
-	ErrSchemaAhead  = errors.New("database schema is newer than this binary")
+	ErrSchemaBehind error = &sentinel{msg: "database schema is behind this binary", schema: true}
+	ErrSchemaDirty  error = &sentinel{msg: "database schema is dirty after a failed migration", schema: true}
+	ErrSchemaAhead  error = &sentinel{msg: "database schema is newer than this binary", schema: true}
 )
+
+// sentinel is an error of this package that says what kind it is, so that
+// a package that must not import this one (the daemon) can ask by
+// behaviour: errors.As(err, &interface{ SchemaMismatch() bool }).
+type sentinel struct {
+	msg                 string
+	unavailable, schema bool
+}
+
+func (e *sentinel) Error() string { return e.msg }
+
+// Unavailable reports whether the database could not be reached.
+func (e *sentinel) Unavailable() bool { return e.unavailable }
+
+// SchemaMismatch reports whether the schema is not the binary's.
+func (e *sentinel) SchemaMismatch() bool { return e.schema }
 
 // Options tunes the pool.
 type Options struct {
