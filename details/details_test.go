@@ -3,16 +3,14 @@ package details_test
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
-
 	"github.com/mps-archiver/mps-archiver/details"
+	"github.com/mps-archiver/mps-archiver/internal/archivetest"
 	"github.com/mps-archiver/mps-archiver/internal/pgtemp"
 	"github.com/mps-archiver/mps-archiver/internal/pgtest"
 	"github.com/mps-archiver/mps-archiver/mps"
@@ -38,19 +36,8 @@ type rig struct {
 
 func newRig(t testing.TB, sim *simulator.Server) *rig {
 	t.Helper()
-	hs := httptest.NewServer(sim)
-	t.Cleanup(hs.Close)
-	client, err := mpsclient.New(mpsclient.Config{Endpoint: hs.URL, Credential: common.NewCredential(secretID, secretKey),
-		RateLimit: 10_000, DetailRateLimit: 10_000, Burst: 100, RequestTimeout: 5 * time.Second, BackoffBase: time.Millisecond, BackoffMax: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &rig{sim: sim, db: pgtest.NewDB(t), client: client}
-	if r.st, err = storage.Open(context.Background(), r.db, storage.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.st.Close)
-	return r
+	ar := archivetest.NewRig(t, sim, secretID, secretKey, nil)
+	return &rig{sim: sim, db: ar.DB, st: ar.Store, client: ar.Client}
 }
 
 // population is every task type, both SubTaskTypes vocabularies, 30% of

@@ -38,33 +38,14 @@ type rig struct {
 
 func newRig(t testing.TB, sim *simulator.Server, mod func(*mpsclient.Config)) *rig {
 	t.Helper()
-	hs := httptest.NewServer(sim)
-	t.Cleanup(hs.Close)
-	cfg := mpsclient.Config{
-		Endpoint:        hs.URL,
-		Credential:      common.NewCredential(secretID, secretKey),
-		RateLimit:       10_000,
-		DetailRateLimit: 10_000,
-		Burst:           100,
-		RequestTimeout:  2 * time.Second,
-		MaxAttempts:     10,
-		BackoffBase:     time.Millisecond,
-		BackoffMax:      20 * time.Millisecond,
-	}
-	if mod != nil {
-		mod(&cfg)
-	}
-	client, err := mpsclient.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &rig{sim: sim, dbURL: pgtest.NewDB(t), client: client}
-	r.st, err = storage.Open(context.Background(), r.dbURL, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.st.Close)
-	r.syncer = syncer.New(client, r.st, syncer.Config{}, nil)
+	ar := archivetest.NewRig(t, sim, secretID, secretKey, func(c *mpsclient.Config) {
+		c.RequestTimeout, c.MaxAttempts, c.BackoffMax = 2*time.Second, 10, 20*time.Millisecond
+		if mod != nil {
+			mod(c)
+		}
+	})
+	r := &rig{sim: sim, dbURL: ar.DB, st: ar.Store, client: ar.Client}
+	r.syncer = syncer.New(r.client, r.st, syncer.Config{}, nil)
 	return r
 }
 
