@@ -35,19 +35,23 @@ func newFlagSet(env *Env, name, synopsis string, about ...string) *flag.FlagSet 
 }
 
 // apiEnvironment is the -h text of the commands that call the API.
-const apiEnvironment = `Environment:
+// apiEnvironment is the help text's list of variables, its defaults and
+// limits taken from where they are defined.
+var apiEnvironment = fmt.Sprintf(`Environment:
   DATABASE_URL                  PostgreSQL URL or key=value string (required)
   TENCENTCLOUD_SECRET_ID/_KEY   API credentials (or their *_FILE forms, a profile, TKE OIDC, the CVM role)
   TENCENTCLOUD_SESSION_TOKEN    for temporary credentials
   TENCENTCLOUD_REGION           sent as X-TC-Region (DescribeTasks needs none)
-  MPS_ENDPOINT                  default https://mps.tencentcloudapi.com
-  MPS_RATE_LIMIT                DescribeTasks requests per second (default 20, at most 100)
-  MPS_DETAILS_MODE              all, failed or none (default all)
-  MPS_DETAILS_RATE_LIMIT        DescribeTaskDetail requests per second (default 20, at most 100)
+  MPS_ENDPOINT                  default %s
+  MPS_RATE_LIMIT                DescribeTasks requests per second (default %g, at most %d)
+  MPS_DETAILS_MODE              all, failed or none (default %s)
+  MPS_DETAILS_RATE_LIMIT        DescribeTaskDetail requests per second (default %g, at most %d)
   MPS_ARCHIVER_PUSHGATEWAY      sync: push metrics to this Prometheus Pushgateway when done
   MPS_ARCHIVER_PUSHGATEWAY_INSTANCE  sync: the push's instance grouping key (default: the host name)
   MPS_ARCHIVER_CONFIG           a YAML file (see configs/mps-archiver.example.yaml)
-  LOG_LEVEL, LOG_FORMAT         debug…error; auto, json, text`
+  LOG_LEVEL, LOG_FORMAT         debug…error; auto, json, text`,
+	mpsclient.Defaults.Endpoint, mpsclient.Defaults.RateLimit, config.APIRateLimit, config.Default().Details.Mode,
+	mpsclient.Defaults.DetailRateLimit, config.APIRateLimit)
 
 // parse reads a command's flags and allows at most maxArgs positional
 // arguments. stop is true when the command should return err at once: after
