@@ -38,6 +38,21 @@ func (l *logBuffer) String() string {
 	return l.b.String()
 }
 
+// queued is a rig whose archive holds n generated tasks, synced once with
+// details.mode all, so that every finished task's detail is queued.
+func queued(t *testing.T, n int, retention time.Duration) (*simulator.Server, *rig) {
+	t.Helper()
+	now := time.Now().UTC()
+	sim := simulator.New(simulator.Config{Credentials: map[string]string{secretID: secretKey}, RateLimit: -1,
+		Clock: simulator.NewClock(now, 0)}, population(n, now))
+	r := newRig(t, sim)
+	s := syncer.New(r.client, r.st, syncer.Config{Details: syncer.DetailsAll, DetailRetention: retention}, nil)
+	if _, err := s.Run(context.Background(), "details"); err != nil {
+		t.Fatal(err)
+	}
+	return sim, r
+}
+
 // drainQueue works the queue until nothing is claimable.
 func drainQueue(t *testing.T, f *details.Fetcher) {
 	t.Helper()
@@ -61,14 +76,7 @@ func wake(t *testing.T, db string) {
 // policy is fixed every outcome is stored.
 func TestOutageLosesNoOutcome(t *testing.T) {
 	t.Parallel()
-	now := time.Now().UTC()
-	sim := simulator.New(simulator.Config{Credentials: map[string]string{secretID: secretKey}, RateLimit: -1,
-		Clock: simulator.NewClock(now, 0)}, population(200, now))
-	r := newRig(t, sim)
-	s := syncer.New(r.client, r.st, syncer.Config{Details: syncer.DetailsAll, DetailRetention: 72 * time.Hour}, nil)
-	if _, err := s.Run(context.Background(), "details"); err != nil {
-		t.Fatal(err)
-	}
+	sim, r := queued(t, 200, 72*time.Hour)
 	queued := pgtest.Scalar[int64](t, r.db, `SELECT count(*) FROM task_detail_queue`)
 	if queued < 50 {
 		t.Fatalf("only %d details queued", queued)
@@ -118,14 +126,7 @@ func TestOutageLosesNoOutcome(t *testing.T) {
 // hold.
 func TestGaveUpOnlyWhenMPSForgot(t *testing.T) {
 	t.Parallel()
-	now := time.Now().UTC()
-	sim := simulator.New(simulator.Config{Credentials: map[string]string{secretID: secretKey}, RateLimit: -1,
-		Clock: simulator.NewClock(now, 0)}, population(100, now))
-	r := newRig(t, sim)
-	s := syncer.New(r.client, r.st, syncer.Config{Details: syncer.DetailsAll, DetailRetention: 72 * time.Hour}, nil)
-	if _, err := s.Run(context.Background(), "details"); err != nil {
-		t.Fatal(err)
-	}
+	sim, r := queued(t, 100, 72*time.Hour)
 	sim.SetFaults(simulator.Faults{ErrorRate: 1, ErrorCodes: []string{"InternalError"}, Actions: []string{mps.ActionDescribeTaskDetail}})
 	f := details.New(r.client, r.st, details.Config{RetryAfter: time.Minute, SystemicPause: time.Millisecond}, nil)
 	drainQueue(t, f)
@@ -195,14 +196,7 @@ func TestSlowAnswersReadEachDetailOnce(t *testing.T) {
 // is retried, not recorded as expired for good.
 func TestInvalidParameterValueIsNotExpiry(t *testing.T) {
 	t.Parallel()
-	now := time.Now().UTC()
-	sim := simulator.New(simulator.Config{Credentials: map[string]string{secretID: secretKey}, RateLimit: -1,
-		Clock: simulator.NewClock(now, 0)}, population(60, now))
-	r := newRig(t, sim)
-	s := syncer.New(r.client, r.st, syncer.Config{Details: syncer.DetailsAll, DetailRetention: 168 * time.Hour}, nil)
-	if _, err := s.Run(context.Background(), "details"); err != nil {
-		t.Fatal(err)
-	}
+	sim, r := queued(t, 60, 168*time.Hour)
 	sim.SetFaults(simulator.Faults{ErrorRate: 1, ErrorCodes: []string{mps.CodeInvalidParameter}, Actions: []string{mps.ActionDescribeTaskDetail}})
 	f := details.New(r.client, r.st, details.Config{RetryAfter: time.Minute, SystemicPause: time.Millisecond}, nil)
 	drainQueue(t, f)
@@ -266,14 +260,7 @@ func TestOversizedDetailRefusedUnread(t *testing.T) {
 // beyond MaxClockSkew the API's Date is not believed.
 func TestFarFutureDateExpiresNothing(t *testing.T) {
 	t.Parallel()
-	now := time.Now().UTC()
-	sim := simulator.New(simulator.Config{Credentials: map[string]string{secretID: secretKey}, RateLimit: -1,
-		Clock: simulator.NewClock(now, 0)}, population(200, now))
-	r := newRig(t, sim)
-	s := syncer.New(r.client, r.st, syncer.Config{Details: syncer.DetailsAll, DetailRetention: 72 * time.Hour}, nil)
-	if _, err := s.Run(context.Background(), "details"); err != nil {
-		t.Fatal(err)
-	}
+	sim, r := queued(t, 200, 72*time.Hour)
 	sim.SetFaults(simulator.Faults{DateSkew: 30 * 24 * time.Hour})
 	f := details.New(r.client, r.st, details.Config{MaxClockSkew: 5 * time.Minute}, nil)
 	drainQueue(t, f)

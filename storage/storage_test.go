@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mps-archiver/mps-archiver/internal/archivetest"
 	"github.com/mps-archiver/mps-archiver/internal/pgtest"
 	"github.com/mps-archiver/mps-archiver/migrations"
 	"github.com/mps-archiver/mps-archiver/mps"
@@ -321,7 +322,7 @@ func TestOpenErrorsHidePasswords(t *testing.T) {
 				t.Fatal("connected")
 			}
 			msg := err.Error()
-			if f := leakedFragment(msg, tc.secrets...); f != "" {
+			if f := archivetest.LeakedFragment(msg, tc.secrets...); f != "" {
 				t.Errorf("the error holds %q of a password: %s", f, msg)
 			}
 			for _, w := range tc.want {
@@ -337,21 +338,6 @@ func TestOpenErrorsHidePasswords(t *testing.T) {
 			}
 		})
 	}
-}
-
-// leakedFragment returns the longest piece of three bytes or more of a
-// secret found in s, or "".
-func leakedFragment(s string, secrets ...string) string {
-	for _, sec := range secrets {
-		for n := len(sec); n >= 3; n-- {
-			for i := 0; i+n <= len(sec); i++ {
-				if strings.Contains(s, sec[i:i+n]) {
-					return sec[i : i+n]
-				}
-			}
-		}
-	}
-	return ""
 }
 
 // TestDescribeDSN: a connection string is shown as the conninfo the driver

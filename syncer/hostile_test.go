@@ -164,12 +164,7 @@ func TestInFlightTasksStreamed(t *testing.T) {
 func TestAPIClockHeldToOurs(t *testing.T) {
 	t.Parallel()
 	t1 := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
-	var fresh []*simulator.Task
-	for i := range 20 {
-		c := t1.Add(time.Duration(60+10*i) * time.Second)
-		fresh = append(fresh, &simulator.Task{ID: fmt.Sprintf("between-%02d", i), Type: "WorkflowTask", SubTaskTypes: []string{"action-trans"},
-			Create: c.UnixNano(), Begin: c.Add(time.Minute).UnixNano(), Finish: c.Add(2 * time.Minute).UnixNano()})
-	}
+	fresh := betweenRuns(t1)
 	clock := simulator.NewClock(t1, 0)
 	sim := simulator.New(simulator.Config{Credentials: map[string]string{secretID: secretKey}, RateLimit: -1, Clock: clock,
 		Faults: simulator.Faults{DateSkew: 20 * time.Minute}}, append(generated(300, t1, nil), fresh...))
@@ -222,12 +217,7 @@ func TestAPIClockHeldToOurs(t *testing.T) {
 func TestLocalClockAheadOfTheAPI(t *testing.T) {
 	t.Parallel()
 	t1 := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
-	var fresh []*simulator.Task
-	for i := range 20 {
-		c := t1.Add(time.Duration(60+10*i) * time.Second)
-		fresh = append(fresh, &simulator.Task{ID: fmt.Sprintf("between-%02d", i), Type: "WorkflowTask", SubTaskTypes: []string{"action-trans"},
-			Create: c.UnixNano(), Begin: c.Add(time.Minute).UnixNano(), Finish: c.Add(2 * time.Minute).UnixNano()})
-	}
+	fresh := betweenRuns(t1)
 	clock := simulator.NewClock(t1, 0)
 	sim := simulator.New(simulator.Config{Credentials: map[string]string{secretID: secretKey}, RateLimit: -1, Clock: clock}, append(generated(300, t1, nil), fresh...))
 	r := newRig(t, sim, nil)
@@ -244,4 +234,16 @@ func TestLocalClockAheadOfTheAPI(t *testing.T) {
 	if n := pgtest.Scalar[int64](t, r.dbURL, `SELECT count(*) FROM tasks WHERE task_id LIKE 'between-%' AND status = 'FINISH'`); n != 20 {
 		t.Fatalf("%d of 20 tasks created between runs archived", n)
 	}
+}
+
+// betweenRuns is 20 tasks created in the minutes after t1 (a run's start)
+// and finished soon after: what the next incremental run must list.
+func betweenRuns(t1 time.Time) []*simulator.Task {
+	var fresh []*simulator.Task
+	for i := range 20 {
+		c := t1.Add(time.Duration(60+10*i) * time.Second)
+		fresh = append(fresh, &simulator.Task{ID: fmt.Sprintf("between-%02d", i), Type: "WorkflowTask", SubTaskTypes: []string{"action-trans"},
+			Create: c.UnixNano(), Begin: c.Add(time.Minute).UnixNano(), Finish: c.Add(2 * time.Minute).UnixNano()})
+	}
+	return fresh
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/mps-archiver/mps-archiver/internal/archivetest"
 )
 
 // TestCommandLines runs command lines in-process through Main and checks
@@ -116,24 +118,9 @@ func TestCommandLines(t *testing.T) {
 					t.Errorf("output leaks %q", secret)
 				}
 			}
-			if f := leakedFragment(stdout.String()+stderr.String(), dbPasswords...); f != "" {
+			if f := archivetest.LeakedFragment(stdout.String()+stderr.String(), dbPasswords...); f != "" {
 				t.Errorf("output leaks %q of a database password", f)
 			}
 		})
 	}
-}
-
-// leakedFragment returns the longest piece of three bytes or more of a
-// secret found in s, or "".
-func leakedFragment(s string, secrets ...string) string {
-	for _, sec := range secrets {
-		for n := len(sec); n >= 3; n-- {
-			for i := 0; i+n <= len(sec); i++ {
-				if strings.Contains(s, sec[i:i+n]) {
-					return sec[i : i+n]
-				}
-			}
-		}
-	}
-	return ""
 }

@@ -1,5 +1,7 @@
-// Package archivetest compares an archive database with the simulator's
-// ground truth, for the end-to-end tests.
+// Package archivetest holds what the integration tests share: the
+// comparison of an archive database with the simulator's ground truth, the
+// rig that serves the simulator to the real client, and the scan for
+// leaked secrets.
 package archivetest
 
 import (
@@ -95,4 +97,19 @@ func nullTime(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
+}
+
+// LeakedFragment returns the longest piece of three bytes or more of a
+// secret found in s, or "".
+func LeakedFragment(s string, secrets ...string) string {
+	for _, sec := range secrets {
+		for n := len(sec); n >= 3; n-- {
+			for i := 0; i+n <= len(sec); i++ {
+				if strings.Contains(s, sec[i:i+n]) {
+					return sec[i : i+n]
+				}
+			}
+		}
+	}
+	return ""
 }
