@@ -92,23 +92,48 @@ type Options struct {
 // Defaults are the sizes of an Options left zero.
 var Defaults = Options{Tasks: 100_000, NaiveTasks: 10_000, LatencyTasks: 30_000, Partitions: 8, VariantTasks: 30_000}
 
-// Run measures this machine and returns the report.
+// Run measures this machine and returns the report: a throwaway
+// PostgreSQL and the in-process simulator are started, then each
+// measurement is a step, in order.
 func Run(ctx context.Context, o Options) (*Report, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	r, stop, err := start(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	tasks := r.population(o.Tasks)
+	for _, step := range []func(context.Context) error{
+		func(ctx context.Context) error { return r.copyCeiling(ctx, tasks) },      // (a)
+		func(ctx context.Context) error { return r.coldSync(ctx, len(tasks)) },    // (b)
+		func(ctx context.Context) error { return r.naiveUpserts(ctx, tasks) },     // (c)
+		func(ctx context.Context) error { return r.resync(ctx, len(tasks)) },      // (d)
+		func(ctx context.Context) error { return r.rateLimited(ctx, len(tasks)) }, // (e)
+		r.latency,       // (f)
+		r.variants,      // (h)
+		r.incremental,   // (j)
+		r.detailCapture, // (i)
+		r.largeRSS,      // (g)
+	} {
+		if err := step(ctx); err != nil {
+			return nil, err
+		}
+	}
+	r.ratios()
+	return &r.rep, nil
+}
+
+// withDefaults fills what o leaves zero and checks the sizes.
+func (o Options) withDefaults() (Options, error) {
 	def := Defaults
-	if o.Tasks == 0 {
-		o.Tasks = def.Tasks
-	}
-	if o.NaiveTasks == 0 {
-		o.NaiveTasks = def.NaiveTasks
-	}
-	if o.LatencyTasks == 0 {
-		o.LatencyTasks = def.LatencyTasks
-	}
-	if o.Partitions == 0 {
-		o.Partitions = def.Partitions
-	}
-	if o.VariantTasks == 0 {
-		o.VariantTasks = def.VariantTasks
+	for _, f := range []struct{ v, d *int }{{&o.Tasks, &def.Tasks}, {&o.NaiveTasks, &def.NaiveTasks}, {&o.LatencyTasks, &def.LatencyTasks},
+		{&o.Partitions, &def.Partitions}, {&o.VariantTasks, &def.VariantTasks}} {
+		if *f.v == 0 {
+			*f.v = *f.d
+		}
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
@@ -117,285 +142,361 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		o.DetailFor = 30 * time.Second
 	}
 	if o.Tasks < 1000 || o.NaiveTasks < 100 || o.LatencyTasks < 1000 {
-		return nil, errors.New("bench: --tasks and --latency-tasks must be at least 1000, --naive-tasks at least 100")
+		return o, errors.New("bench: --tasks and --latency-tasks must be at least 1000, --naive-tasks at least 100")
 	}
-	n, naiveN, latencyN, rssN, partitions, variantN := &o.Tasks, &o.NaiveTasks, &o.LatencyTasks, &o.RSSTasks, &o.Partitions, &o.VariantTasks
-	self := o.Self
-	say := func(format string, a ...any) { fmt.Fprintf(o.Log, "bench: "+format+"\n", a...) }
+	return o, nil
+}
 
-	say("starting a throwaway PostgreSQL (default durability settings)")
+// benchRun is one bench's state: its options, what it started, the report
+// being built and the results the ratios are made of.
+type benchRun struct {
+	o     Options
+	b     *bencher
+	st    *storage.BenchDB
+	sim   *simulator.Server
+	clock *simulator.Clock
+	now   time.Time
+	rep   Report
+
+	copyRes, cold, naiveRes, limited, seq, par, big Result
+}
+
+// start brings up a throwaway PostgreSQL with default durability, the
+// schema, the simulator on loopback and a scratch directory; stop takes
+// them down.
+func start(ctx context.Context, o Options) (_ *benchRun, stop func(), err error) {
+	var undo []func()
+	stop = func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
+	r := &benchRun{o: o}
+	r.say("starting a throwaway PostgreSQL (default durability settings)")
 	pg, err := pgtemp.Start(ctx, pgtemp.Options{Durable: true})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer pg.Stop(true)
+	undo = append(undo, func() { pg.Stop(true) })
 	dbURL := pg.URL("postgres")
 	if err := storage.MigrateUp(ctx, dbURL); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	st, err := storage.OpenBenchDB(ctx, dbURL)
-	if err != nil {
-		return nil, err
+	if r.st, err = storage.OpenBenchDB(ctx, dbURL); err != nil {
+		return nil, nil, err
 	}
-	defer st.Close()
+	undo = append(undo, r.st.Close)
 
 	secretID, secretKey := simulator.NewCredentials("AKIDbench")
-	now := time.Now().UTC().Truncate(time.Second)
-	clock := simulator.NewClock(now, 0)
-	sim := simulator.New(simulator.Config{Credentials: map[string]string{secretID: secretKey}, RateLimit: -1, Clock: clock}, nil)
-	endpoint, stopSim, err := sim.ServeLoopback()
+	r.now = time.Now().UTC().Truncate(time.Second)
+	r.clock = simulator.NewClock(r.now, 0)
+	r.sim = simulator.New(simulator.Config{Credentials: map[string]string{secretID: secretKey}, RateLimit: -1, Clock: r.clock}, nil)
+	endpoint, stopSim, err := r.sim.ServeLoopback()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer stopSim()
-
+	undo = append(undo, stopSim)
 	tmp, err := os.MkdirTemp("", "mps-archiver-bench-")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer os.RemoveAll(tmp)
-	b := &bencher{self: self, dir: tmp, db: dbURL, endpoint: endpoint, id: secretID, key: secretKey, st: st, sim: sim,
+	undo = append(undo, func() { os.RemoveAll(tmp) })
+	r.b = &bencher{self: o.Self, dir: tmp, db: dbURL, endpoint: endpoint, id: secretID, key: secretKey, st: r.st, sim: r.sim,
 		details: "mode: none\n  rate_limit: 10000"}
+	r.rep = Report{Tasks: o.Tasks, Machine: machine(), Database: "PostgreSQL (throwaway, loopback, default settings)"}
+	return r, stop, nil
+}
 
-	setPopulation := func(count int) []mps.Task {
-		gen := simulator.DefaultGenConfig()
-		gen.Tasks = count
-		sim.SetTasks(simulator.Generate(gen, now))
-		truth := sim.Truth()
-		tasks := make([]mps.Task, 0, len(truth))
-		for _, tt := range truth {
-			raw, _ := json.Marshal(tt.TaskSimpleInfo)
-			if t, ok := mps.DecodeTask(raw); ok {
-				tasks = append(tasks, t)
-			}
-		}
-		return tasks
-	}
-	rep := Report{Tasks: *n, Machine: machine(), Database: "PostgreSQL (throwaway, loopback, default settings)"}
-	add := func(r *Result) {
-		if r.Seconds > 0 {
-			r.TasksPerSec = float64(r.Tasks) / r.Seconds
-		}
-		rep.Results = append(rep.Results, *r)
-		say("%-34s %8d tasks %8.2fs %9.0f tasks/s", r.Name, r.Tasks, r.Seconds, r.TasksPerSec)
-	}
+func (r *benchRun) say(format string, a ...any) { fmt.Fprintf(r.o.Log, "bench: "+format+"\n", a...) }
 
-	tasks := setPopulation(*n)
+// population makes the simulator hold count generated tasks, and returns
+// them as the list shows them.
+func (r *benchRun) population(count int) []mps.Task {
+	gen := simulator.DefaultGenConfig()
+	gen.Tasks = count
+	r.sim.SetTasks(simulator.Generate(gen, r.now))
+	truth := r.sim.Truth()
+	tasks := make([]mps.Task, 0, len(truth))
+	for _, tt := range truth {
+		raw, _ := json.Marshal(tt.TaskSimpleInfo)
+		if t, ok := mps.DecodeTask(raw); ok {
+			tasks = append(tasks, t)
+		}
+	}
+	return tasks
+}
+
+// add records a result.
+func (r *benchRun) add(res *Result) {
+	if res.Seconds > 0 {
+		res.TasksPerSec = float64(res.Tasks) / res.Seconds
+	}
+	r.rep.Results = append(r.rep.Results, *res)
+	r.say("%-34s %8d tasks %8.2fs %9.0f tasks/s", res.Name, res.Tasks, res.Seconds, res.TasksPerSec)
+}
+
+// unthrottled is the client settings of a sync that the API does not slow.
+const unthrottled = "rate_limit: 10000\n  burst: 100"
+
+// copyCeiling is (a): COPY of the tasks in pages of 100, a commit each,
+// the median of three (a 2-core machine's figures move by a third between
+// runs).
+func (r *benchRun) copyCeiling(ctx context.Context, tasks []mps.Task) error {
+	r.say("(a) COPY ceiling, median of 3")
 	pages := make([][]mps.Task, 0, len(tasks)/100+1)
 	for i := 0; i < len(tasks); i += 100 {
 		pages = append(pages, tasks[i:min(i+100, len(tasks))])
 	}
-
-	// (a) the ceiling and (b) a cold sync, unthrottled: each the median of
-	// three, since a 2-core machine's figures move by a third between runs.
-	say("(a) COPY ceiling, median of 3")
 	var copies []time.Duration
 	var copyWAL int64
 	for range 3 {
-		wal0, err := st.WALPosition(ctx)
+		wal0, err := r.st.WALPosition(ctx)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		d, err := st.CopyCeiling(ctx, pages)
+		d, err := r.st.CopyCeiling(ctx, pages)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		wal1, err := st.WALPosition(ctx)
+		wal1, err := r.st.WALPosition(ctx)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		copies, copyWAL = append(copies, d), wal1-wal0
 	}
 	slices.Sort(copies)
-	copyRes := Result{Name: "copy_ceiling (1 commit per 100)", Tasks: len(tasks), Seconds: copies[1].Seconds(), RowsWritten: int64(len(tasks)), WALBytes: copyWAL, Note: "median of 3"}
-	add(&copyRes)
+	r.copyRes = Result{Name: "copy_ceiling (1 commit per 100)", Tasks: len(tasks), Seconds: copies[1].Seconds(), RowsWritten: int64(len(tasks)), WALBytes: copyWAL, Note: "median of 3"}
+	r.add(&r.copyRes)
+	return nil
+}
 
-	say("(b) cold sync, median of 3")
+// coldSync is (b): a cold sync, unthrottled, the median of three.
+func (r *benchRun) coldSync(ctx context.Context, n int) error {
+	r.say("(b) cold sync, median of 3")
 	var colds []Result
 	for i := range 3 {
 		if i > 0 {
-			if err := st.ResetArchive(ctx); err != nil {
-				return nil, err
+			if err := r.st.ResetArchive(ctx); err != nil {
+				return err
 			}
 		}
-		r, err := b.sync(ctx, "cold_sync", len(tasks), "rate_limit: 10000\n  burst: 100", 4)
+		res, err := r.b.sync(ctx, "cold_sync", n, unthrottled, 4)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		colds = append(colds, r)
+		colds = append(colds, res)
 	}
 	slices.SortFunc(colds, func(a, b Result) int { return cmp.Compare(a.Seconds, b.Seconds) })
-	cold := colds[1]
-	cold.Note += ", median of 3"
-	add(&cold)
+	r.cold = colds[1]
+	r.cold.Note += ", median of 3"
+	r.add(&r.cold)
+	return nil
+}
 
-	// (c) the naive baseline.
-	say("(c) naive per-row upserts")
-	naive := tasks[:min(*naiveN, len(tasks))]
-	d, err := st.NaiveUpsert(ctx, naive)
+// naiveUpserts is (c): the naive baseline, an upsert a row.
+func (r *benchRun) naiveUpserts(ctx context.Context, tasks []mps.Task) error {
+	r.say("(c) naive per-row upserts")
+	naive := tasks[:min(r.o.NaiveTasks, len(tasks))]
+	d, err := r.st.NaiveUpsert(ctx, naive)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	naiveRes := Result{Name: "naive_per_row_upsert", Tasks: len(naive), Seconds: d.Seconds(), RowsWritten: int64(len(naive))}
-	add(&naiveRes)
+	r.naiveRes = Result{Name: "naive_per_row_upsert", Tasks: len(naive), Seconds: d.Seconds(), RowsWritten: int64(len(naive))}
+	r.add(&r.naiveRes)
+	return nil
+}
 
-	// (d) re-sync of unchanged data.
-	say("(d) re-sync of unchanged data")
-	b.args = []string{"--full"} // a full re-sync: every page read again
-	resync, err := b.sync(ctx, "resync_unchanged", len(tasks), "rate_limit: 10000\n  burst: 100", 4)
-	b.args = nil
+// resync is (d): a full re-sync of unchanged data, every page read again.
+func (r *benchRun) resync(ctx context.Context, n int) error {
+	r.say("(d) re-sync of unchanged data")
+	r.b.args = []string{"--full"}
+	res, err := r.b.sync(ctx, "resync_unchanged", n, unthrottled, 4)
+	r.b.args = nil
 	if err != nil {
-		return nil, err
+		return err
 	}
-	add(&resync)
+	r.add(&res)
+	return nil
+}
 
-	// (e) under the API's 100 req/s, with the client at 100 req/s.
-	say("(e) sync under the 100 req/s limit")
-	if err := st.ResetArchive(ctx); err != nil {
-		return nil, err
+// rateLimited is (e): under the API's 100 req/s, with the client at 100.
+func (r *benchRun) rateLimited(ctx context.Context, n int) error {
+	r.say("(e) sync under the 100 req/s limit")
+	if err := r.st.ResetArchive(ctx); err != nil {
+		return err
 	}
-	sim.SetRateLimit(100)
-	limited, err := b.sync(ctx, "rate_limited_100rps", len(tasks), "rate_limit: 100\n  burst: 1", 4)
-	if err != nil {
-		return nil, err
+	r.sim.SetRateLimit(100)
+	var err error
+	if r.limited, err = r.b.sync(ctx, "rate_limited_100rps", n, "rate_limit: 100\n  burst: 1", 4); err != nil {
+		return err
 	}
-	add(&limited)
+	r.add(&r.limited)
+	return nil
+}
 
-	// (f) 30 ms latency at 100 req/s: one cursor vs partitions.
-	say("(f) 30 ms API latency, 100 req/s: sequential cursor vs %d partitions", *partitions)
-	lat := setPopulation(*latencyN)
-	sim.SetFaults(simulator.Faults{Latency: 30 * time.Millisecond})
-	if err := st.ResetArchive(ctx); err != nil {
-		return nil, err
+// latency is (f): 30 ms latency at 100 req/s, one cursor against
+// partitions.
+func (r *benchRun) latency(ctx context.Context) error {
+	r.say("(f) 30 ms API latency, 100 req/s: sequential cursor vs %d partitions", r.o.Partitions)
+	lat := r.population(r.o.LatencyTasks)
+	r.sim.SetFaults(simulator.Faults{Latency: 30 * time.Millisecond})
+	defer func() { r.sim.SetFaults(simulator.Faults{}); r.sim.SetRateLimit(-1) }()
+	var err error
+	if err = r.st.ResetArchive(ctx); err != nil {
+		return err
 	}
-	seq, err := b.sync(ctx, "latency30ms_sequential", len(lat), "rate_limit: 100\n  burst: 1", 1)
-	if err != nil {
-		return nil, err
+	if r.seq, err = r.b.sync(ctx, "latency30ms_sequential", len(lat), "rate_limit: 100\n  burst: 1", 1); err != nil {
+		return err
 	}
-	add(&seq)
-	if err := st.ResetArchive(ctx); err != nil {
-		return nil, err
+	r.add(&r.seq)
+	if err = r.st.ResetArchive(ctx); err != nil {
+		return err
 	}
-	par, err := b.sync(ctx, fmt.Sprintf("latency30ms_%d_partitions", *partitions), len(lat), "rate_limit: 100\n  burst: 1", *partitions)
-	if err != nil {
-		return nil, err
+	if r.par, err = r.b.sync(ctx, fmt.Sprintf("latency30ms_%d_partitions", r.o.Partitions), len(lat), "rate_limit: 100\n  burst: 1", r.o.Partitions); err != nil {
+		return err
 	}
-	add(&par)
-	sim.SetFaults(simulator.Faults{})
-	sim.SetRateLimit(-1)
+	r.add(&r.par)
+	return nil
+}
 
-	if *variantN > 0 {
-		say("(h) requests per run against each API variant, %d tasks, default settings: a cold run, then a steady one", *variantN)
-		setPopulation(*variantN)
-		for _, v := range benchVariants {
-			sim.SetVariant(v)
-			if err := st.ResetArchive(ctx); err != nil {
-				return nil, err
+// variants is (h): requests per run against each API variant, a cold run
+// then a steady (full) one that uses what the cold one learned.
+func (r *benchRun) variants(ctx context.Context) error {
+	n := r.o.VariantTasks
+	if n <= 0 {
+		return nil
+	}
+	r.say("(h) requests per run against each API variant, %d tasks, default settings: a cold run, then a steady one", n)
+	r.population(n)
+	defer r.sim.SetVariant(simulator.Variant{})
+	for _, v := range benchVariants {
+		r.sim.SetVariant(v)
+		if err := r.st.ResetArchive(ctx); err != nil {
+			return err
+		}
+		for _, phase := range []string{"cold", "steady"} {
+			if phase == "steady" {
+				r.b.args = []string{"--full"}
 			}
-			for _, phase := range []string{"cold", "steady"} {
-				if phase == "steady" {
-					b.args = []string{"--full"} // a full run that uses what the cold one learned
-				}
-				r, err := b.sync(ctx, "variant_"+v.String()+"_"+phase, *variantN, "rate_limit: 10000\n  burst: 100", 4)
-				b.args = nil
-				if err != nil {
-					return nil, err
-				}
-				add(&r)
+			res, err := r.b.sync(ctx, "variant_"+v.String()+"_"+phase, n, unthrottled, 4)
+			r.b.args = nil
+			if err != nil {
+				return err
 			}
+			r.add(&res)
 		}
-		sim.SetVariant(simulator.Variant{})
 	}
+	return nil
+}
 
-	if o.IncrementalTasks > 0 {
-		n := o.IncrementalTasks
-		say("(j) steady state: %d tasks, then 500 new tasks and 500 long-running ones finishing in the next hour; an incremental run next to a full one", n)
-		sim.SetTasks(withChanges(simulator.Generate(genConfig(n), now), now))
-		if err := st.ResetArchive(ctx); err != nil {
-			return nil, err
-		}
-		first, err := b.sync(ctx, "incremental_setup_full", n, "rate_limit: 10000\n  burst: 100", 4)
-		if err != nil {
-			return nil, err
-		}
-		add(&first)
-		clock.Advance(time.Hour)
-		inc, err := b.sync(ctx, "steady_incremental", n+1000, "rate_limit: 10000\n  burst: 100", 4)
-		if err != nil {
-			return nil, err
-		}
-		inc.Note = "1,000 changes"
-		add(&inc)
-		b.args = []string{"--full"}
-		full, err := b.sync(ctx, "steady_full", n+1000, "rate_limit: 10000\n  burst: 100", 4)
-		b.args = nil
-		if err != nil {
-			return nil, err
-		}
-		full.Note = "the same state, sync --full"
-		add(&full)
-		clock.Advance(-time.Hour)
-		if full.APIRequests > 0 {
-			rep.Ratios.IncrementalVsFull = float64(inc.APIRequests-inc.DetailRequests) / float64(full.APIRequests-full.DetailRequests)
-		}
+// incremental is (j): the steady state, an incremental run next to a full
+// one over the same 1,000 changes.
+func (r *benchRun) incremental(ctx context.Context) error {
+	n := r.o.IncrementalTasks
+	if n <= 0 {
+		return nil
 	}
+	r.say("(j) steady state: %d tasks, then 500 new tasks and 500 long-running ones finishing in the next hour; an incremental run next to a full one", n)
+	r.sim.SetTasks(withChanges(simulator.Generate(genConfig(n), r.now), r.now))
+	if err := r.st.ResetArchive(ctx); err != nil {
+		return err
+	}
+	first, err := r.b.sync(ctx, "incremental_setup_full", n, unthrottled, 4)
+	if err != nil {
+		return err
+	}
+	r.add(&first)
+	r.clock.Advance(time.Hour)
+	defer r.clock.Advance(-time.Hour)
+	inc, err := r.b.sync(ctx, "steady_incremental", n+1000, unthrottled, 4)
+	if err != nil {
+		return err
+	}
+	inc.Note = "1,000 changes"
+	r.add(&inc)
+	r.b.args = []string{"--full"}
+	full, err := r.b.sync(ctx, "steady_full", n+1000, unthrottled, 4)
+	r.b.args = nil
+	if err != nil {
+		return err
+	}
+	full.Note = "the same state, sync --full"
+	r.add(&full)
+	if full.APIRequests > 0 {
+		r.rep.Ratios.IncrementalVsFull = float64(inc.APIRequests-inc.DetailRequests) / float64(full.APIRequests-full.DetailRequests)
+	}
+	return nil
+}
 
-	if o.DetailTasks > 0 {
-		say("(i) detail capture of a %d-task backlog at details.rate_limit 100/s (the API's limit), for %s", o.DetailTasks, o.DetailFor)
-		setPopulation(o.DetailTasks)
-		if err := st.ResetArchive(ctx); err != nil {
-			return nil, err
-		}
-		if _, err := b.sync(ctx, "detail_backlog_fill", o.DetailTasks, "rate_limit: 10000\n  burst: 100", 4); err != nil {
-			return nil, err
-		}
-		pending, err := st.QueueAllDetails(ctx)
-		if err != nil {
-			return nil, err
-		}
-		b.details = fmt.Sprintf("mode: all\n  rate_limit: 100\n  sync_budget: %s", o.DetailFor)
-		r, err := b.sync(ctx, "detail_capture_100rps", int(pending), "rate_limit: 10000\n  burst: 100", 4)
-		b.details = "mode: none\n  rate_limit: 10000"
-		if err != nil {
-			return nil, err
-		}
-		stored, err := st.CountDetails(ctx)
-		if err != nil {
-			return nil, err
-		}
-		r.Tasks = int(stored)
-		r.Note = fmt.Sprintf("%d pending at start; details/s vs 100/s configured", pending)
-		add(&r)
-		rep.Ratios.DetailRateVsLimit = r.TasksPerSec / 100
+// detailCapture is (i): a backlog of details read at the API's 100/s for
+// DetailFor.
+func (r *benchRun) detailCapture(ctx context.Context) error {
+	n := r.o.DetailTasks
+	if n <= 0 {
+		return nil
 	}
+	r.say("(i) detail capture of a %d-task backlog at details.rate_limit 100/s (the API's limit), for %s", n, r.o.DetailFor)
+	r.population(n)
+	if err := r.st.ResetArchive(ctx); err != nil {
+		return err
+	}
+	if _, err := r.b.sync(ctx, "detail_backlog_fill", n, unthrottled, 4); err != nil {
+		return err
+	}
+	pending, err := r.st.QueueAllDetails(ctx)
+	if err != nil {
+		return err
+	}
+	r.b.details = fmt.Sprintf("mode: all\n  rate_limit: 100\n  sync_budget: %s", r.o.DetailFor)
+	res, err := r.b.sync(ctx, "detail_capture_100rps", int(pending), unthrottled, 4)
+	r.b.details = "mode: none\n  rate_limit: 10000"
+	if err != nil {
+		return err
+	}
+	stored, err := r.st.CountDetails(ctx)
+	if err != nil {
+		return err
+	}
+	res.Tasks = int(stored)
+	res.Note = fmt.Sprintf("%d pending at start; details/s vs 100/s configured", pending)
+	r.add(&res)
+	r.rep.Ratios.DetailRateVsLimit = res.TasksPerSec / 100
+	return nil
+}
 
-	var big Result
-	if *rssN > 0 {
-		say("(g) cold sync of %d tasks for peak RSS", *rssN)
-		large := setPopulation(*rssN)
-		if err := st.ResetArchive(ctx); err != nil {
-			return nil, err
-		}
-		big, err = b.sync(ctx, "cold_sync_large", len(large), "rate_limit: 10000\n  burst: 100", 4)
-		if err != nil {
-			return nil, err
-		}
-		add(&big)
+// largeRSS is (g): a cold sync of RSSTasks, for peak RSS.
+func (r *benchRun) largeRSS(ctx context.Context) error {
+	if r.o.RSSTasks <= 0 {
+		return nil
 	}
+	r.say("(g) cold sync of %d tasks for peak RSS", r.o.RSSTasks)
+	large := r.population(r.o.RSSTasks)
+	if err := r.st.ResetArchive(ctx); err != nil {
+		return err
+	}
+	var err error
+	if r.big, err = r.b.sync(ctx, "cold_sync_large", len(large), unthrottled, 4); err != nil {
+		return err
+	}
+	r.add(&r.big)
+	return nil
+}
 
-	detailRatio, incRatio := rep.Ratios.DetailRateVsLimit, rep.Ratios.IncrementalVsFull
-	rep.Ratios = Ratios{
-		DetailRateVsLimit:   detailRatio,
-		IncrementalVsFull:   incRatio,
-		SyncVsCopy:          cold.TasksPerSec / copyRes.TasksPerSec,
-		SyncVsNaive:         cold.TasksPerSec / naiveRes.TasksPerSec,
-		RateLimitedVsLimit:  limited.TasksPerSec / 10_000,
-		PartitionedVsCursor: par.TasksPerSec / seq.TasksPerSec,
+// ratios compares the measurements with each other.
+func (r *benchRun) ratios() {
+	q := &r.rep.Ratios
+	q.SyncVsCopy = r.cold.TasksPerSec / r.copyRes.TasksPerSec
+	q.SyncVsNaive = r.cold.TasksPerSec / r.naiveRes.TasksPerSec
+	q.RateLimitedVsLimit = r.limited.TasksPerSec / 10_000
+	q.PartitionedVsCursor = r.par.TasksPerSec / r.seq.TasksPerSec
+	if r.big.PeakRSSBytes > 0 && r.cold.PeakRSSBytes > 0 {
+		q.RSSLargeVsSmallRatio = float64(r.big.PeakRSSBytes) / float64(r.cold.PeakRSSBytes)
 	}
-	if big.PeakRSSBytes > 0 && cold.PeakRSSBytes > 0 {
-		rep.Ratios.RSSLargeVsSmallRatio = float64(big.PeakRSSBytes) / float64(cold.PeakRSSBytes)
-	}
-	return &rep, nil
 }
 
 type bencher struct {

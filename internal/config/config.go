@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -330,9 +331,17 @@ func (c *Config) Validate(needAPI bool) error {
 		return joinOneLine(errs)
 	}
 	// The file's own problems: each names the file and line, whether the
-	// final value came from it or a variable overrides a wrong one.
-	file := c.file.cfg
-	file.file, file.DatabaseURL = nil, c.DatabaseURL
+	// final value came from it or a variable overrides a wrong one. The
+	// file's values are judged in the final configuration's context (a
+	// rate limit above 100 is fine for an http:// endpoint the environment
+	// names): the final one, with the file's value put back for each key
+	// the file set.
+	file := *c
+	file.file = nil
+	for key := range c.file.lines {
+		copyKey(reflect.ValueOf(&file).Elem(), reflect.ValueOf(&c.file.cfg).Elem(), key)
+	}
+	file.DatabaseURL = c.DatabaseURL
 	final := map[string]bool{}
 	for _, e := range errs {
 		final[e.Error()] = true
@@ -350,6 +359,25 @@ func (c *Config) Validate(needAPI bool) error {
 		}
 	}
 	return joinOneLine(errs)
+}
+
+// copyKey sets the field at a YAML key path ("mps.rate_limit") of dst to
+// src's.
+func copyKey(dst, src reflect.Value, path string) {
+	head, rest, nested := strings.Cut(path, ".")
+	for i := 0; i < dst.NumField(); i++ {
+		tag, _, _ := strings.Cut(dst.Type().Field(i).Tag.Get("yaml"), ",")
+		if tag != head {
+			continue
+		}
+		if nested && dst.Field(i).Kind() == reflect.Struct {
+			copyKey(dst.Field(i), src.Field(i), rest)
+		} else if !nested && dst.Field(i).Kind() != reflect.Struct {
+			// A leaf; a section's own key ("mps") is not a value.
+			dst.Field(i).Set(src.Field(i))
+		}
+		return
+	}
 }
 
 // lineOf is the line of the key path a problem starts with.

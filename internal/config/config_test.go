@@ -209,3 +209,21 @@ func TestFileProblemsNamedWithTheirLine(t *testing.T) {
 		}
 	}
 }
+
+// TestFileValuesJudgedInContext: a file value that is right given what the
+// environment sets (a rate limit above the API's for an http:// simulator
+// the environment names) is not reported as a file problem.
+func TestFileValuesJudgedInContext(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(file, []byte("mps:\n  rate_limit: 10000\ndetails:\n  rate_limit: 10000\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(file, env(map[string]string{"DATABASE_URL": "postgres://a@h/d", "MPS_ENDPOINT": "http://127.0.0.1:9080"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(true); err != nil {
+		t.Fatalf("a valid combination refused: %v", err)
+	}
+}
