@@ -261,7 +261,7 @@ func (s *Service) runOnce(trigger string) {
 		return
 	}
 	res, err := s.runner.Run(s.runCtx, trigger)
-	if err != nil && s.runCtx.Err() != nil && s.isStopping() {
+	if err != nil && s.isStopping() && stoppedBy(err) {
 		// A routine stop (a deploy, a drain) past the grace period: the run
 		// is recorded unfinished in sync_runs, and the next one goes on
 		// from what it committed; not a failure to page anyone about.
@@ -300,11 +300,11 @@ func (s *Service) Stop() {
 		case <-done:
 		case <-time.After(s.cfg.ShutdownGrace):
 			s.log.Warn("shutdown grace period expired; cancelling the running sync", "grace_seconds", s.cfg.ShutdownGrace.Seconds())
-			s.cancelRun(fmt.Errorf("shutdown: grace period of %s expired", s.cfg.ShutdownGrace))
+			s.cancelRun(fmt.Errorf("%w: grace period of %s expired", ErrShutdown, s.cfg.ShutdownGrace))
 			<-done
 		}
 		if s.cancelRun != nil {
-			s.cancelRun(errors.New("shutdown"))
+			s.cancelRun(ErrShutdown)
 		}
 		if s.srv != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -335,6 +335,16 @@ func (s *Service) Handler() http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
 	return mux
+}
+
+// ErrShutdown is the cause a run is cancelled with when a shutdown's grace
+// period runs out.
+var ErrShutdown = errors.New("shutdown")
+
+// stoppedBy reports whether a run's error is the stop itself (its
+// cancellation), not a failure of its own that happened meanwhile.
+func stoppedBy(err error) bool {
+	return errors.Is(err, ErrShutdown) || errors.Is(err, context.Canceled)
 }
 
 // isStopping reports whether Stop has begun.
@@ -461,16 +471,23 @@ func Hint(err error) string {
 	msg := err.Error()
 	switch {
 	case unavailable(err):
-		return "PostgreSQL is unreachable or went away: check DATABASE_URL and the database; the run is retried on the next tick"
+		return "PostgreSQL is unreachable or went away: check DATABASE_URL and the database; the next run tries again"
 	case schemaMismatch(err):
 		return "the schema is not this binary's: run `mps-archiver migrate up` as the schema owner"
 	case code == mps.CodeEndpointError:
 		return "MPS_ENDPOINT does not answer like the MPS API: it should be https://mps.tencentcloudapi.com (or the international site), or http://HOST:PORT of a local simulator"
 	case code == mps.CodeNetworkError || code == mps.CodeTimeout:
-		if strings.Contains(msg, "connection refused") || strings.Contains(msg, "no such host") {
+		switch {
+		case strings.Contains(msg, "connection refused") || strings.Contains(msg, "no such host"):
 			return "nothing answers at MPS_ENDPOINT: check its host and port (http:// for a local simulator), DNS and the egress network policy"
+		case strings.Contains(msg, "HTTP response to HTTPS client"):
+			return "MPS_ENDPOINT says https:// but the server there speaks plain HTTP (a local simulator wants http://)"
+		case strings.Contains(msg, "x509") || strings.Contains(msg, "certificate"):
+			return "the endpoint's TLS certificate is not trusted: check MPS_ENDPOINT and any TLS-intercepting proxy (the image carries the public CA roots only)"
+		case code == mps.CodeTimeout:
+			return "MPS did not answer in time: check the network path to MPS_ENDPOINT (proxies, egress policy); the next run tries again"
 		}
-		return "MPS did not answer in time: check the network path to MPS_ENDPOINT (proxies, egress policy); the run is retried on the next tick"
+		return "the connection to MPS_ENDPOINT failed: check the network path (proxies, egress policy); the next run tries again"
 	case strings.HasPrefix(code, "AuthFailure"):
 		return "the credentials were refused: check TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY (or the role), and this machine's clock (signatures expire)"
 	case strings.HasPrefix(code, "UnauthorizedOperation"):

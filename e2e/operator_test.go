@@ -3,6 +3,7 @@ package e2e
 import (
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"strings"
 	"syscall"
@@ -114,5 +115,16 @@ func TestDemoKeepKeepsTheDatabase(t *testing.T) {
 	}
 	if !strings.Contains(p.stdout.String(), "Start it again with:") {
 		t.Fatalf("no restart command:\n%s", p.stdout.String())
+	}
+	// What --keep kept, and the page the demo wrote, are the user's; a test
+	// leaves nothing behind.
+	for _, re := range []string{`its data is kept in (\S+)\.`, `page with charts: (\S+\.html)`} {
+		if m := regexp.MustCompile(re).FindStringSubmatch(p.stdout.String()); m != nil {
+			if err := os.RemoveAll(m[1]); err != nil {
+				t.Errorf("remove %s: %v", m[1], err)
+			}
+		} else {
+			t.Errorf("the demo did not say %s:\n%s", re, p.stdout.String())
+		}
 	}
 }

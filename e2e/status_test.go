@@ -23,6 +23,13 @@ func TestStatus(t *testing.T) {
 	if r.code != 4 || !strings.Contains(r.stdout, "Needs attention:") || !strings.Contains(r.stdout, "no run yet") {
 		t.Fatalf("fresh archive: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	// The first run under way (hours on a large account): not "no run yet".
+	pgtest.Exec(t, db, `INSERT INTO sync_runs (trigger, host, kind, status, started_at) VALUES ('sync', 'h', 'full', 'running', now() - interval '3 hours')`)
+	r = run(t, env, "status")
+	if r.code != 0 || strings.Contains(r.stdout, "no run yet") || !strings.Contains(r.stdout, "Running") {
+		t.Fatalf("first run under way: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	pgtest.Exec(t, db, `DELETE FROM sync_runs`)
 	if r := run(t, env, "sync"); r.code != 0 {
 		t.Fatalf("sync: %d %s", r.code, r.stderr)
 	}

@@ -268,7 +268,7 @@ func TestMigrateCommand(t *testing.T) {
 	pgtest.Exec(t, db, `INSERT INTO tasks (task_id, status, raw, first_status) VALUES ('kept', 'FINISH', '{}', 'FINISH')`)
 	for _, args := range [][]string{{"migrate", "down", "all"}, {"migrate", "down"}} {
 		r := run(t, env, args...)
-		if r.code != 2 || !strings.Contains(r.stderr, "run again with --yes to confirm") || len(args) == 3 && !strings.Contains(r.stderr, "2 (tasks)") {
+		if r.code != 2 || !strings.Contains(r.stderr, "run again with --yes to confirm") || len(args) == 3 && (!strings.Contains(r.stderr, "2 (tasks)") || !strings.Contains(r.stderr, "1 rows of tasks")) {
 			t.Fatalf("%v without --yes: exit %d: %s", args, r.code, r.stderr)
 		}
 	}

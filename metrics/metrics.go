@@ -64,7 +64,7 @@ func (m *Metrics) SetBuildInfo(version, goVersion string) {
 	m.Registry.MustRegister(g)
 }
 
-// NewMetrics registers the daemon's metrics (and the Go and process
+// New registers the daemon's metrics (and the Go and process
 // collectors) on a new registry.
 func New() *Metrics {
 	reg := prometheus.NewRegistry()
@@ -212,7 +212,6 @@ func (m *Metrics) ObservePage(ev syncer.PageEvent) {
 	m.pages.WithLabelValues(string(ev.Status)).Inc()
 }
 
-// ObserveRun records a run's result.
 // ObserveStopped counts a run a stop cut short: sync_runs_total{result=
 // "stopped"}, neither failed nor succeeded (last_run_failed is left as it
 // was).
@@ -221,6 +220,7 @@ func (m *Metrics) ObserveStopped(res syncer.Result) {
 	m.runs.WithLabelValues("stopped").Inc()
 }
 
+// ObserveRun records a run's result.
 func (m *Metrics) ObserveRun(res syncer.Result, err error) {
 	if errors.Is(err, syncer.ErrLocked) {
 		m.runs.WithLabelValues("skipped").Inc()

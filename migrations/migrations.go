@@ -4,7 +4,9 @@ package migrations
 
 import (
 	"embed"
+	"fmt"
 	"io/fs"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -51,5 +53,21 @@ func Versions() []Migration {
 		out = append(out, Migration{Version: uint(v), Name: name})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
+	return out
+}
+
+// dropTable finds the tables a down migration drops.
+var dropTable = regexp.MustCompile(`(?i)DROP TABLE (?:IF EXISTS )?([a-z_][a-z0-9_]*)`)
+
+// DroppedTables lists the tables m's down migration drops, in its order.
+func (m Migration) DroppedTables() []string {
+	b, err := fs.ReadFile(FS, fmt.Sprintf("%06d_%s.down.sql", m.Version, m.Name))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, g := range dropTable.FindAllStringSubmatch(string(b), -1) {
+		out = append(out, g[1])
+	}
 	return out
 }

@@ -3,6 +3,7 @@ package report
 import (
 	"math"
 	"testing"
+	"time"
 )
 
 // Count axes tick whole numbers in steps of 1, 2 or 5 times a power of
@@ -32,5 +33,24 @@ func TestCountAxis(t *testing.T) {
 	}
 	if got := newAxis(0.09, false, "s").label(0.06); got != "0.06s" {
 		t.Errorf("label %q", got)
+	}
+}
+
+// TestLongRangeChartsTheRecentPeriods: a range longer than a chart's axis
+// (two years by day) charts its most recent periods, from the first with
+// data, never the oldest (empty) ones.
+func TestLongRangeChartsTheRecentPeriods(t *testing.T) {
+	t.Parallel()
+	var days []time.Time
+	for d := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC); d.Before(time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)); d = d.AddDate(0, 0, 1) {
+		days = append(days, d)
+	}
+	first := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	ps := fromFirstData(days, first, true)
+	if !ps[0].Equal(first) || !ps[len(ps)-1].Equal(days[len(days)-1]) {
+		t.Fatalf("charted %s … %s", ps[0], ps[len(ps)-1])
+	}
+	if ps := fromFirstData(days, time.Time{}, false); len(ps) != maxPeriods || !ps[len(ps)-1].Equal(days[len(days)-1]) {
+		t.Fatalf("no data: %d periods ending %s", len(ps), ps[len(ps)-1])
 	}
 }

@@ -404,11 +404,15 @@ func periods(r *storage.Report) []time.Time {
 		start = time.Date(start.Year(), start.Month(), 1, 0, 0, 0, 0, time.UTC)
 	}
 	var out []time.Time
-	for t := start; t.Before(r.Until) && len(out) < 400; t = step(t) {
+	for t := start; t.Before(r.Until); t = step(t) {
 		out = append(out, t)
 	}
 	return out
 }
+
+// maxPeriods bounds a chart's axis: a longer range shows its most recent
+// periods (the tables keep them all).
+const maxPeriods = 400
 
 // fromFirstData drops the periods before the first one with data, keeping
 // at least minPeriods (or all there are): a new archive's charts start
@@ -416,13 +420,20 @@ func periods(r *storage.Report) []time.Time {
 // still runs to the end of the range, so quiet recent periods show.
 func fromFirstData(ps []time.Time, first time.Time, found bool) []time.Time {
 	if !found {
+		if len(ps) > maxPeriods {
+			ps = ps[len(ps)-maxPeriods:]
+		}
 		return ps
 	}
 	k := sort.Search(len(ps), func(i int) bool { return !ps[i].Before(first) })
 	if k > 0 && (k == len(ps) || ps[k].After(first)) {
 		k-- // first falls inside period k-1
 	}
-	return ps[min(k, max(0, len(ps)-minPeriods)):]
+	ps = ps[min(k, max(0, len(ps)-minPeriods)):]
+	if len(ps) > maxPeriods {
+		ps = ps[len(ps)-maxPeriods:]
+	}
+	return ps
 }
 
 type htmlReport struct {
@@ -436,6 +447,7 @@ type htmlReport struct {
 	Sections                  []htmlSection
 	Since, Until, GeneratedAt string
 	ChartsFrom                string // the first period charted, when after Since
+	ChartsFromNote            string // why the charts start there
 }
 
 // htmlSection is a section with the alignment of each column: numbers
@@ -566,7 +578,7 @@ func WriteHTML(w io.Writer, r *storage.Report) error {
 		}
 	}
 	var allDays []time.Time
-	for t := r.Since.UTC().Truncate(24 * time.Hour); t.Before(r.Until) && len(allDays) < 400; t = t.AddDate(0, 0, 1) {
+	for t := r.Since.UTC().Truncate(24 * time.Hour); t.Before(r.Until); t = t.AddDate(0, 0, 1) {
 		allDays = append(allDays, t)
 	}
 	var dayLabels []string
@@ -614,9 +626,17 @@ func WriteHTML(w io.Writer, r *storage.Report) error {
 	if decidedAll > 0 {
 		ratePct = fmt.Sprintf("%.1f%%", 100*float64(failedAll)/float64(decidedAll))
 	}
-	from := ""
+	from, fromNote := "", ""
 	if len(ps) > 0 && len(all) > 0 && ps[0].After(all[0]) {
 		from = ps[0].Format(time.DateOnly)
+		switch {
+		case found && !ps[0].After(first) && (len(ps) == 1 || ps[1].After(first)):
+			fromNote = "the first " + r.By + " with data"
+		case len(ps) == maxPeriods:
+			fromNote = fmt.Sprintf("the last %d %ss of the range", maxPeriods, r.By)
+		default:
+			fromNote = fmt.Sprintf("at least %d %ss before the end of the range", minPeriods, r.By)
+		}
 	}
 
 	data := htmlReport{
@@ -635,6 +655,7 @@ func WriteHTML(w io.Writer, r *storage.Report) error {
 		Until:          r.Until.UTC().Format(time.RFC3339),
 		GeneratedAt:    r.Generated.Format(time.RFC3339),
 		ChartsFrom:     from,
+		ChartsFromNote: fromNote,
 	}
 	return htmlTemplate.Execute(w, data)
 }
@@ -660,7 +681,7 @@ th { background: #f6f6f6; } .num { text-align: right; font-variant-numeric: tabu
 details { margin: 8px 0; }
 </style></head><body>
 <h1>{{.Title}}</h1>
-<div class="meta">Tasks created {{.Since}} … {{.Until}}{{if .R.TaskType}}, type {{.R.TaskType}}{{end}}; generated {{.GeneratedAt}}{{if .ChartsFrom}}; charts start at {{.ChartsFrom}}, the first {{.R.By}} with data{{end}}</div>
+<div class="meta">Tasks created {{.Since}} … {{.Until}}{{if .R.TaskType}}, type {{.R.TaskType}}{{end}}; generated {{.GeneratedAt}}{{if .ChartsFrom}}; charts start at {{.ChartsFrom}}, {{.ChartsFromNote}}{{end}}</div>
 <div class="kpis">
 <div class="kpi"><b id="kpi-total">{{.R.Total}}</b>tasks</div>
 {{range $k, $v := .R.ByStatus}}<div class="kpi"><b>{{$v}}</b>{{$k}}</div>{{end}}

@@ -91,7 +91,8 @@ func WriteSection(w io.Writer, format string, r *storage.Report, name string) er
 			Title  string     `json:"title"`
 			Header []string   `json:"header"`
 			Rows   [][]string `json:"rows"`
-		}{s.Name, s.Title, s.Header, rows})
+			Note   string     `json:"note,omitempty"`
+		}{s.Name, s.Title, s.Header, rows, s.Note})
 	}
 	return fmt.Errorf("format %q: want %s", format, strings.Join(Formats, ", "))
 }

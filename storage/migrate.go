@@ -8,6 +8,8 @@ import (
 	"github.com/golang-migrate/migrate/v4"
 	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/mps-archiver/mps-archiver/migrations"
@@ -18,7 +20,8 @@ import (
 // call Up at once; run it over a direct connection, not through a
 // transaction-pooling PgBouncer, which breaks session locks.
 type Migrator struct {
-	m *migrate.Migrate
+	m    *migrate.Migrate
+	pool *pgxpool.Pool // the store's, for what a confirmation says
 }
 
 // NewMigrator opens a migrator on the store's pool.
@@ -41,7 +44,28 @@ func (s *Store) NewMigrator(ctx context.Context) (*Migrator, error) {
 		_ = drv.Close()
 		return nil, fmt.Errorf("open migrator: %w", err)
 	}
-	return &Migrator{m: m}, nil
+	return &Migrator{m: m, pool: s.pool}, nil
+}
+
+// RowCounts counts the rows of the tables that exist among names (a
+// table absent is left out): what a down migration would delete.
+func (mg *Migrator) RowCounts(ctx context.Context, names []string) (map[string]int64, error) {
+	out := map[string]int64{}
+	for _, n := range names {
+		var exists bool
+		if err := mg.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, n).Scan(&exists); err != nil {
+			return nil, fmt.Errorf("count rows of %s: %w", n, interpretError(err))
+		}
+		if !exists {
+			continue
+		}
+		var c int64
+		if err := mg.pool.QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{n}.Sanitize()).Scan(&c); err != nil {
+			return nil, fmt.Errorf("count rows of %s: %w", n, interpretError(err))
+		}
+		out[n] = c
+	}
+	return out, nil
 }
 
 // Close releases the migrator's connection.

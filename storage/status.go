@@ -28,6 +28,7 @@ type RunSummary struct {
 type ArchiveStatus struct {
 	LastSuccess  *RunSummary         `json:"last_success,omitempty"`
 	LastRun      *RunSummary         `json:"last_run,omitempty"`
+	Running      *RunSummary         `json:"running,omitempty"`
 	FirstRun     *time.Time          `json:"first_run,omitempty"`
 	FullFailures int64               `json:"full_run_failures"`
 	Gaps         int64               `json:"coverage_gaps"`
@@ -68,6 +69,9 @@ func (s *Store) Status(ctx context.Context) (ArchiveStatus, error) {
 		return st, err
 	}
 	if st.LastRun, err = run(`WHERE status <> 'running'`); err != nil {
+		return st, err
+	}
+	if st.Running, err = run(`WHERE status = 'running'`); err != nil {
 		return st, err
 	}
 	if err := s.pool.QueryRow(ctx, `SELECT min(started_at) FROM sync_runs`).Scan(&st.FirstRun); err != nil {

@@ -148,7 +148,7 @@ func confirmDown(env *Env, mg *storage.Migrator, steps int, yes bool) error {
 	if steps > applied {
 		return usageErrorf("down %d: only %d migrations are applied; nothing was changed (`down all` reverts every one)", steps, applied)
 	}
-	var reverted []string
+	var reverted, dropped []string
 	all := migrations.Versions()
 	for i := len(all) - 1; i >= 0; i-- {
 		m := all[i]
@@ -159,8 +159,19 @@ func confirmDown(env *Env, mg *storage.Migrator, steps int, yes bool) error {
 			break
 		}
 		reverted = append(reverted, fmt.Sprintf("%d (%s)", m.Version, m.Name))
+		dropped = append(dropped, m.DroppedTables()...)
 	}
 	what := "schema versions " + strings.Join(reverted, ", ")
+	// What it deletes, in rows: the archive may be the only copy.
+	if counts, err := mg.RowCounts(context.Background(), dropped); err == nil && len(counts) > 0 {
+		var parts []string
+		for _, t := range dropped {
+			if n, ok := counts[t]; ok {
+				parts = append(parts, fmt.Sprintf("%d rows of %s", n, t))
+			}
+		}
+		what += "; it drops " + strings.Join(parts, ", ")
+	}
 	if yes {
 		return nil
 	}

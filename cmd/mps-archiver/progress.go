@@ -53,7 +53,11 @@ func detailProgress(ctx context.Context, log *slog.Logger, q backlogReader, f *d
 				left = (time.Duration(float64(b.Pending)/rate) * time.Second).Round(time.Second).String()
 			}
 			if tty != nil {
-				line := fmt.Sprintf("reading outcomes: %d read, %d queued, %.0f/s, ~%s left (Ctrl-C is safe: what is read is kept)", read, b.Pending, rate, left)
+				// Under 80 columns: a wrapped line cannot be rewritten in place.
+				line := fmt.Sprintf("outcomes: %d read, %d queued, %.0f/s, ~%s left (Ctrl-C is safe)", read, b.Pending, rate, left)
+				if r := []rune(line); len(r) > 79 {
+					line = string(r[:79])
+				}
 				fmt.Fprintf(tty, "\r%-*s", width, line)
 				width = max(width, len(line))
 			}

@@ -44,7 +44,7 @@ func TestDetailProgress(t *testing.T) {
 
 	var tty lockedBuffer
 	stop = detailProgress(context.Background(), slog.New(slog.NewTextHandler(&logs, nil)), q, f, time.Second, &tty)
-	waitFor(t, func() bool { return strings.Contains(tty.String(), "\rreading outcomes: 0 read, 1234 queued") })
+	waitFor(t, func() bool { return strings.Contains(tty.String(), "\routcomes: 0 read, 1234 queued") })
 	stop()
 	if out := tty.String(); !strings.HasSuffix(out, "\r") || strings.Contains(out, "\n") {
 		t.Fatalf("the terminal line was not updated in place and cleared: %q", out)

@@ -51,6 +51,9 @@ func runReport(ctx context.Context, env *Env, args []string) error {
 	if *stuck <= 0 {
 		return usageErrorf("--stuck-after %s must be positive", *stuck)
 	}
+	if *section != "" && *html == "-" {
+		return usageErrorf("--section and --html - both choose what goes to standard output: use one")
+	}
 	if *section != "" && !slices.Contains(report.SectionNames, *section) {
 		return usageErrorf("--section %q: want one of %s", *section, strings.Join(report.SectionNames, ", "))
 	}

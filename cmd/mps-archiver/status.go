@@ -24,6 +24,7 @@ type statusReport struct {
 	BinarySchema    uint                 `json:"binary_schema_version"`
 	LastSuccess     *storage.RunSummary  `json:"last_success,omitempty"`
 	LastRun         *storage.RunSummary  `json:"last_run,omitempty"`
+	Running         *storage.RunSummary  `json:"running,omitempty"`
 	HeadroomSeconds float64              `json:"retention_headroom_seconds"`
 	FullFailures    int64                `json:"full_run_failures"`
 	CoverageGaps    int64                `json:"coverage_gaps"`
@@ -78,7 +79,7 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	now := time.Now()
-	r.LastSuccess, r.LastRun, r.FullFailures = a.LastSuccess, a.LastRun, a.FullFailures
+	r.LastSuccess, r.LastRun, r.Running, r.FullFailures = a.LastSuccess, a.LastRun, a.Running, a.FullFailures
 	r.CoverageGaps, r.LastGap = a.Gaps, a.LastGap
 	r.DetailsQueued, r.DetailsFailing, r.DetailsGaveUp = a.Details.Pending, a.Details.Failing, a.Details.GaveUp
 	if !a.Details.OldestDeadline.IsZero() {
@@ -97,12 +98,15 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 	headroom := syncer.Window - now.Sub(basis)
 	r.HeadroomSeconds = headroom.Seconds()
 	switch {
-	case a.LastSuccess == nil && a.LastRun == nil:
+	case a.LastSuccess == nil && a.LastRun == nil && a.Running == nil:
 		r.Attention = append(r.Attention, "no run yet: run `mps-archiver sync` (or start `serve`)")
+	case a.LastSuccess == nil && a.LastRun == nil:
+		// The first drain is under way (hours on a large account): the
+		// headroom counts from it, as the alerts do.
 	case headroom < 72*time.Hour:
 		r.Attention = append(r.Attention, fmt.Sprintf("the last successful run is %s old: tasks leave MPS unarchived in %s", ago(now, basis), max(headroom, 0).Round(time.Minute)))
 	}
-	if a.LastRun != nil && a.LastRun.Status == "failed" {
+	if a.LastRun != nil && a.LastRun.Status == "failed" && !stoppedRun(a.LastRun.Error) {
 		r.Attention = append(r.Attention, fmt.Sprintf("the last run (%d) failed: %s", a.LastRun.ID, firstLine(a.LastRun.Error)))
 	}
 	if a.FullFailures >= 2 {
@@ -113,7 +117,12 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 			ago(now, a.LastGap.DetectedAt), a.LastGap.Start.UTC().Format(time.RFC3339), a.LastGap.End.UTC().Format(time.RFC3339)))
 	}
 	if r.OldestDeadline != nil && r.OldestDeadline.Sub(now) < 12*time.Hour {
-		r.Attention = append(r.Attention, fmt.Sprintf("the oldest queued outcome's deadline is %s: raise details.rate_limit", deadlineText(now, *r.OldestDeadline)))
+		advice := "raise details.rate_limit (the API allows 100/s)"
+		if a.Details.Failing > 0 {
+			// Speed is not the problem of a read that fails.
+			advice = fmt.Sprintf("%d queued reads are failing: see task_detail_queue.last_error (each is retried until MPS forgets it)", a.Details.Failing)
+		}
+		r.Attention = append(r.Attention, fmt.Sprintf("the oldest queued outcome's deadline is %s: %s", deadlineText(now, *r.OldestDeadline), advice))
 	}
 	if a.Details.GaveUp > 0 {
 		r.Attention = append(r.Attention, fmt.Sprintf("%d outcomes failed to be read until MPS forgot them in the last 7 days (task_details.err_code = 'gave_up')", a.Details.GaveUp))
@@ -149,7 +158,14 @@ func printStatus(env *Env, format string, r statusReport) error {
 			fmt.Fprintf(w, "Last success\tnone\n")
 		}
 		if r.LastRun != nil && (r.LastSuccess == nil || r.LastRun.ID != r.LastSuccess.ID) {
-			fmt.Fprintf(w, "Last run\trun %d (%s) %s, started %s ago\n", r.LastRun.ID, r.LastRun.Kind, r.LastRun.Status, ago(now, r.LastRun.StartedAt))
+			how := r.LastRun.Status
+			if how == "failed" && stoppedRun(r.LastRun.Error) {
+				how = "stopped by a shutdown"
+			}
+			fmt.Fprintf(w, "Last run\trun %d (%s) %s, started %s ago\n", r.LastRun.ID, r.LastRun.Kind, how, ago(now, r.LastRun.StartedAt))
+		}
+		if r.Running != nil {
+			fmt.Fprintf(w, "Running\trun %d (%s), started %s ago\n", r.Running.ID, r.Running.Kind, ago(now, r.Running.StartedAt))
 		}
 		fmt.Fprintf(w, "Retention headroom\t%s before tasks leave MPS unarchived\n", (time.Duration(r.HeadroomSeconds) * time.Second).Round(time.Minute))
 		gaps := "none"
@@ -213,8 +229,15 @@ func deadlineText(now, t time.Time) string {
 
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")
-	if len(s) > 300 {
-		s = s[:300] + "…"
+	if r := []rune(s); len(r) > 300 {
+		s = string(r[:300]) + "…"
 	}
 	return s
+}
+
+// stoppedRun reports whether a failed run's error says a shutdown or a
+// second signal stopped it: routine (a deploy), not a failure to act on.
+func stoppedRun(errText string) bool {
+	return strings.HasPrefix(errText, "shutdown") || strings.Contains(errText, "(shutdown") ||
+		strings.Contains(errText, "stopped at once")
 }

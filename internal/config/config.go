@@ -347,18 +347,39 @@ func (c *Config) Validate(needAPI bool) error {
 		final[e.Error()] = true
 	}
 	for i, e := range errs {
-		if line, ok := c.file.lineOf(e.Error()); ok && c.file.said(e.Error(), file.problems(needAPI)) {
+		// The final value of the key is the file's: say where it is.
+		if key, line, ok := c.file.keyOf(e.Error()); ok &&
+			reflect.DeepEqual(keyValue(reflect.ValueOf(c).Elem(), key), keyValue(reflect.ValueOf(&c.file.cfg).Elem(), key)) {
 			errs[i] = fmt.Errorf("%w (config file %s, line %d)", e, c.file.path, line)
 		}
 	}
 	for _, e := range file.problems(needAPI) {
 		if !final[e.Error()] {
-			if line, ok := c.file.lineOf(e.Error()); ok {
-				errs = append(errs, fmt.Errorf("%w (config file %s, line %d; the environment overrides it, but the file is wrong)", e, c.file.path, line))
+			if _, line, ok := c.file.keyOf(e.Error()); ok {
+				errs = append(errs, fmt.Errorf("%w (config file %s, line %d; the environment or a flag overrides it, but the file is wrong)", e, c.file.path, line))
 			}
 		}
 	}
 	return joinOneLine(errs)
+}
+
+// keyValue is the value at a YAML key path, or an invalid Value.
+func keyValue(v reflect.Value, path string) any {
+	head, rest, nested := strings.Cut(path, ".")
+	for i := 0; i < v.NumField(); i++ {
+		tag, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ",")
+		if tag != head {
+			continue
+		}
+		if nested {
+			if v.Field(i).Kind() != reflect.Struct {
+				return nil
+			}
+			return keyValue(v.Field(i), rest)
+		}
+		return v.Field(i).Interface()
+	}
+	return nil
 }
 
 // copyKey sets the field at a YAML key path ("mps.rate_limit") of dst to
@@ -380,22 +401,13 @@ func copyKey(dst, src reflect.Value, path string) {
 	}
 }
 
-// lineOf is the line of the key path a problem starts with.
-func (f *fileLayer) lineOf(problem string) (int, bool) {
-	key, _, _ := strings.Cut(problem, " ")
+// keyOf is the key path a problem starts with, and its line in the file
+// (ok: the file set it).
+func (f *fileLayer) keyOf(problem string) (key string, line int, ok bool) {
+	key, _, _ = strings.Cut(problem, " ")
 	key = strings.TrimSuffix(key, ":")
-	line, ok := f.lines[key]
-	return line, ok
-}
-
-// said reports whether the file's own settings have the problem too.
-func (f *fileLayer) said(problem string, fileProblems []error) bool {
-	for _, e := range fileProblems {
-		if e.Error() == problem {
-			return true
-		}
-	}
-	return false
+	line, ok = f.lines[key]
+	return key, line, ok
 }
 
 // problems lists what is wrong with c, one error a setting.

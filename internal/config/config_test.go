@@ -188,7 +188,7 @@ func TestFileProblemsNamedWithTheirLine(t *testing.T) {
 			"mps.rate_limit (MPS_RATE_LIMIT): 500 is above the API's 100 requests per second", "(config file " + file + ", line 3)",
 			"details.retention: 2s is outside 1h..168h", "(config file " + file + ", line 6)"}},
 		{map[string]string{"MPS_RATE_LIMIT": "20"}, []string{
-			"mps.rate_limit (MPS_RATE_LIMIT): 500 is above", "line 3; the environment overrides it, but the file is wrong)"}},
+			"mps.rate_limit (MPS_RATE_LIMIT): 500 is above", "line 3; the environment or a flag overrides it, but the file is wrong)"}},
 		{map[string]string{"MPS_RATE_LIMIT": "900"}, []string{"mps.rate_limit (MPS_RATE_LIMIT): 900 is above"}},
 	} {
 		cfg, err := Load(file, env(tc.env))
@@ -227,3 +227,23 @@ func TestFileValuesJudgedInContext(t *testing.T) {
 		t.Fatalf("a valid combination refused: %v", err)
 	}
 }
+
+// TestFileValueNamedWhateverElseTheEnvironmentSets: a wrong value that came
+// from the file is named with its line even when the environment changes
+// another setting it is judged with (the endpoint).
+func TestFileValueNamedWhateverElseTheEnvironmentSets(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(file, []byte("mps:\n  endpoint: http://127.0.0.1:9080\n  rate_limit: 500\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(file, env(map[string]string{"DATABASE_URL": "postgres://a@h/d", "MPS_ENDPOINT": "https://mps.tencentcloudapi.com"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.Validate(true)
+	if err == nil || !strings.Contains(err.Error(), "500 is above") || !strings.Contains(err.Error(), "(config file "+file+", line 3)") {
+		t.Fatalf("%v", err)
+	}
+}
+
