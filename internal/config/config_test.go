@@ -246,4 +246,3 @@ func TestFileValueNamedWhateverElseTheEnvironmentSets(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
-
