@@ -192,7 +192,8 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nEnvironment: DATABASE_URL, TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY, MPS_ENDPOINT,")
-	fmt.Fprintln(w, "MPS_RATE_LIMIT, MPS_DETAILS_MODE, MPS_DETAILS_RATE_LIMIT, TENCENTCLOUD_REGION, LOG_LEVEL, LOG_FORMAT")
+	fmt.Fprintln(w, "MPS_RATE_LIMIT, MPS_DETAILS_MODE, MPS_DETAILS_RATE_LIMIT, MPS_ARCHIVER_PUSHGATEWAY(_INSTANCE),")
+	fmt.Fprintln(w, "MPS_ARCHIVER_CONFIG, TENCENTCLOUD_REGION, LOG_LEVEL, LOG_FORMAT")
 	fmt.Fprintln(w, "(secrets also as *_FILE). `mps-archiver COMMAND -h` describes a command's flags;")
 	fmt.Fprintln(w, "the documentation is at "+docsURL+".")
 	fmt.Fprintln(w, "\nExit statuses: 0 success, 1 failure, 2 usage error, 3 sync skipped (another process holds the run lock),")
