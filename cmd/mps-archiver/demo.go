@@ -122,6 +122,9 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The setup above ran on the fast clock too: set it back so that it
+	// reaches the real now as the demo ends, not minutes past it.
+	sim.Clock().Set(time.Now().UTC().Add(-time.Duration(float64(*duration) * *speed)))
 	runCtx, cancel := context.WithTimeout(ctx, *duration)
 	defer cancel()
 	if err := svc.Start(context.WithoutCancel(ctx)); err != nil {

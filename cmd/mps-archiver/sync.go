@@ -58,6 +58,7 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 		stopDetails = func() { cancel(); <-fetchDone }
 		waitDetails = func(res syncer.Result) []any {
 			close(drained)
+			waitStart := time.Now()
 			if b, err := st.DetailBacklog(ctx); err == nil && b.Pending > 0 {
 				// Said before the wait, so that a person watching does not
 				// take the budget for a hang.
@@ -80,7 +81,9 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 				cancel()
 				ferr = <-fetchDone
 			}
-			return detailAttrs(ctx, st, fetcher, ferr)
+			// The run's duration_seconds is the drain's; outcome reading after
+			// it is said apart.
+			return append(detailAttrs(ctx, st, fetcher, ferr), "details_seconds_after_drain", time.Since(waitStart).Round(time.Millisecond).Seconds())
 		}
 	}
 	run := s.Run

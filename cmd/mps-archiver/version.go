@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"time"
@@ -21,6 +22,11 @@ var version = "dev"
 // says it is a development build of it.
 const release = "v0.5.0"
 
+// pseudoVersion matches the version Go stamps into a build of a checkout
+// (v0.0.0-20261201232937-dda4ec20d151, or vX.Y.Z-0.… after a tag): not a
+// release, so the release it leads to and the commit are reported instead.
+var pseudoVersion = regexp.MustCompile(`^v\d+\.\d+\.\d+-(?:[0-9A-Za-z.]+\.)?\d{14}-[0-9a-f]{12}(?:\+.*)?$`)
+
 // buildVersion is the stamped version, else the module's (go install
 // …@v1.2.3), else the release this checkout leads to and the VCS revision
 // go build records ("v0.5.0-dev+1a2b3c4d5e6f", "-dirty" with uncommitted
@@ -34,7 +40,7 @@ func buildVersion() string {
 	if !ok {
 		return dev
 	}
-	if v := bi.Main.Version; v != "" && v != "(devel)" {
+	if v := bi.Main.Version; v != "" && v != "(devel)" && !pseudoVersion.MatchString(v) {
 		return v
 	}
 	var rev, dirty string

@@ -25,3 +25,19 @@ func TestReleaseIsTheChangelogs(t *testing.T) {
 		t.Fatalf("an unstamped build reports %q, not a build of %s", v, release)
 	}
 }
+
+// TestPseudoVersionsAreNotReleases: the version Go stamps into a build of
+// a checkout is recognised, a release is not.
+func TestPseudoVersionsAreNotReleases(t *testing.T) {
+	for v, pseudo := range map[string]bool{
+		"v0.0.0-20261201232937-dda4ec20d151":       true,
+		"v0.5.1-0.20261201232937-dda4ec20d151":     true,
+		"v0.5.0-pre.0.20261201232937-dda4ec20d151": true,
+		"v0.5.0":      false,
+		"v1.2.3-rc.1": false,
+	} {
+		if got := pseudoVersion.MatchString(v); got != pseudo {
+			t.Errorf("%s: pseudo %v, want %v", v, got, pseudo)
+		}
+	}
+}
