@@ -34,8 +34,7 @@ func TestStopDoesNotHideAFailure(t *testing.T) {
 		started := make(chan struct{})
 		r := runnerFunc(func(ctx context.Context, trigger string) (syncer.Result, error) {
 			close(started)
-			<-ctx.Done() // past the grace period
-			time.Sleep(50 * time.Millisecond)
+			<-ctx.Done() // the grace period has run out
 			return syncer.Result{Progress: syncer.Progress{RunID: 9}, Kind: syncer.KindFull}, tc.err(ctx)
 		})
 		svc, err := New(Config{Schedule: "@every 1h", RunOnStart: true, ShutdownGrace: 50 * time.Millisecond}, r, healthy{}, metrics.New(),

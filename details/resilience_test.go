@@ -178,10 +178,12 @@ func TestSlowAnswersReadEachDetailOnce(t *testing.T) {
 	if _, err := s.Run(context.Background(), "details"); err != nil {
 		t.Fatal(err)
 	}
-	sim.SetFaults(simulator.Faults{Latency: 300 * time.Millisecond, Actions: []string{mps.ActionDescribeTaskDetail}})
+	sim.SetFaults(simulator.Faults{Latency: time.Second, Actions: []string{mps.ActionDescribeTaskDetail}})
 	before := sim.Stats().RequestsByStatus["detail"]
-	// A lease shorter than one answer: the old batch of 8 outlived it.
-	f := details.New(r.client, r.st, details.Config{Workers: 4, Lease: time.Second}, nil)
+	// A lease of four answers: a worker's old batch of 8 outlived it (its
+	// fifth job was read again by an idle worker); one job at a time keeps
+	// three seconds of margin per answer on a busy machine.
+	f := details.New(r.client, r.st, details.Config{Workers: 4, Lease: 4 * time.Second}, nil)
 	drainQueue(t, f)
 	if got := sim.Stats().RequestsByStatus["detail"] - before; got != 8 {
 		t.Fatalf("%d DescribeTaskDetail calls for 8 jobs", got)

@@ -32,6 +32,15 @@ var updateInventory = flag.Bool("update-metrics", false, "rewrite deploy/metrics
 // and cannot run the binary): TestMetricsInventory keeps it true.
 const inventoryPath = "../deploy/metrics.txt"
 
+// startPushgateway serves a fake Pushgateway for the test's life.
+func startPushgateway(t *testing.T) (*pushgateway, string) {
+	t.Helper()
+	gw := &pushgateway{}
+	hs := httptest.NewServer(gw)
+	t.Cleanup(hs.Close)
+	return gw, hs.URL
+}
+
 // pushgateway is a Prometheus Pushgateway's receiving end: it keeps each
 // push's method, path and decoded families, and the groups as a real one
 // holds them (a PUT replaces the group its path names, a POST the families
@@ -140,11 +149,9 @@ func TestSyncPushesToPushgateway(t *testing.T) {
 	now := time.Now().UTC()
 	a := newAPI(t, generate(300, now, nil), simulator.NewClock(now, 0), simulator.Faults{})
 	db := migrated(t)
-	gw := &pushgateway{}
-	hs := httptest.NewServer(gw)
-	defer hs.Close()
+	gw, gwURL := startPushgateway(t)
 	env := baseEnv(a, db)
-	env["MPS_ARCHIVER_PUSHGATEWAY"] = hs.URL
+	env["MPS_ARCHIVER_PUSHGATEWAY"] = gwURL
 	if r := run(t, env, "sync"); r.code != 0 {
 		t.Fatalf("sync: %s", r.stderr)
 	}
@@ -189,11 +196,9 @@ func TestPushgatewaySkippedSyncKeepsTheFailure(t *testing.T) {
 	now := time.Now().UTC()
 	a := newAPI(t, generate(50, now, nil), simulator.NewClock(now, 0), simulator.Faults{})
 	db := migrated(t)
-	gw := &pushgateway{}
-	hs := httptest.NewServer(gw)
-	defer hs.Close()
+	gw, gwURL := startPushgateway(t)
 	env := baseEnv(a, db)
-	env["MPS_ARCHIVER_PUSHGATEWAY"] = hs.URL
+	env["MPS_ARCHIVER_PUSHGATEWAY"] = gwURL
 	env["TENCENTCLOUD_SECRET_KEY"] = "not-the-key"
 	if r := run(t, env, "sync"); r.code != 1 || gw.pushCount() != 1 {
 		t.Fatalf("sync with a wrong key: exit %d, %d pushes: %s", r.code, gw.pushCount(), r.stderr)
@@ -226,19 +231,17 @@ func TestPushgatewayInstances(t *testing.T) {
 	a := newAPI(t, generate(50, now, nil), simulator.NewClock(now, 0), simulator.Faults{})
 	failing := migrated(t)
 	healthy := migrated(t)
-	gw := &pushgateway{}
-	hs := httptest.NewServer(gw)
-	defer hs.Close()
+	gw, gwURL := startPushgateway(t)
 
 	envA := baseEnv(a, failing)
-	envA["MPS_ARCHIVER_PUSHGATEWAY"] = hs.URL
+	envA["MPS_ARCHIVER_PUSHGATEWAY"] = gwURL
 	envA["MPS_ARCHIVER_PUSHGATEWAY_INSTANCE"] = "cron-a"
 	envA["TENCENTCLOUD_SECRET_KEY"] = "not-the-key"
 	if r := run(t, envA, "sync"); r.code != 1 {
 		t.Fatalf("instance a: exit %d: %s", r.code, r.stderr)
 	}
 	envB := baseEnv(a, healthy)
-	envB["MPS_ARCHIVER_PUSHGATEWAY"] = hs.URL
+	envB["MPS_ARCHIVER_PUSHGATEWAY"] = gwURL
 	envB["MPS_ARCHIVER_PUSHGATEWAY_INSTANCE"] = "cron-b"
 	if r := run(t, envB, "sync"); r.code != 0 {
 		t.Fatalf("instance b: exit %d: %s", r.code, r.stderr)
@@ -271,11 +274,9 @@ func TestPushedEventsOutlivePushes(t *testing.T) {
 	gap := scalar(t, db, `SELECT extract(epoch FROM max(detected_at))::bigint FROM coverage_gaps`)
 	expired := scalar(t, db, `SELECT extract(epoch FROM max(fetched_at))::bigint FROM task_details`)
 
-	gw := &pushgateway{}
-	hs := httptest.NewServer(gw)
-	defer hs.Close()
+	gw, gwURL := startPushgateway(t)
 	env := baseEnv(a, db)
-	env["MPS_ARCHIVER_PUSHGATEWAY"] = hs.URL
+	env["MPS_ARCHIVER_PUSHGATEWAY"] = gwURL
 	env["MPS_ARCHIVER_PUSHGATEWAY_INSTANCE"] = "cron-a"
 	for i := range 2 {
 		if r := run(t, env, "sync"); r.code != 0 {
@@ -327,10 +328,8 @@ func TestMetricsInventory(t *testing.T) {
 	}
 	lines := inventory(fams)
 
-	gw := &pushgateway{}
-	hs := httptest.NewServer(gw)
-	defer hs.Close()
-	env["MPS_ARCHIVER_PUSHGATEWAY"] = hs.URL
+	gw, gwURL := startPushgateway(t)
+	env["MPS_ARCHIVER_PUSHGATEWAY"] = gwURL
 	if r := run(t, env, "sync"); r.code != 0 || len(gw.pushes) != 1 {
 		t.Fatalf("sync: exit %d, %d pushes: %s", r.code, len(gw.pushes), r.stderr)
 	}

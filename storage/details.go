@@ -64,20 +64,24 @@ func (s *Store) CompleteDetail(ctx context.Context, r details.Record) (bool, err
 	}
 	// A final outcome is never replaced; an undecided one (or a give-up
 	// an operator requeued) is, by a later reading.
-	tag, err := tx.Exec(ctx, `
+	var stored, replaced bool
+	err = tx.QueryRow(ctx, `
 INSERT INTO task_details AS d (task_id, outcome, err_code, err_code_ext, message, ambiguities, raw, raw_truncated, raw_bytes)
 VALUES ($1, $2, nullif($3, ''), nullif($4, ''), nullif($5, ''), $6, $7, $8, $9)
 ON CONFLICT (task_id) DO UPDATE
    SET outcome = EXCLUDED.outcome, err_code = EXCLUDED.err_code, err_code_ext = EXCLUDED.err_code_ext,
        message = EXCLUDED.message, ambiguities = EXCLUDED.ambiguities, raw = EXCLUDED.raw,
        raw_truncated = EXCLUDED.raw_truncated, raw_bytes = EXCLUDED.raw_bytes, fetched_at = now()
- WHERE d.outcome = 'undecided' AND (EXCLUDED.outcome <> 'expired' OR d.raw IS NULL)`,
-		r.TaskID, outcome, errCode, o.ErrCodeExt, truncateText(message, 2000), ambiguities, raw, r.Truncated, r.RawBytes)
-	if err != nil {
+ WHERE d.outcome = 'undecided' AND (EXCLUDED.outcome <> 'expired' OR d.raw IS NULL)
+RETURNING true, xmax <> 0`,
+		r.TaskID, outcome, errCode, o.ErrCodeExt, truncateText(message, 2000), ambiguities, raw, r.Truncated, r.RawBytes).Scan(&stored, &replaced)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return false, fmt.Errorf("store detail of %s: %w", r.TaskID, interpretError(err))
 	}
-	inserted := tag.RowsAffected() == 1
-	if inserted {
+	inserted := stored
+	if replaced {
+		// Only a later reading of an undecided outcome has sub-tasks to
+		// replace; a first one (the common case) costs no statement here.
 		if _, err := tx.Exec(ctx, `DELETE FROM task_subtask_results WHERE task_id = $1`, r.TaskID); err != nil {
 			return false, fmt.Errorf("replace sub-tasks of %s: %w", r.TaskID, interpretError(err))
 		}

@@ -339,7 +339,10 @@ func (c *Config) Validate(needAPI bool) error {
 	file := *c
 	file.file = nil
 	for key := range c.file.lines {
-		copyKey(reflect.ValueOf(&file).Elem(), reflect.ValueOf(&c.file.cfg).Elem(), key)
+		if dst, ok := fieldAt(reflect.ValueOf(&file).Elem(), key); ok {
+			src, _ := fieldAt(reflect.ValueOf(&c.file.cfg).Elem(), key)
+			dst.Set(src)
+		}
 	}
 	file.DatabaseURL = c.DatabaseURL
 	final := map[string]bool{}
@@ -348,8 +351,7 @@ func (c *Config) Validate(needAPI bool) error {
 	}
 	for i, e := range errs {
 		// The final value of the key is the file's: say where it is.
-		if key, line, ok := c.file.keyOf(e.Error()); ok &&
-			reflect.DeepEqual(keyValue(reflect.ValueOf(c).Elem(), key), keyValue(reflect.ValueOf(&c.file.cfg).Elem(), key)) {
+		if key, line, ok := c.file.keyOf(e.Error()); ok && c.file.kept(c, key) {
 			errs[i] = fmt.Errorf("%w (config file %s, line %d)", e, c.file.path, line)
 		}
 	}
@@ -363,42 +365,34 @@ func (c *Config) Validate(needAPI bool) error {
 	return joinOneLine(errs)
 }
 
-// keyValue is the value at a YAML key path, or an invalid Value.
-func keyValue(v reflect.Value, path string) any {
+// fieldAt is the settable field at a YAML key path ("mps.rate_limit") of
+// v, a Config; ok is false for a path that names no leaf (a section's own
+// key, "mps", is not a value).
+func fieldAt(v reflect.Value, path string) (reflect.Value, bool) {
 	head, rest, nested := strings.Cut(path, ".")
 	for i := 0; i < v.NumField(); i++ {
 		tag, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ",")
 		if tag != head {
 			continue
 		}
+		f := v.Field(i)
 		if nested {
-			if v.Field(i).Kind() != reflect.Struct {
-				return nil
+			if f.Kind() != reflect.Struct {
+				return reflect.Value{}, false
 			}
-			return keyValue(v.Field(i), rest)
+			return fieldAt(f, rest)
 		}
-		return v.Field(i).Interface()
+		return f, f.Kind() != reflect.Struct
 	}
-	return nil
+	return reflect.Value{}, false
 }
 
-// copyKey sets the field at a YAML key path ("mps.rate_limit") of dst to
-// src's.
-func copyKey(dst, src reflect.Value, path string) {
-	head, rest, nested := strings.Cut(path, ".")
-	for i := 0; i < dst.NumField(); i++ {
-		tag, _, _ := strings.Cut(dst.Type().Field(i).Tag.Get("yaml"), ",")
-		if tag != head {
-			continue
-		}
-		if nested && dst.Field(i).Kind() == reflect.Struct {
-			copyKey(dst.Field(i), src.Field(i), rest)
-		} else if !nested && dst.Field(i).Kind() != reflect.Struct {
-			// A leaf; a section's own key ("mps") is not a value.
-			dst.Field(i).Set(src.Field(i))
-		}
-		return
-	}
+// kept reports whether final's value at key is the file's (nothing
+// overrode it).
+func (f *fileLayer) kept(final *Config, key string) bool {
+	a, ok := fieldAt(reflect.ValueOf(final).Elem(), key)
+	b, _ := fieldAt(reflect.ValueOf(&f.cfg).Elem(), key)
+	return ok && reflect.DeepEqual(a.Interface(), b.Interface())
 }
 
 // keyOf is the key path a problem starts with, and its line in the file
