@@ -9,6 +9,7 @@ import (
 	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
@@ -22,6 +23,9 @@ import (
 type Migrator struct {
 	m    *migrate.Migrate
 	pool *pgxpool.Pool // the store's, for what a confirmation says
+	// Progress, when set, receives the notices a migration raises as it
+	// goes ("rollups: built 2025-03 (4 of 24 months)").
+	Progress func(msg string)
 }
 
 // NewMigrator opens a migrator on the store's pool.
@@ -33,7 +37,16 @@ func (s *Store) NewMigrator(ctx context.Context) (*Migrator, error) {
 	// A connection of its own, not one of the pool's: golang-migrate keeps
 	// the connection it took when it fails to start (for instance without
 	// CREATE privilege), and a pool would then wait for it forever on Close.
-	db := stdlib.OpenDB(*s.pool.Config().ConnConfig.Copy())
+	mg := &Migrator{pool: s.pool}
+	cfg := s.pool.Config().ConnConfig.Copy()
+	// A long migration says how far it is with RAISE NOTICE (the rollup
+	// backfill, a month at a time): pass each one on as it arrives.
+	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+		if mg.Progress != nil {
+			mg.Progress(n.Message)
+		}
+	}
+	db := stdlib.OpenDB(*cfg)
 	drv, err := migratepgx.WithInstance(db, &migratepgx.Config{})
 	if err != nil {
 		_ = db.Close()
@@ -44,7 +57,8 @@ func (s *Store) NewMigrator(ctx context.Context) (*Migrator, error) {
 		_ = drv.Close()
 		return nil, fmt.Errorf("open migrator: %w", err)
 	}
-	return &Migrator{m: m, pool: s.pool}, nil
+	mg.m = m
+	return mg, nil
 }
 
 // RowCounts counts the rows of the tables that exist among names (a

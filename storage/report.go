@@ -155,8 +155,10 @@ type GapRow struct {
 	RunID int64     `json:"run_id"`
 }
 
-// Report computes a Report. It reads the tasks of the range once per
-// section; over a million tasks it takes seconds (see docs/reporting.md).
+// Report computes a Report from the daily rollups: its cost follows the
+// days of the range, not the tasks the archive holds (docs/reporting.md).
+// Only the unfinished and stuck sections read tasks, through the index of
+// unfinished ones.
 func (s *Store) Report(ctx context.Context, p ReportParams) (*Report, error) {
 	switch p.By {
 	case "day", "week", "month":
@@ -176,13 +178,24 @@ func (s *Store) Report(ctx context.Context, p ReportParams) (*Report, error) {
 	if _, err := tx.Exec(ctx, `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`); err != nil {
 		return nil, fmt.Errorf("report: %w", interpretError(err))
 	}
-	const where = `create_time >= $1 AND create_time < $2 AND ($3 = '' OR task_type = $3)`
-	args := []any{p.Since, p.Until, p.TaskType}
+	// The rollups are daily (UTC): the report covers whole days, from the
+	// start of Since's day to the end of the day before Until, or of
+	// Until's own day when Until falls inside it.
+	r.Since = r.Since.UTC().Truncate(24 * time.Hour)
+	if u := r.Until.UTC(); u.Truncate(24*time.Hour).Equal(u) {
+		r.Until = u
+	} else {
+		r.Until = u.Truncate(24 * time.Hour).Add(24 * time.Hour)
+	}
+	period := `date_trunc('` + p.By + `', day::timestamp) AT TIME ZONE 'UTC'`
+	const where = `day >= ($1::timestamptz AT TIME ZONE 'UTC')::date AND day < ($2::timestamptz AT TIME ZONE 'UTC')::date
+   AND ($3 = '' OR task_type = $3)`
+	args := []any{r.Since, r.Until, p.TaskType}
 
 	if r.Volume, err = collect[VolumeRow](ctx, tx, "volume", `
-SELECT date_trunc('`+p.By+`', create_time, 'UTC') AS period, task_type, status, count(*)
-  FROM tasks WHERE `+where+`
- GROUP BY 1, 2, 3 ORDER BY 1, 2, mps_status_rank(status)`, args...); err != nil {
+SELECT `+period+` AS period, task_type, status, sum(tasks)::bigint
+  FROM rollup_daily_tasks WHERE `+where+`
+ GROUP BY 1, 2, 3 HAVING sum(tasks) <> 0 ORDER BY 1, 2, mps_status_rank(status)`, args...); err != nil {
 		return nil, err
 	}
 	for _, v := range r.Volume {
@@ -190,27 +203,42 @@ SELECT date_trunc('`+p.By+`', create_time, 'UTC') AS period, task_type, status, 
 		r.ByStatus[v.Status] += v.Tasks
 	}
 
-	// Per type, and for every type together ("*").
+	// Per type, and for every type together ("*"): daily sketches merged
+	// per period, then the percentiles of the merge (docs/reporting.md).
 	if r.Durations, err = collect[DurationRow](ctx, tx, "durations", `
-SELECT period, CASE WHEN GROUPING(task_type) = 1 THEN '*' ELSE task_type END, count(*),
-       percentile_cont(0.5)  WITHIN GROUP (ORDER BY queue_s),
-       percentile_cont(0.9)  WITHIN GROUP (ORDER BY queue_s),
-       percentile_cont(0.99) WITHIN GROUP (ORDER BY queue_s),
-       percentile_cont(0.5)  WITHIN GROUP (ORDER BY processing_s),
-       percentile_cont(0.9)  WITHIN GROUP (ORDER BY processing_s),
-       percentile_cont(0.99) WITHIN GROUP (ORDER BY processing_s)
-  FROM (SELECT date_trunc('`+p.By+`', create_time, 'UTC') AS period, task_type,
-               extract(epoch FROM begin_process_time - create_time) AS queue_s,
-               extract(epoch FROM finish_time - begin_process_time) AS processing_s
-          FROM tasks WHERE `+where+`) t
- GROUP BY GROUPING SETS ((period, task_type), (period))
- ORDER BY period, GROUPING(task_type) DESC, 2`, args...); err != nil {
+WITH counts AS (
+    SELECT period, CASE WHEN GROUPING(task_type) = 1 THEN '*' ELSE task_type END AS task_type, sum(tasks)::bigint AS tasks
+      FROM (SELECT `+period+` AS period, task_type, tasks FROM rollup_daily_tasks WHERE `+where+`) t
+     GROUP BY GROUPING SETS ((period, task_type), (period))
+    HAVING sum(tasks) <> 0
+), merged AS (
+    SELECT period, CASE WHEN GROUPING(task_type) = 1 THEN '*' ELSE task_type END AS task_type, measure, sign, bucket, sum(n) AS n
+      FROM (SELECT `+period+` AS period, task_type, measure, sign, bucket, n
+              FROM rollup_daily_durations WHERE `+where+` AND n <> 0) d
+     GROUP BY GROUPING SETS ((period, task_type, measure, sign, bucket), (period, measure, sign, bucket))
+), quantiles AS (
+    SELECT period, task_type,
+           min(v) FILTER (WHERE measure = 'queue' AND cum > 0.5 * (total - 1)) AS q50,
+           min(v) FILTER (WHERE measure = 'queue' AND cum > 0.9 * (total - 1)) AS q90,
+           min(v) FILTER (WHERE measure = 'queue' AND cum > 0.99 * (total - 1)) AS q99,
+           min(v) FILTER (WHERE measure = 'processing' AND cum > 0.5 * (total - 1)) AS p50,
+           min(v) FILTER (WHERE measure = 'processing' AND cum > 0.9 * (total - 1)) AS p90,
+           min(v) FILTER (WHERE measure = 'processing' AND cum > 0.99 * (total - 1)) AS p99
+      FROM (SELECT period, task_type, measure, mps_sketch_value(sign, bucket) AS v,
+                   sum(n) OVER (PARTITION BY period, task_type, measure ORDER BY sign, sign * bucket ROWS UNBOUNDED PRECEDING) AS cum,
+                   sum(n) OVER (PARTITION BY period, task_type, measure) AS total
+              FROM merged) b
+     GROUP BY 1, 2
+)
+SELECT c.period, c.task_type, c.tasks, q.q50, q.q90, q.q99, q.p50, q.p90, q.p99
+  FROM counts c LEFT JOIN quantiles q ON q.period = c.period AND q.task_type = c.task_type
+ ORDER BY c.period, c.task_type <> '*', c.task_type`, args...); err != nil {
 		return nil, err
 	}
 
 	if r.Subtasks, err = collect[SubtaskRow](ctx, tx, "subtasks", `
-SELECT mps_subtask_kind(s), count(*) FROM tasks CROSS JOIN LATERAL unnest(sub_task_types) AS s
- WHERE `+where+` GROUP BY 1 ORDER BY 2 DESC, 1`, args...); err != nil {
+SELECT mps_subtask_kind(sub_task_type), sum(tasks)::bigint FROM rollup_daily_subtasks
+ WHERE `+where+` GROUP BY 1 HAVING sum(tasks) <> 0 ORDER BY 2 DESC, 1`, args...); err != nil {
 		return nil, err
 	}
 
@@ -251,33 +279,40 @@ SELECT count(*), count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (
 	}
 
 	if r.Outcomes, err = collect[OutcomeRow](ctx, tx, "outcomes", `
-SELECT date_trunc('`+p.By+`', create_time, 'UTC') AS period, task_type, count(*),
-       count(*) FILTER (WHERE d.outcome = 'succeeded'), count(*) FILTER (WHERE d.outcome = 'failed'),
-       count(*) FILTER (WHERE d.outcome = 'expired'), count(*) FILTER (WHERE d.outcome IS NULL),
-       (count(*) FILTER (WHERE d.outcome = 'failed'))::float8 / nullif(count(*) FILTER (WHERE d.outcome IN ('succeeded', 'failed')), 0)
-  FROM tasks t LEFT JOIN task_details d USING (task_id)
- WHERE t.status = 'FINISH' AND `+where+`
- GROUP BY 1, 2 ORDER BY 1, 2`, args...); err != nil {
+WITH f AS (
+    SELECT `+period+` AS period, task_type, sum(tasks)::bigint AS finished
+      FROM rollup_daily_tasks WHERE status = 'FINISH' AND `+where+`
+     GROUP BY 1, 2 HAVING sum(tasks) <> 0
+), o AS (
+    SELECT `+period+` AS period, task_type,
+           coalesce(sum(tasks) FILTER (WHERE outcome = 'succeeded'), 0)::bigint AS succeeded,
+           coalesce(sum(tasks) FILTER (WHERE outcome = 'failed'), 0)::bigint AS failed,
+           coalesce(sum(tasks) FILTER (WHERE outcome = 'expired'), 0)::bigint AS expired
+      FROM rollup_daily_outcomes WHERE `+where+`
+     GROUP BY 1, 2
+)
+SELECT f.period, f.task_type, f.finished, coalesce(o.succeeded, 0), coalesce(o.failed, 0), coalesce(o.expired, 0),
+       greatest(f.finished - coalesce(o.succeeded + o.failed + o.expired, 0), 0),
+       o.failed::float8 / nullif(o.succeeded + o.failed, 0)
+  FROM f LEFT JOIN o ON o.period = f.period AND o.task_type = f.task_type
+ ORDER BY 1, 2`, args...); err != nil {
 		return nil, err
 	}
 	if r.ErrorCodes, err = collect[ErrorCodeRow](ctx, tx, "error codes", `
-SELECT coalesce(d.err_code_ext, d.err_code, '(none)'), count(*)
-  FROM task_details d JOIN tasks t USING (task_id)
- WHERE d.outcome = 'failed' AND `+where+`
- GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10`, args...); err != nil {
+SELECT error_code, sum(tasks)::bigint
+  FROM rollup_daily_error_codes WHERE `+where+`
+ GROUP BY 1 HAVING sum(tasks) <> 0 ORDER BY 2 DESC, 1 LIMIT 10`, args...); err != nil {
 		return nil, err
 	}
 	if r.SubtaskOutcomes, err = collect[SubtaskOutcomeRow](ctx, tx, "sub-task outcomes", `
-SELECT s.kind, count(*),
-       count(*) FILTER (WHERE s.status = 'FAIL' OR coalesce(s.err_code, '0') <> '0' OR coalesce(s.err_code_ext, '') NOT IN ('', 'SUCCESS'))
-  FROM task_subtask_results s JOIN tasks t USING (task_id)
- WHERE `+where+`
- GROUP BY 1 ORDER BY 3 DESC, 2 DESC, 1`, args...); err != nil {
+SELECT kind, sum(subtasks)::bigint, sum(failed)::bigint
+  FROM rollup_daily_subtask_outcomes WHERE `+where+`
+ GROUP BY 1 HAVING sum(subtasks) <> 0 ORDER BY 3 DESC, 2 DESC, 1`, args...); err != nil {
 		return nil, err
 	}
 	err = tx.QueryRow(ctx, `
 SELECT b.queued, b.overdue, b.gave_up, b.oldest_deadline,
-       (SELECT count(*) FROM task_details d JOIN tasks t USING (task_id) WHERE d.outcome = 'expired' AND `+where+`)
+       (SELECT coalesce(sum(tasks), 0)::bigint FROM rollup_daily_outcomes WHERE outcome = 'expired' AND `+where+`)
   FROM report_detail_backlog b`, args...).Scan(&r.Details.Queued, &r.Details.Overdue, &r.Details.GaveUp, &r.Details.OldestDeadline, &r.Details.Expired)
 	if err != nil {
 		return nil, fmt.Errorf("report detail backlog: %w", interpretError(err))
@@ -301,7 +336,7 @@ func collect[T any](ctx context.Context, tx pgx.Tx, section, sql string, args ..
 
 // TaskTypes lists the task types the archive holds.
 func (s *Store) TaskTypes(ctx context.Context) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT task_type FROM tasks ORDER BY 1`)
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT task_type FROM rollup_daily_tasks WHERE tasks <> 0 ORDER BY 1`)
 	if err != nil {
 		return nil, fmt.Errorf("list task types: %w", interpretError(err))
 	}

@@ -162,7 +162,7 @@ func openMigrated(ctx context.Context, url string) (*storage.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := prepareSchema(ctx, st, true); err != nil {
+	if err := prepareSchema(ctx, st, true, nil); err != nil {
 		st.Close()
 		return nil, err
 	}

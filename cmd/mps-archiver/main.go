@@ -117,6 +117,7 @@ func commands() []command {
 		{"status", "the archive's health on one screen; exit 4 when something needs attention", runStatus},
 		{"report", "summarise the archive", runReport},
 		{"details", "the detail queue: requeue what was given up while MPS still has it", runDetails},
+		{"rollups", "check the daily rollups against the raw rows, or rebuild them", runRollups},
 		{"simulate", "run the local MPS API simulator (DescribeTasks, DescribeTaskDetail)", runSimulate},
 		{"demo", "throwaway PostgreSQL + simulator + scheduler, end to end", runDemo},
 		{"bench", "measure sync throughput, memory and write amplification on this machine", runBench},

@@ -90,6 +90,7 @@ elsewhere it needs --yes. force VERSION marks the schema clean at VERSION
 		return err
 	}
 	return storage.Migrate(ctx, cfg.DatabaseURL, func(mg *storage.Migrator) error {
+		mg.Progress = func(msg string) { fmt.Fprintf(env.Stderr, "migrate: %s\n", msg) }
 		before, _, _, err := mg.Version()
 		if err != nil {
 			return err

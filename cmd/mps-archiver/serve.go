@@ -66,7 +66,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	if err := prepareSchema(ctx, st, cfg.Serve.Migrate); err != nil {
+	if err := prepareSchema(ctx, st, cfg.Serve.Migrate, func(msg string) { log.Info("migrating", "progress", msg) }); err != nil {
 		return err
 	}
 	a, err := newArchiver(ctx, cfg, log, st)
@@ -128,7 +128,7 @@ func loadRetention(ctx context.Context, st *storage.Store, m *metrics.Metrics) e
 // migrations only when asked. With migrate, Up runs even when the schema
 // looks dirty: another replica may be migrating right now, and Up waits for
 // its lock, then finds the work done (or reports a real failure).
-func prepareSchema(ctx context.Context, st *storage.Store, migrate bool) error {
+func prepareSchema(ctx context.Context, st *storage.Store, migrate bool, progress func(string)) error {
 	err := st.CheckSchema(ctx)
 	if err == nil || !migrate || errors.Is(err, storage.ErrSchemaAhead) ||
 		!errors.Is(err, storage.ErrSchemaBehind) && !errors.Is(err, storage.ErrSchemaDirty) {
@@ -139,6 +139,7 @@ func prepareSchema(ctx context.Context, st *storage.Store, migrate bool) error {
 		return err
 	}
 	defer mg.Close()
+	mg.Progress = progress
 	if err := mg.Up(); err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@
 package archivetest
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/mps-archiver/mps-archiver/internal/pgtest"
 	"github.com/mps-archiver/mps-archiver/mps"
 	"github.com/mps-archiver/mps-archiver/simulator"
+	"github.com/mps-archiver/mps-archiver/storage"
 )
 
 // AssertMatchesTruth checks that the archive at dbURL holds exactly the
@@ -89,6 +91,31 @@ func AssertMatchesTruthSince(t testing.TB, dbURL string, truth []simulator.Truth
 SELECT count(*) FROM task_status_changes
  WHERE from_status IS NOT NULL AND mps_status_rank(to_status) <= mps_status_rank(from_status)`); n != 0 {
 		t.Errorf("%d status regressions recorded", n)
+	}
+	AssertRollups(t, dbURL)
+}
+
+// AssertRollups checks that every daily rollup equals its recomputation
+// from the raw rows (`mps-archiver rollups check`): whatever wrote the
+// archive, through kills, moves and replicas, the rollups kept in step.
+func AssertRollups(t testing.TB, dbURL string) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := storage.Open(ctx, dbURL, storage.Options{})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	defer st.Close()
+	diffs, err := st.CheckRollups(ctx)
+	if err != nil {
+		t.Fatalf("check rollups: %v", err)
+	}
+	for i, d := range diffs {
+		if i == 10 {
+			t.Errorf("... and %d more rollup differences", len(diffs)-i)
+			break
+		}
+		t.Errorf("rollup differs: %s", d)
 	}
 }
 

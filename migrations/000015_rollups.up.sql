@@ -1,0 +1,458 @@
+-- Daily rollups, kept in step with the archive by statement-level triggers:
+-- every write to tasks, task_details or task_subtask_results adds what it
+-- changed (new rows counted +1, replaced rows -1) in the same transaction,
+-- so a rollup is never stale, a crash never counts twice, and two replicas
+-- serialise on the rollup rows they both touch. The report_* views below
+-- read these tables, so a report over a year reads 365 days of rows, not
+-- every task of the year.
+--
+-- A day is the UTC day of create_time; tasks without a create_time count on
+-- day '-infinity' (kept for the totals, left out of every per-day view).
+
+CREATE FUNCTION mps_rollup_day(t timestamptz) RETURNS date
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT coalesce((t AT TIME ZONE 'UTC')::date, '-infinity'::date) $$;
+
+-- Durations are kept as a DDSketch: a log-bucketed histogram with relative
+-- error alpha = 0.02 (gamma = 1.02/0.98). A value x > 1 ms falls in bucket
+-- ceil(log_gamma(x)) and is read back as 2*gamma^k/(1+gamma), within 2% of
+-- x; |x| <= 1 ms counts as 0; negatives (clock skew) mirror the positives.
+-- Sketches merge by adding counts, so a year's p90 is 365 days' buckets.
+CREATE FUNCTION mps_sketch_sign(x double precision) RETURNS smallint
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT CASE WHEN x > 0.001 THEN 1 WHEN x < -0.001 THEN -1 ELSE 0 END::smallint $$;
+
+CREATE FUNCTION mps_sketch_bucket(x double precision) RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT CASE WHEN abs(x) <= 0.001 THEN 0 ELSE ceil(ln(abs(x)) / ln(1.02 / 0.98))::integer END $$;
+
+CREATE FUNCTION mps_sketch_value(sign smallint, bucket integer) RETURNS double precision
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT sign * 2 * power(1.02 / 0.98, bucket)::double precision / (1 + 1.02 / 0.98) $$;
+
+CREATE TABLE rollup_daily_tasks (
+    day       date   NOT NULL,
+    task_type text   NOT NULL,
+    status    text   NOT NULL,
+    tasks     bigint NOT NULL,
+    started   bigint NOT NULL,  -- with a begin_process_time
+    finished  bigint NOT NULL,  -- with a finish_time
+    PRIMARY KEY (day, task_type, status)
+);
+
+CREATE TABLE rollup_daily_durations (
+    day       date     NOT NULL,
+    task_type text     NOT NULL,
+    measure   text     NOT NULL CHECK (measure IN ('queue', 'processing')),
+    sign      smallint NOT NULL,
+    bucket    integer  NOT NULL,
+    n         bigint   NOT NULL,
+    PRIMARY KEY (day, task_type, measure, sign, bucket)
+);
+
+CREATE TABLE rollup_daily_subtasks (
+    day           date        NOT NULL,
+    task_type     text        NOT NULL,
+    sub_task_type text        NOT NULL,
+    tasks         bigint      NOT NULL,
+    -- Bounds of the create_time of the tasks counted (only ever widened).
+    first_created timestamptz,
+    last_created  timestamptz,
+    PRIMARY KEY (day, task_type, sub_task_type)
+);
+
+CREATE TABLE rollup_daily_outcomes (
+    day       date   NOT NULL,
+    task_type text   NOT NULL,
+    outcome   text   NOT NULL,
+    tasks     bigint NOT NULL,
+    PRIMARY KEY (day, task_type, outcome)
+);
+
+CREATE TABLE rollup_daily_error_codes (
+    day           date        NOT NULL,
+    task_type     text        NOT NULL,
+    error_code    text        NOT NULL,
+    tasks         bigint      NOT NULL,
+    first_created timestamptz,
+    last_created  timestamptz,
+    PRIMARY KEY (day, task_type, error_code)
+);
+
+CREATE TABLE rollup_daily_subtask_outcomes (
+    day       date   NOT NULL,
+    task_type text   NOT NULL,
+    kind      text   NOT NULL,
+    subtasks  bigint NOT NULL,
+    failed    bigint NOT NULL,
+    PRIMARY KEY (day, task_type, kind)
+);
+
+-- mps_rollup_select is the one definition of each rollup: the grouped
+-- SELECT over a source of rows carrying sgn (+1 counted, -1 uncounted).
+-- The triggers run it over their transition tables, the backfill and
+-- `mps-archiver rollups check` over raw rows. A tasks source has the
+-- columns of tasks; an outcome source task_id, outcome, err_code,
+-- err_code_ext, create_time, task_type; a sub-task source kind, status,
+-- err_code, err_code_ext, create_time, task_type.
+CREATE FUNCTION mps_rollup_select(rollup text, src text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $f$ SELECT CASE rollup
+WHEN 'rollup_daily_tasks' THEN format($q$
+SELECT mps_rollup_day(create_time) AS day, task_type, status, sum(sgn)::bigint AS tasks,
+       coalesce(sum(sgn) FILTER (WHERE begin_process_time IS NOT NULL), 0)::bigint AS started,
+       coalesce(sum(sgn) FILTER (WHERE finish_time IS NOT NULL), 0)::bigint AS finished
+  FROM (%s) d
+ GROUP BY 1, 2, 3$q$, src)
+WHEN 'rollup_daily_durations' THEN format($q$
+SELECT mps_rollup_day(create_time) AS day, task_type, m.measure, mps_sketch_sign(m.v) AS sign,
+       mps_sketch_bucket(m.v) AS bucket, sum(sgn)::bigint AS n
+  FROM (%s) d
+ CROSS JOIN LATERAL (VALUES ('queue', extract(epoch FROM begin_process_time - create_time)::double precision),
+                            ('processing', extract(epoch FROM finish_time - begin_process_time)::double precision)) AS m(measure, v)
+ WHERE m.v IS NOT NULL
+ GROUP BY 1, 2, 3, 4, 5$q$, src)
+WHEN 'rollup_daily_subtasks' THEN format($q$
+SELECT mps_rollup_day(create_time) AS day, task_type, s.sub_task_type, sum(sgn)::bigint AS tasks,
+       min(create_time) FILTER (WHERE sgn > 0) AS first_created,
+       max(create_time) FILTER (WHERE sgn > 0) AS last_created
+  FROM (%s) d
+ CROSS JOIN LATERAL unnest(sub_task_types) AS s(sub_task_type)
+ GROUP BY 1, 2, 3$q$, src)
+WHEN 'rollup_daily_outcomes' THEN format($q$
+SELECT mps_rollup_day(create_time) AS day, task_type, outcome, sum(sgn)::bigint AS tasks
+  FROM (%s) d
+ GROUP BY 1, 2, 3$q$, src)
+WHEN 'rollup_daily_error_codes' THEN format($q$
+SELECT mps_rollup_day(create_time) AS day, task_type, coalesce(err_code_ext, err_code, '(none)') AS error_code,
+       sum(sgn)::bigint AS tasks,
+       min(create_time) FILTER (WHERE sgn > 0) AS first_created,
+       max(create_time) FILTER (WHERE sgn > 0) AS last_created
+  FROM (%s) d
+ WHERE outcome = 'failed'
+ GROUP BY 1, 2, 3$q$, src)
+WHEN 'rollup_daily_subtask_outcomes' THEN format($q$
+SELECT mps_rollup_day(create_time) AS day, task_type, kind, sum(sgn)::bigint AS subtasks,
+       coalesce(sum(sgn) FILTER (WHERE status = 'FAIL' OR coalesce(err_code, '0') <> '0'
+                                    OR coalesce(err_code_ext, '') NOT IN ('', 'SUCCESS')), 0)::bigint AS failed
+  FROM (%s) d
+ GROUP BY 1, 2, 3$q$, src)
+END $f$;
+
+-- mps_rollup_keys names each rollup's key columns and counters.
+CREATE FUNCTION mps_rollup_keys(rollup text) RETURNS text[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT CASE rollup
+        WHEN 'rollup_daily_tasks' THEN ARRAY['day', 'task_type', 'status']
+        WHEN 'rollup_daily_durations' THEN ARRAY['day', 'task_type', 'measure', 'sign', 'bucket']
+        WHEN 'rollup_daily_subtasks' THEN ARRAY['day', 'task_type', 'sub_task_type']
+        WHEN 'rollup_daily_outcomes' THEN ARRAY['day', 'task_type', 'outcome']
+        WHEN 'rollup_daily_error_codes' THEN ARRAY['day', 'task_type', 'error_code']
+        WHEN 'rollup_daily_subtask_outcomes' THEN ARRAY['day', 'task_type', 'kind'] END $$;
+
+CREATE FUNCTION mps_rollup_counters(rollup text) RETURNS text[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT CASE rollup
+        WHEN 'rollup_daily_tasks' THEN ARRAY['tasks', 'started', 'finished']
+        WHEN 'rollup_daily_durations' THEN ARRAY['n']
+        WHEN 'rollup_daily_subtasks' THEN ARRAY['tasks']
+        WHEN 'rollup_daily_outcomes' THEN ARRAY['tasks']
+        WHEN 'rollup_daily_error_codes' THEN ARRAY['tasks']
+        WHEN 'rollup_daily_subtask_outcomes' THEN ARRAY['subtasks', 'failed'] END $$;
+
+-- mps_rollup_upsert is the statement that adds a source's deltas to a
+-- rollup: groups whose counters net to zero are skipped, and rows are
+-- locked in key order so concurrent writers cannot deadlock.
+CREATE FUNCTION mps_rollup_upsert(rollup text, src text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $f$
+DECLARE
+    keys text[] := mps_rollup_keys(rollup);
+    counters text[] := mps_rollup_counters(rollup);
+    sets text;
+    nonzero text;
+    bounds text := '';
+BEGIN
+    SELECT string_agg(format('%1$I = r.%1$I + EXCLUDED.%1$I', c), ', '),
+           string_agg(format('%I <> 0', c), ' OR ')
+      INTO sets, nonzero
+      FROM unnest(counters) AS c;
+    IF rollup IN ('rollup_daily_subtasks', 'rollup_daily_error_codes') THEN
+        bounds := ', first_created = least(r.first_created, EXCLUDED.first_created),'
+               || ' last_created = greatest(r.last_created, EXCLUDED.last_created)';
+    END IF;
+    RETURN format($q$
+INSERT INTO %1$I AS r
+SELECT * FROM (%2$s) s WHERE %3$s
+ ORDER BY %4$s
+    ON CONFLICT (%4$s) DO UPDATE SET %5$s%6$s$q$,
+        rollup, mps_rollup_select(rollup, src), nonzero,
+        array_to_string(keys, ', '), sets, bounds);
+END $f$;
+
+-- The sources the triggers read: their transition tables, signed.
+CREATE FUNCTION mps_rollup_delta_source(op text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT CASE op
+        WHEN 'INSERT' THEN 'SELECT *, 1 AS sgn FROM new_rows'
+        WHEN 'DELETE' THEN 'SELECT *, -1 AS sgn FROM old_rows'
+        ELSE 'SELECT *, 1 AS sgn FROM new_rows UNION ALL SELECT *, -1 AS sgn FROM old_rows' END $$;
+
+CREATE FUNCTION mps_rollup_tasks_trigger() RETURNS trigger
+    LANGUAGE plpgsql AS $f$
+DECLARE
+    src text := mps_rollup_delta_source(TG_OP);
+    moved text;
+BEGIN
+    -- A statement that wrote nothing (a re-listed page) costs one probe.
+    IF TG_OP <> 'DELETE' THEN
+        IF NOT EXISTS (SELECT 1 FROM new_rows) THEN RETURN NULL; END IF;
+    ELSIF NOT EXISTS (SELECT 1 FROM old_rows) THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE mps_rollup_upsert('rollup_daily_tasks', src);
+    EXECUTE mps_rollup_upsert('rollup_daily_durations', src);
+    EXECUTE mps_rollup_upsert('rollup_daily_subtasks', src);
+    -- A task whose day or type changed takes its outcome and sub-task
+    -- results along (MPS does not change either; this keeps the rollups
+    -- exact if it ever does).
+    -- (Nested: the EXISTS must not be planned where old_rows is not defined.)
+    IF TG_OP <> 'UPDATE' THEN
+        RETURN NULL;
+    END IF;
+    IF EXISTS (SELECT 1 FROM old_rows o JOIN new_rows n USING (task_id)
+                WHERE (mps_rollup_day(o.create_time), o.task_type)
+                      IS DISTINCT FROM (mps_rollup_day(n.create_time), n.task_type)) THEN
+        moved := $q$
+SELECT x.*, m.create_time, m.task_type, m.sgn
+  FROM %s x
+  JOIN (SELECT task_id, create_time, task_type, 1 AS sgn FROM new_rows
+        UNION ALL SELECT task_id, create_time, task_type, -1 FROM old_rows) m USING (task_id)
+ WHERE task_id IN (SELECT task_id FROM old_rows o JOIN new_rows n USING (task_id)
+                    WHERE (mps_rollup_day(o.create_time), o.task_type)
+                          IS DISTINCT FROM (mps_rollup_day(n.create_time), n.task_type))$q$;
+        EXECUTE mps_rollup_upsert('rollup_daily_outcomes',
+            format(moved, '(SELECT task_id, outcome, err_code, err_code_ext FROM task_details)'));
+        EXECUTE mps_rollup_upsert('rollup_daily_error_codes',
+            format(moved, '(SELECT task_id, outcome, err_code, err_code_ext FROM task_details)'));
+        EXECUTE mps_rollup_upsert('rollup_daily_subtask_outcomes',
+            format(moved, '(SELECT task_id, kind, status, err_code, err_code_ext FROM task_subtask_results)'));
+    END IF;
+    RETURN NULL;
+END $f$;
+
+CREATE FUNCTION mps_rollup_details_trigger() RETURNS trigger
+    LANGUAGE plpgsql AS $f$
+DECLARE
+    src text;
+BEGIN
+    IF TG_OP <> 'DELETE' THEN
+        IF NOT EXISTS (SELECT 1 FROM new_rows) THEN RETURN NULL; END IF;
+    ELSIF NOT EXISTS (SELECT 1 FROM old_rows) THEN
+        RETURN NULL;
+    END IF;
+    src := format($q$
+SELECT x.task_id, x.outcome, x.err_code, x.err_code_ext, x.sgn, t.create_time, t.task_type
+  FROM (%s) x JOIN tasks t ON t.task_id = x.task_id$q$, mps_rollup_delta_source(TG_OP));
+    EXECUTE mps_rollup_upsert('rollup_daily_outcomes', src);
+    EXECUTE mps_rollup_upsert('rollup_daily_error_codes', src);
+    RETURN NULL;
+END $f$;
+
+CREATE FUNCTION mps_rollup_subtasks_trigger() RETURNS trigger
+    LANGUAGE plpgsql AS $f$
+DECLARE
+    src text;
+BEGIN
+    IF TG_OP <> 'DELETE' THEN
+        IF NOT EXISTS (SELECT 1 FROM new_rows) THEN RETURN NULL; END IF;
+    ELSIF NOT EXISTS (SELECT 1 FROM old_rows) THEN
+        RETURN NULL;
+    END IF;
+    src := format($q$
+SELECT x.kind, x.status, x.err_code, x.err_code_ext, x.sgn, t.create_time, t.task_type
+  FROM (%s) x JOIN tasks t ON t.task_id = x.task_id$q$, mps_rollup_delta_source(TG_OP));
+    EXECUTE mps_rollup_upsert('rollup_daily_subtask_outcomes', src);
+    RETURN NULL;
+END $f$;
+
+CREATE TRIGGER rollup_tasks_insert AFTER INSERT ON tasks
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_tasks_trigger();
+CREATE TRIGGER rollup_tasks_update AFTER UPDATE ON tasks
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_tasks_trigger();
+CREATE TRIGGER rollup_tasks_delete AFTER DELETE ON tasks
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_tasks_trigger();
+
+CREATE TRIGGER rollup_details_insert AFTER INSERT ON task_details
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_details_trigger();
+CREATE TRIGGER rollup_details_update AFTER UPDATE ON task_details
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_details_trigger();
+CREATE TRIGGER rollup_details_delete AFTER DELETE ON task_details
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_details_trigger();
+
+CREATE TRIGGER rollup_subtasks_insert AFTER INSERT ON task_subtask_results
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_subtasks_trigger();
+CREATE TRIGGER rollup_subtasks_update AFTER UPDATE ON task_subtask_results
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_subtasks_trigger();
+CREATE TRIGGER rollup_subtasks_delete AFTER DELETE ON task_subtask_results
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_subtasks_trigger();
+
+-- The raw sources, for the backfill below and for `rollups check`: the rows
+-- whose create_time falls in [lo, hi), and with nulls those without one.
+CREATE FUNCTION mps_rollup_raw_source(rollup text, lo timestamptz, hi timestamptz, nulls boolean) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $f$ SELECT format(CASE
+        WHEN rollup IN ('rollup_daily_tasks', 'rollup_daily_durations', 'rollup_daily_subtasks') THEN
+            'SELECT *, 1 AS sgn FROM tasks t WHERE %s'
+        WHEN rollup IN ('rollup_daily_outcomes', 'rollup_daily_error_codes') THEN
+            'SELECT x.task_id, x.outcome, x.err_code, x.err_code_ext, 1 AS sgn, t.create_time, t.task_type
+               FROM task_details x JOIN tasks t ON t.task_id = x.task_id WHERE %s'
+        ELSE
+            'SELECT x.kind, x.status, x.err_code, x.err_code_ext, 1 AS sgn, t.create_time, t.task_type
+               FROM task_subtask_results x JOIN tasks t ON t.task_id = x.task_id WHERE %s' END,
+        format('(t.create_time >= %L AND t.create_time < %L%s)', lo, hi,
+               CASE WHEN nulls THEN ' OR t.create_time IS NULL' ELSE '' END)) $f$;
+
+CREATE FUNCTION mps_rollup_names() RETURNS text[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT ARRAY['rollup_daily_tasks', 'rollup_daily_durations', 'rollup_daily_subtasks',
+                       'rollup_daily_outcomes', 'rollup_daily_error_codes', 'rollup_daily_subtask_outcomes'] $$;
+
+-- mps_rollups_build adds the raw rows created in [lo, hi) (and, with nulls,
+-- those without a create_time) to every rollup: the backfill of an existing
+-- archive, and `mps-archiver rollups rebuild`.
+CREATE FUNCTION mps_rollups_build(lo timestamptz, hi timestamptz, nulls boolean) RETURNS void
+    LANGUAGE plpgsql AS $f$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY mps_rollup_names() LOOP
+        EXECUTE mps_rollup_upsert(r, mps_rollup_raw_source(r, lo, hi, nulls));
+    END LOOP;
+END $f$;
+
+-- Backfill, a month at a time with a progress notice per month (the
+-- migrate command prints them). The triggers above already hold the table
+-- locks, so no write can slip between the backfill and the triggers.
+DO $$
+DECLARE
+    lo timestamp;
+    hi timestamp;
+    m timestamp;
+    months integer;
+    i integer := 0;
+BEGIN
+    -- Month arithmetic in UTC, whatever the session's TimeZone.
+    SELECT date_trunc('month', min(create_time) AT TIME ZONE 'UTC'), max(create_time) AT TIME ZONE 'UTC'
+      INTO lo, hi FROM tasks;
+    PERFORM mps_rollups_build('-infinity', '-infinity', true);
+    IF lo IS NULL THEN
+        RETURN;
+    END IF;
+    months := ((extract(year FROM hi) - extract(year FROM lo)) * 12 + extract(month FROM hi) - extract(month FROM lo))::integer + 1;
+    m := lo;
+    WHILE m <= hi LOOP
+        PERFORM mps_rollups_build(m AT TIME ZONE 'UTC', (m + interval '1 month') AT TIME ZONE 'UTC', false);
+        i := i + 1;
+        RAISE NOTICE 'rollups: built % (% of % months)', to_char(m, 'YYYY-MM'), i, months;
+        m := m + interval '1 month';
+    END LOOP;
+END $$;
+
+-- The public views keep their names and columns and read the rollups.
+CREATE OR REPLACE VIEW report_daily_counts AS
+SELECT day, task_type, status, tasks
+  FROM rollup_daily_tasks
+ WHERE tasks <> 0 AND day <> '-infinity';
+
+-- Percentiles from the merged sketch: the value of the bucket holding the
+-- rank floor(q * (n - 1)), within 2% of that order statistic.
+CREATE OR REPLACE VIEW report_daily_durations AS
+WITH counts AS (
+    SELECT day, task_type, sum(tasks)::bigint AS tasks, sum(started)::bigint AS started, sum(finished)::bigint AS finished
+      FROM rollup_daily_tasks
+     WHERE day <> '-infinity'
+     GROUP BY 1, 2
+), buckets AS (
+    SELECT day, task_type, measure, mps_sketch_value(sign, bucket) AS v,
+           sum(n) OVER (PARTITION BY day, task_type, measure ORDER BY sign, sign * bucket ROWS UNBOUNDED PRECEDING) AS cum,
+           sum(n) OVER (PARTITION BY day, task_type, measure) AS total
+      FROM rollup_daily_durations
+     WHERE n <> 0 AND day <> '-infinity'
+), quantiles AS (
+    SELECT day, task_type,
+           min(v) FILTER (WHERE measure = 'queue' AND cum > 0.5 * (total - 1)) AS queue_p50_s,
+           min(v) FILTER (WHERE measure = 'queue' AND cum > 0.9 * (total - 1)) AS queue_p90_s,
+           min(v) FILTER (WHERE measure = 'queue' AND cum > 0.99 * (total - 1)) AS queue_p99_s,
+           min(v) FILTER (WHERE measure = 'processing' AND cum > 0.5 * (total - 1)) AS processing_p50_s,
+           min(v) FILTER (WHERE measure = 'processing' AND cum > 0.9 * (total - 1)) AS processing_p90_s,
+           min(v) FILTER (WHERE measure = 'processing' AND cum > 0.99 * (total - 1)) AS processing_p99_s
+      FROM buckets
+     GROUP BY 1, 2
+)
+SELECT c.day, c.task_type, c.tasks, c.started, c.finished,
+       q.queue_p50_s, q.queue_p90_s, q.queue_p99_s,
+       q.processing_p50_s, q.processing_p90_s, q.processing_p99_s
+  FROM counts c
+  LEFT JOIN quantiles q ON q.day = c.day AND q.task_type = c.task_type
+ WHERE c.tasks <> 0;
+
+CREATE OR REPLACE VIEW report_subtask_usage AS
+SELECT sub_task_type,
+       task_type,
+       sum(tasks)::bigint AS tasks,
+       min(first_created) FILTER (WHERE tasks <> 0) AS first_created,
+       max(last_created) FILTER (WHERE tasks <> 0) AS last_created,
+       mps_subtask_kind(sub_task_type) AS sub_task_kind
+  FROM rollup_daily_subtasks
+ GROUP BY 1, 2
+HAVING sum(tasks) <> 0;
+
+CREATE OR REPLACE VIEW report_daily_outcomes AS
+WITH o AS (
+    SELECT day, task_type,
+           coalesce(sum(tasks) FILTER (WHERE outcome = 'succeeded'), 0)::bigint AS succeeded,
+           coalesce(sum(tasks) FILTER (WHERE outcome = 'failed'), 0)::bigint AS failed,
+           coalesce(sum(tasks) FILTER (WHERE outcome = 'expired'), 0)::bigint AS expired
+      FROM rollup_daily_outcomes
+     WHERE day <> '-infinity'
+     GROUP BY 1, 2
+)
+SELECT f.day,
+       f.task_type,
+       f.tasks AS finished,
+       coalesce(o.succeeded, 0) AS succeeded,
+       coalesce(o.failed, 0) AS failed,
+       coalesce(o.expired, 0) AS expired,
+       greatest(f.tasks - coalesce(o.succeeded + o.failed + o.expired, 0), 0) AS unknown,
+       round(o.failed::numeric / nullif(o.succeeded + o.failed, 0), 4) AS failure_rate
+  FROM rollup_daily_tasks f
+  LEFT JOIN o ON o.day = f.day AND o.task_type = f.task_type
+ WHERE f.status = 'FINISH' AND f.tasks <> 0 AND f.day <> '-infinity';
+
+CREATE OR REPLACE VIEW report_error_codes AS
+SELECT error_code,
+       task_type,
+       sum(tasks)::bigint AS tasks,
+       min(first_created) FILTER (WHERE tasks <> 0) AS first_created,
+       max(last_created) FILTER (WHERE tasks <> 0) AS last_created
+  FROM rollup_daily_error_codes
+ GROUP BY 1, 2
+HAVING sum(tasks) <> 0;
+
+CREATE OR REPLACE VIEW report_subtask_outcomes AS
+SELECT kind,
+       sum(subtasks)::bigint AS subtasks,
+       sum(failed)::bigint AS failed
+  FROM rollup_daily_subtask_outcomes
+ GROUP BY 1
+HAVING sum(subtasks) <> 0;
+
+CREATE OR REPLACE VIEW report_detail_backlog AS
+SELECT (SELECT count(*) FROM task_detail_queue) AS queued,
+       (SELECT count(*) FROM task_detail_queue WHERE deadline < now()) AS overdue,
+       (SELECT min(deadline) FROM task_detail_queue) AS oldest_deadline,
+       (SELECT count(*) FROM task_details
+         WHERE outcome = 'expired' AND err_code = 'gave_up' AND fetched_at > now() - interval '7 days') AS gave_up,
+       (SELECT coalesce(sum(tasks), 0)::bigint FROM rollup_daily_outcomes WHERE outcome = 'expired') AS expired_total,
+       (SELECT count(*) FROM task_details WHERE outcome = 'expired' AND fetched_at > now() - interval '7 days') AS expired_last_7_days;
