@@ -182,7 +182,7 @@ func (s *Store) Report(ctx context.Context, p ReportParams) (*Report, error) {
 	// start of Since's day to the end of the day before Until, or of
 	// Until's own day when Until falls inside it.
 	r.Since = r.Since.UTC().Truncate(24 * time.Hour)
-	if u := r.Until.UTC(); u.Truncate(24*time.Hour).Equal(u) {
+	if u := r.Until.UTC(); u.Truncate(24 * time.Hour).Equal(u) {
 		r.Until = u
 	} else {
 		r.Until = u.Truncate(24 * time.Hour).Add(24 * time.Hour)

@@ -156,7 +156,7 @@ func TestSketchPercentiles(t *testing.T) {
 		case 2:
 			q = -3 * time.Second
 		}
-		p := time.Duration(rng.Int64N(int64(7*24*time.Hour))).Truncate(time.Second)
+		p := time.Duration(rng.Int64N(int64(7 * 24 * time.Hour))).Truncate(time.Second)
 		begins[i], finishes[i] = creates[i].Add(q), creates[i].Add(q+p)
 		if creates[i].Format(time.DateOnly) == dayOf.Format(time.DateOnly) {
 			queueDay = append(queueDay, q.Seconds())
