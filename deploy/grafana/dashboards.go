@@ -196,10 +196,10 @@ func archive() (any, error) {
  WHERE $__timeFilter(day::timestamptz) AND task_type IN ($task_type)
  GROUP BY 1, 2 ORDER BY 1`))).
 		WithPanel(grid("Sub-task usage", "Tasks using each sub-task kind (both SubTaskTypes vocabularies mapped by mps_subtask_kind), created in the time range.",
-			sql("A", `SELECT mps_subtask_kind(s.sub_task_type) AS kind, t.task_type, count(*) AS tasks
-  FROM tasks t CROSS JOIN LATERAL unnest(t.sub_task_types) AS s(sub_task_type)
- WHERE $__timeFilter(t.create_time) AND t.task_type IN ($task_type)
- GROUP BY 1, 2 ORDER BY 3 DESC`).table())).
+			sql("A", `SELECT mps_subtask_kind(sub_task_type) AS kind, task_type, sum(tasks) AS tasks
+  FROM rollup_daily_subtasks
+ WHERE $__timeFilter(day::timestamptz) AND task_type IN ($task_type)
+ GROUP BY 1, 2 HAVING sum(tasks) <> 0 ORDER BY 3 DESC`).table())).
 		WithPanel(grid("Volume by type", "Tasks created in the time range, finished and still in flight.",
 			sql("A", `SELECT task_type, sum(tasks) AS tasks, sum(started) AS started, sum(finished) AS finished
   FROM report_daily_durations
@@ -222,18 +222,16 @@ func archive() (any, error) {
  WHERE $__timeFilter(day::timestamptz) AND task_type IN ($task_type)
  GROUP BY 1 ORDER BY 1`))).
 		WithPanel(grid("Top error codes", "Failed tasks created in the time range, by first error code (ErrCodeExt where the API gives it).",
-			sql("A", `SELECT coalesce(d.err_code_ext, d.err_code, '(none)') AS error_code, t.task_type, count(*) AS tasks,
-       min(t.create_time) AS first_created, max(t.create_time) AS last_created
-  FROM task_details d JOIN tasks t ON t.task_id = d.task_id
- WHERE d.outcome = 'failed' AND $__timeFilter(t.create_time) AND t.task_type IN ($task_type)
+			sql("A", `SELECT error_code, task_type, sum(tasks) AS tasks,
+       min(first_created) AS first_created, max(last_created) AS last_created
+  FROM rollup_daily_error_codes
+ WHERE $__timeFilter(day::timestamptz) AND task_type IN ($task_type) AND tasks <> 0
  GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 20`).table())).
 		WithPanel(grid("Sub-task outcomes", "Sub-tasks of captured details, by kind, of tasks created in the time range.",
-			sql("A", `SELECT s.kind, count(*) AS subtasks,
-       count(*) FILTER (WHERE s.status = 'FAIL' OR coalesce(s.err_code, '0') <> '0'
-                           OR coalesce(s.err_code_ext, '') NOT IN ('', 'SUCCESS')) AS failed
-  FROM task_subtask_results s JOIN tasks t ON t.task_id = s.task_id
- WHERE $__timeFilter(t.create_time) AND t.task_type IN ($task_type)
- GROUP BY 1 ORDER BY 2 DESC`).table())).
+			sql("A", `SELECT kind, sum(subtasks) AS subtasks, sum(failed) AS failed
+  FROM rollup_daily_subtask_outcomes
+ WHERE $__timeFilter(day::timestamptz) AND task_type IN ($task_type)
+ GROUP BY 1 HAVING sum(subtasks) <> 0 ORDER BY 2 DESC`).table())).
 		WithRow(dashboard.NewRowBuilder("Unfinished and sync health")).
 		WithPanel(grid("Unfinished tasks", "Tasks not FINISH as last seen, longest in their state first; gone_at: the task left the API's window unfinished.",
 			sql("A", `SELECT task_id, task_type, status, create_time, round(in_state_s) AS in_state_s, gone_at
