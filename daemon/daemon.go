@@ -406,6 +406,13 @@ func LogResult(log *slog.Logger, res syncer.Result, err error, extra ...any) {
 	if res.Abandoned > 0 {
 		attrs = append(attrs, "abandoned_runs_closed", res.Abandoned)
 	}
+	if res.PartitionsMade > 0 {
+		attrs = append(attrs, "partitions_made", res.PartitionsMade)
+	}
+	if res.PartitionsError != "" {
+		log.Warn("could not make the coming months' partitions; rows of those months wait in the DEFAULT partition until a later run makes them",
+			"run_id", res.RunID, "error", res.PartitionsError)
+	}
 	if res.Gap != nil {
 		log.Error("coverage gap: tasks created in this period left the API's 7-day window before any successful sync; the archive may be missing them",
 			"run_id", res.RunID, "previous_run_id", res.Gap.PreviousRunID,

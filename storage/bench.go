@@ -71,7 +71,7 @@ func (s *BenchDB) NaiveUpsert(ctx context.Context, tasks []mps.Task) (time.Durat
 		_, err := s.pool.Exec(ctx, `
 INSERT INTO bench_naive (task_id, task_type, sub_task_types, status, first_status, create_time, begin_process_time, finish_time, raw)
 VALUES ($1, $2, $3, 'FINISH', 'FINISH', $4, $5, $6, $7)
-ON CONFLICT (task_id) DO UPDATE SET task_type = EXCLUDED.task_type, sub_task_types = EXCLUDED.sub_task_types,
+ON CONFLICT (task_id, create_time) DO UPDATE SET task_type = EXCLUDED.task_type, sub_task_types = EXCLUDED.sub_task_types,
        status = EXCLUDED.status, create_time = EXCLUDED.create_time, begin_process_time = EXCLUDED.begin_process_time,
        finish_time = EXCLUDED.finish_time, raw = EXCLUDED.raw`,
 			t.TaskID, t.TaskType, t.SubTaskTypes, ts(t.CreateTime), ts(t.BeginProcessTime), ts(t.FinishTime), t.Raw)
@@ -96,13 +96,15 @@ func (s *BenchDB) TaskRowWrites(ctx context.Context) (int64, error) {
 	var n int64
 	err := s.pool.QueryRow(ctx, `
 SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint
-  FROM pg_stat_user_tables WHERE relname = 'tasks'`).Scan(&n)
+  FROM pg_stat_user_tables s JOIN pg_partition_tree('tasks') p ON p.relid = s.relid`).Scan(&n)
 	return n, interpretError(err)
 }
 
 // ResetArchive empties every archive table.
 func (s *BenchDB) ResetArchive(ctx context.Context) error {
-	_, err := s.pool.Exec(ctx, `TRUNCATE tasks, task_status_changes, sync_runs, coverage_gaps, api_capabilities, task_detail_queue, task_details, task_subtask_results; CHECKPOINT`)
+	_, err := s.pool.Exec(ctx, `TRUNCATE tasks, task_status_changes, sync_runs, coverage_gaps, api_capabilities, task_detail_queue, task_details, task_subtask_results,
+    rollup_daily_tasks, rollup_daily_durations, rollup_daily_subtasks, rollup_daily_outcomes, rollup_daily_error_codes,
+    rollup_daily_subtask_outcomes; CHECKPOINT`)
 	return interpretError(err)
 }
 

@@ -64,17 +64,26 @@ func (s *Store) CompleteDetail(ctx context.Context, r details.Record) (bool, err
 	}
 	// A final outcome is never replaced; an undecided one (or a give-up
 	// an operator requeued) is, by a later reading.
+	// The outcome and its sub-tasks go to the task's month: the task's
+	// create_time is part of their key (NULL for an undated task, or for a
+	// detail of a task the archive lacks).
+	var created *time.Time
+	err = tx.QueryRow(ctx, `SELECT create_time FROM tasks WHERE task_id = $1 ORDER BY create_time LIMIT 1`, r.TaskID).Scan(&created)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return false, fmt.Errorf("store detail of %s: %w", r.TaskID, interpretError(err))
+	}
 	var stored, replaced bool
 	err = tx.QueryRow(ctx, `
-INSERT INTO task_details AS d (task_id, outcome, err_code, err_code_ext, message, ambiguities, raw, raw_truncated, raw_bytes)
-VALUES ($1, $2, nullif($3, ''), nullif($4, ''), nullif($5, ''), $6, $7, $8, $9)
-ON CONFLICT (task_id) DO UPDATE
+WITH before AS (SELECT 1 FROM task_details WHERE task_id = $1 AND create_time IS NOT DISTINCT FROM $10)
+INSERT INTO task_details AS d (task_id, create_time, outcome, err_code, err_code_ext, message, ambiguities, raw, raw_truncated, raw_bytes)
+VALUES ($1, $10, $2, nullif($3, ''), nullif($4, ''), nullif($5, ''), $6, $7, $8, $9)
+ON CONFLICT (task_id, create_time) DO UPDATE
    SET outcome = EXCLUDED.outcome, err_code = EXCLUDED.err_code, err_code_ext = EXCLUDED.err_code_ext,
        message = EXCLUDED.message, ambiguities = EXCLUDED.ambiguities, raw = EXCLUDED.raw,
        raw_truncated = EXCLUDED.raw_truncated, raw_bytes = EXCLUDED.raw_bytes, fetched_at = now()
  WHERE d.outcome = 'undecided' AND (EXCLUDED.outcome <> 'expired' OR d.raw IS NULL)
-RETURNING true, xmax <> 0`,
-		r.TaskID, outcome, errCode, o.ErrCodeExt, truncateText(message, 2000), ambiguities, raw, r.Truncated, r.RawBytes).Scan(&stored, &replaced)
+RETURNING true, EXISTS (SELECT 1 FROM before)`,
+		r.TaskID, outcome, errCode, o.ErrCodeExt, truncateText(message, 2000), ambiguities, raw, r.Truncated, r.RawBytes, created).Scan(&stored, &replaced)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return false, fmt.Errorf("store detail of %s: %w", r.TaskID, interpretError(err))
 	}
@@ -82,7 +91,7 @@ RETURNING true, xmax <> 0`,
 	if replaced {
 		// Only a later reading of an undecided outcome has sub-tasks to
 		// replace; a first one (the common case) costs no statement here.
-		if _, err := tx.Exec(ctx, `DELETE FROM task_subtask_results WHERE task_id = $1`, r.TaskID); err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM task_subtask_results WHERE task_id = $1 AND create_time IS NOT DISTINCT FROM $2`, r.TaskID, created); err != nil {
 			return false, fmt.Errorf("replace sub-tasks of %s: %w", r.TaskID, interpretError(err))
 		}
 	}
@@ -95,10 +104,10 @@ RETURNING true, xmax <> 0`,
 				int32(st.Ordinal), st.Kind, st.Status, st.ErrCode, st.ErrCodeExt, st.Message, st.Definition, st.OutputPath
 		}
 		if _, err := tx.Exec(ctx, `
-INSERT INTO task_subtask_results (task_id, ordinal, kind, status, err_code, err_code_ext, message, definition, output_path)
-SELECT $1, o, k, s, nullif(c, ''), nullif(e, ''), nullif(m, ''), nullif(d, ''), nullif(p, '')
+INSERT INTO task_subtask_results (task_id, create_time, ordinal, kind, status, err_code, err_code_ext, message, definition, output_path)
+SELECT $1, $10, o, k, s, nullif(c, ''), nullif(e, ''), nullif(m, ''), nullif(d, ''), nullif(p, '')
   FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[]) AS u(o, k, s, c, e, m, d, p)
-ON CONFLICT DO NOTHING`, r.TaskID, ords, kinds, sts, codes, exts, msgs, defs, outs); err != nil {
+ON CONFLICT DO NOTHING`, r.TaskID, ords, kinds, sts, codes, exts, msgs, defs, outs, created); err != nil {
 			return false, fmt.Errorf("store sub-tasks of %s: %w", r.TaskID, interpretError(err))
 		}
 	}

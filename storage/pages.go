@@ -26,11 +26,18 @@ WITH input AS (
       FROM unnest($3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::jsonb[])
            AS i(task_id, task_type, sub_task_types, create_time, begin_process_time, finish_time, raw)
 ),
+-- A task is (task_id, create_time), the key of every task table: the
+-- lookup names its month's partition, so its cost does not grow with the
+-- months kept. (Tasks without a create time live in tasks_undated.)
 changed AS (
     SELECT i.*, t.status AS old_status
       FROM input i
-      LEFT JOIN tasks t ON t.task_id = i.task_id
-     WHERE t.task_id IS NULL
+      LEFT JOIN LATERAL (
+            SELECT t.status, t.raw FROM tasks t WHERE t.task_id = i.task_id AND t.create_time = i.create_time
+            UNION ALL
+            SELECT t.status, t.raw FROM tasks t WHERE i.create_time IS NULL AND t.task_id = i.task_id AND t.create_time IS NULL
+           ) t ON true
+     WHERE t.status IS NULL
         OR (mps_status_rank($2) >= mps_status_rank(t.status)
             AND (t.status, t.raw) IS DISTINCT FROM ($2::text, i.raw))
 ),
@@ -42,7 +49,7 @@ upserted AS (
       FROM changed
      -- One lock order for every writer: concurrent pages cannot deadlock.
      ORDER BY task_id
-        ON CONFLICT (task_id) DO UPDATE
+        ON CONFLICT (task_id, create_time) DO UPDATE
        SET task_type = EXCLUDED.task_type,
            sub_task_types = EXCLUDED.sub_task_types,
            status = EXCLUDED.status,
@@ -53,11 +60,11 @@ upserted AS (
            last_changed_at = now(),
            last_changed_run_id = EXCLUDED.last_changed_run_id
      WHERE mps_status_rank(EXCLUDED.status) >= mps_status_rank(t.status)
- RETURNING t.task_id, (xmax = 0) AS inserted
+ RETURNING t.task_id
 ),
 transitions AS (
-    INSERT INTO task_status_changes (task_id, run_id, from_status, to_status)
-    SELECT c.task_id, $1, c.old_status, $2
+    INSERT INTO task_status_changes (task_id, create_time, run_id, from_status, to_status)
+    SELECT c.task_id, c.create_time, $1, c.old_status, $2
       FROM changed c
       JOIN upserted u ON u.task_id = c.task_id
      WHERE c.old_status IS NOT NULL AND c.old_status <> $2::text
@@ -76,7 +83,10 @@ queued AS (
        AND NOT EXISTS (SELECT 1 FROM task_details d WHERE d.task_id = i.task_id)
     ON CONFLICT DO NOTHING
 )
-SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted`
+-- Inserted: not found by the lookup (xmax cannot be read from a
+-- partitioned table's RETURNING).
+SELECT count(*) FILTER (WHERE c.old_status IS NULL), count(*) FILTER (WHERE c.old_status IS NOT NULL)
+  FROM upserted u JOIN changed c ON c.task_id = u.task_id`
 
 // WritePage writes one page. Tasks must have distinct TaskIds (the syncer
 // deduplicates): one INSERT … ON CONFLICT cannot touch a row twice.

@@ -266,7 +266,11 @@ SELECT d.task_id, o, (ARRAY['Transcode', 'AiContentReview'])[1 + o], CASE WHEN d
 		before[name] = fmt.Sprint(pgtest.Query(t, url, q))
 	}
 	var progress []string
-	mg.Progress = func(msg string) { progress = append(progress, msg) }
+	mg.Progress = func(msg string) {
+		if strings.HasPrefix(msg, "rollups: ") {
+			progress = append(progress, msg)
+		}
+	}
 	if err := mg.Up(); err != nil {
 		t.Fatal(err)
 	}

@@ -101,7 +101,15 @@ func (l *runLock) Release(ctx context.Context) {
 // other run can be live.
 func (s *Store) StartRun(ctx context.Context, p syncer.StartRunParams) (syncer.RunStarted, error) {
 	var out syncer.RunStarted
-	err := s.pool.QueryRow(ctx, `
+	made, err := s.MaintainPartitions(ctx)
+	out.PartitionsMade = made
+	if err != nil {
+		if ctx.Err() != nil {
+			return out, fmt.Errorf("make partitions: %w", err)
+		}
+		out.PartitionsError = err.Error()
+	}
+	err = s.pool.QueryRow(ctx, `
 WITH abandoned AS (
     UPDATE sync_runs
        SET status = 'failed', finished_at = now(),
@@ -116,6 +124,26 @@ RETURNING id, (SELECT count(*) FROM abandoned)`, p.Trigger, p.Host, p.Kind, ts(p
 		return out, fmt.Errorf("insert sync run: %w", interpretError(err))
 	}
 	return out, nil
+}
+
+// MaintainPartitions makes the task tables' monthly partitions of last
+// month, this one and the next three, and of any month whose rows wait in
+// a DEFAULT partition (mps_maintain_partitions, migration 16). It gives up
+// after 3 s without the locks it needs (a long pg_dump holds them): the
+// next run tries again, and until then rows are safe in the DEFAULT
+// partition.
+func (s *Store) MaintainPartitions(ctx context.Context) (int, error) {
+	var made int
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '3s'`); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT mps_maintain_partitions()`).Scan(&made)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("make monthly partitions: %w", interpretError(err))
+	}
+	return made, nil
 }
 
 // FinishRun records a run's outcome, and for a successful run any coverage

@@ -119,6 +119,11 @@ const (
 type RunStarted struct {
 	RunID     int64
 	Abandoned int64 // runs of dead processes marked failed
+	// PartitionsMade counts the monthly partitions made ahead as the run
+	// started; PartitionsError says why making them failed (a lock not
+	// granted in time): rows still land safely, in the DEFAULT partition.
+	PartitionsMade  int
+	PartitionsError string
 }
 
 // WritePageParams is one page bound for the archive.

@@ -185,6 +185,9 @@ type Result struct {
 	Duration  time.Duration
 	Drained   []mps.Status
 	Abandoned int64
+	// PartitionsMade and PartitionsError: see RunStarted.
+	PartitionsMade  int
+	PartitionsError string
 	// TimeRange is what the run knows of the API's time filters (a Cap*
 	// state, or "" when it did not need to know).
 	TimeRange string
@@ -278,6 +281,7 @@ func (s *Syncer) run(ctx context.Context, trigger string, forceFull bool) (out R
 		return res.Result, fmt.Errorf("record run start: %w", err)
 	}
 	res.RunID, res.Abandoned = started.RunID, started.Abandoned
+	res.PartitionsMade, res.PartitionsError = started.PartitionsMade, started.PartitionsError
 
 	s.calls.reset()
 	var runErr error

@@ -1,0 +1,103 @@
+-- Back to one table each, keyed by task_id alone: every partition's rows
+-- copied into plain tables (the per-task tables lose their create_time).
+CREATE TEMP TABLE mps_kept_grants ON COMMIT DROP AS
+SELECT c.relname::text AS name, a.grantee, a.privilege_type
+  FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) AS a
+ WHERE c.relnamespace = current_schema()::regnamespace AND a.grantee <> c.relowner
+   AND c.relname IN ('tasks', 'task_status_changes', 'task_details', 'task_subtask_results',
+                     'report_unfinished', 'report_task_audit', 'report_detail_backlog');
+
+DROP VIEW report_unfinished;
+DROP VIEW report_task_audit;
+DROP VIEW report_detail_backlog;
+
+CREATE TABLE tasks_plain (LIKE tasks INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+CREATE TABLE task_status_changes_plain (LIKE task_status_changes INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+CREATE TABLE task_details_plain (LIKE task_details INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+CREATE TABLE task_subtask_results_plain (LIKE task_subtask_results INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+INSERT INTO tasks_plain SELECT * FROM tasks;
+INSERT INTO task_status_changes_plain SELECT * FROM task_status_changes;
+INSERT INTO task_details_plain SELECT * FROM task_details;
+INSERT INTO task_subtask_results_plain SELECT * FROM task_subtask_results;
+ALTER TABLE task_status_changes_plain DROP COLUMN create_time;
+ALTER TABLE task_details_plain DROP COLUMN create_time;
+ALTER TABLE task_subtask_results_plain DROP COLUMN create_time;
+ALTER SEQUENCE task_status_changes_id_seq OWNED BY task_status_changes_plain.id;
+
+DROP TABLE tasks, task_status_changes, task_details, task_subtask_results;
+DROP FUNCTION mps_maintain_partitions(integer);
+DROP FUNCTION mps_ensure_partitions(timestamptz, timestamptz);
+DROP FUNCTION mps_partitioned_tables();
+
+ALTER TABLE tasks_plain RENAME TO tasks;
+ALTER TABLE task_status_changes_plain RENAME TO task_status_changes;
+ALTER TABLE task_details_plain RENAME TO task_details;
+ALTER TABLE task_subtask_results_plain RENAME TO task_subtask_results;
+
+ALTER TABLE tasks ADD PRIMARY KEY (task_id);
+ALTER TABLE task_status_changes ADD PRIMARY KEY (id);
+ALTER TABLE task_details ADD PRIMARY KEY (task_id);
+ALTER TABLE task_subtask_results ADD PRIMARY KEY (task_id, ordinal);
+CREATE INDEX task_status_changes_task_id_idx ON task_status_changes (task_id, observed_at);
+CREATE INDEX tasks_create_time_idx ON tasks (create_time);
+CREATE INDEX tasks_status_idx ON tasks (status) WHERE status <> 'FINISH';
+CREATE INDEX tasks_task_type_idx ON tasks (task_type, create_time);
+CREATE INDEX task_details_outcome_idx ON task_details (outcome) WHERE outcome <> 'succeeded';
+
+CREATE TRIGGER rollup_tasks_insert AFTER INSERT ON tasks
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_tasks_trigger();
+CREATE TRIGGER rollup_tasks_update AFTER UPDATE ON tasks
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_tasks_trigger();
+CREATE TRIGGER rollup_tasks_delete AFTER DELETE ON tasks
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_tasks_trigger();
+CREATE TRIGGER rollup_details_insert AFTER INSERT ON task_details
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_details_trigger();
+CREATE TRIGGER rollup_details_update AFTER UPDATE ON task_details
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_details_trigger();
+CREATE TRIGGER rollup_details_delete AFTER DELETE ON task_details
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_details_trigger();
+CREATE TRIGGER rollup_subtasks_insert AFTER INSERT ON task_subtask_results
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_subtasks_trigger();
+CREATE TRIGGER rollup_subtasks_update AFTER UPDATE ON task_subtask_results
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_subtasks_trigger();
+CREATE TRIGGER rollup_subtasks_delete AFTER DELETE ON task_subtask_results
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_subtasks_trigger();
+
+CREATE VIEW report_unfinished AS
+SELECT task_id,
+       task_type,
+       status,
+       create_time,
+       begin_process_time,
+       extract(epoch FROM now() - CASE WHEN status = 'PROCESSING' THEN coalesce(begin_process_time, create_time) ELSE create_time END) AS in_state_s,
+       last_changed_at,
+       gone_at
+  FROM tasks
+ WHERE status <> 'FINISH';
+
+CREATE VIEW report_task_audit AS
+SELECT task_id, first_seen_at AS observed_at, first_seen_run_id AS run_id,
+       NULL::text AS from_status, first_status AS to_status
+  FROM tasks
+UNION ALL
+SELECT task_id, observed_at, run_id, from_status, to_status
+  FROM task_status_changes;
+
+CREATE VIEW report_detail_backlog AS
+SELECT (SELECT count(*) FROM task_detail_queue) AS queued,
+       (SELECT count(*) FROM task_detail_queue WHERE deadline < now()) AS overdue,
+       (SELECT min(deadline) FROM task_detail_queue) AS oldest_deadline,
+       (SELECT count(*) FROM task_details
+         WHERE outcome = 'expired' AND err_code = 'gave_up' AND fetched_at > now() - interval '7 days') AS gave_up,
+       (SELECT coalesce(sum(tasks), 0)::bigint FROM rollup_daily_outcomes WHERE outcome = 'expired') AS expired_total,
+       (SELECT count(*) FROM task_details WHERE outcome = 'expired' AND fetched_at > now() - interval '7 days') AS expired_last_7_days;
+
+DO $$
+DECLARE
+    g record;
+BEGIN
+    FOR g IN SELECT * FROM mps_kept_grants LOOP
+        EXECUTE format('GRANT %s ON %I TO %s', g.privilege_type, g.name,
+                       CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE g.grantee::regrole::text END);
+    END LOOP;
+END $$;
