@@ -99,6 +99,7 @@ DROP TRIGGER IF EXISTS rollup_subtasks_delete ON task_subtask_results;
 DROP FUNCTION IF EXISTS mps_rollup_tasks_trigger();
 DROP FUNCTION IF EXISTS mps_rollup_details_trigger();
 DROP FUNCTION IF EXISTS mps_rollup_subtasks_trigger();
+DROP FUNCTION IF EXISTS mps_rollup_lock();
 DROP FUNCTION IF EXISTS mps_rollups_build(timestamptz, timestamptz, boolean);
 DROP FUNCTION IF EXISTS mps_rollup_names();
 DROP FUNCTION IF EXISTS mps_rollup_raw_source(text, timestamptz, timestamptz, boolean);

@@ -198,6 +198,16 @@ CREATE FUNCTION mps_rollup_delta_source(op text) RETURNS text
         WHEN 'DELETE' THEN 'SELECT *, -1 AS sgn FROM old_rows'
         ELSE 'SELECT *, 1 AS sgn FROM new_rows UNION ALL SELECT *, -1 AS sgn FROM old_rows' END $$;
 
+-- mps_rollup_lock serialises rollup maintenance, until the transaction
+-- ends. One statement can fire two triggers (an INSERT … ON CONFLICT fires
+-- the INSERT and the UPDATE one), each locking rollup rows in key order of
+-- its own: without one lock first, two writers could each hold a row the
+-- other's second trigger wants. Writers are few (one sync holds the run
+-- lock; detail workers commit one outcome at a time), and the lock is held
+-- from the trigger to the commit only.
+CREATE FUNCTION mps_rollup_lock() RETURNS void
+    LANGUAGE sql AS $$ SELECT pg_advisory_xact_lock(7885929586556365932) $$;  -- "mps-roll"
+
 CREATE FUNCTION mps_rollup_tasks_trigger() RETURNS trigger
     LANGUAGE plpgsql AS $f$
 DECLARE
@@ -210,6 +220,7 @@ BEGIN
     ELSIF NOT EXISTS (SELECT 1 FROM old_rows) THEN
         RETURN NULL;
     END IF;
+    PERFORM mps_rollup_lock();
     EXECUTE mps_rollup_upsert('rollup_daily_tasks', src);
     EXECUTE mps_rollup_upsert('rollup_daily_durations', src);
     EXECUTE mps_rollup_upsert('rollup_daily_subtasks', src);
@@ -251,6 +262,7 @@ BEGIN
     ELSIF NOT EXISTS (SELECT 1 FROM old_rows) THEN
         RETURN NULL;
     END IF;
+    PERFORM mps_rollup_lock();
     src := format($q$
 SELECT x.task_id, x.outcome, x.err_code, x.err_code_ext, x.sgn, t.create_time, t.task_type
   FROM (%s) x JOIN tasks t ON t.task_id = x.task_id$q$, mps_rollup_delta_source(TG_OP));
@@ -269,6 +281,7 @@ BEGIN
     ELSIF NOT EXISTS (SELECT 1 FROM old_rows) THEN
         RETURN NULL;
     END IF;
+    PERFORM mps_rollup_lock();
     src := format($q$
 SELECT x.kind, x.status, x.err_code, x.err_code_ext, x.sgn, t.create_time, t.task_type
   FROM (%s) x JOIN tasks t ON t.task_id = x.task_id$q$, mps_rollup_delta_source(TG_OP));

@@ -166,6 +166,11 @@ func (s *Store) RequeueDetails(ctx context.Context, retention time.Duration) (re
 		return 0, 0, fmt.Errorf("requeue details: %w", interpretError(err))
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
+	// The rollup lock first: the outcome update below takes it, and a
+	// worker storing an outcome holds it while it dequeues.
+	if _, err := tx.Exec(ctx, `SELECT mps_rollup_lock()`); err != nil {
+		return 0, 0, fmt.Errorf("requeue details: %w", interpretError(err))
+	}
 	tag, err := tx.Exec(ctx, `
 INSERT INTO task_detail_queue (task_id, deadline, give_up_at)
 SELECT t.task_id, t.create_time + make_interval(secs => $1), t.create_time + make_interval(secs => $2)

@@ -121,7 +121,7 @@ func (s *Store) RebuildRollups(ctx context.Context, progress func(month time.Tim
 		return fmt.Errorf("rebuild rollups: %w", interpretError(err))
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	if _, err := tx.Exec(ctx, `LOCK TABLE tasks, task_details, task_subtask_results IN SHARE MODE`); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT mps_rollup_lock(); LOCK TABLE tasks, task_details, task_subtask_results IN SHARE MODE`); err != nil {
 		return fmt.Errorf("rebuild rollups: %w", interpretError(err))
 	}
 	names, err := s.rollupNames(ctx, tx)
