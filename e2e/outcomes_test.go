@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mps-archiver/mps-archiver/internal/archivetest"
 	"github.com/mps-archiver/mps-archiver/internal/pgtemp"
 	"github.com/mps-archiver/mps-archiver/simulator"
 )
@@ -80,6 +81,8 @@ func TestKillNineDuringDetailCapture(t *testing.T) {
 	if dup := scalar(t, db, `SELECT count(*) FROM (SELECT task_id, ordinal FROM task_subtask_results GROUP BY 1, 2 HAVING count(*) > 1) d`); dup != 0 {
 		t.Fatalf("%d duplicated sub-task rows", dup)
 	}
+	// Outcomes counted by the rollups as they were stored, kills and all.
+	archivetest.AssertRollups(t, db)
 }
 
 // TestServeCapturesOutcomesWithoutLeaking: serve reads every detail in the
