@@ -383,19 +383,6 @@ func toFloat(v any) float64 {
 	return math.NaN()
 }
 
-// percentile is PostgreSQL's percentile_cont.
-func percentile(xs []float64, p float64) float64 {
-	if len(xs) == 0 {
-		return math.NaN()
-	}
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	pos := p * float64(len(s)-1)
-	lo := math.Floor(pos)
-	hi := math.Ceil(pos)
-	return s[int(lo)] + (s[int(hi)]-s[int(lo)])*(pos-lo)
-}
-
 // rankValue is the order statistic at rank floor(q*(n-1)): what a DDSketch
 // quantile approximates.
 func rankValue(xs []float64, q float64) float64 {
@@ -410,9 +397,4 @@ func sketchNear(v any, xs []float64, q float64) bool {
 	f, ok := v.(float64)
 	want := rankValue(xs, q)
 	return ok && math.Abs(f-want) <= 0.02*math.Abs(want)+0.001
-}
-
-func near(v any, want float64) bool {
-	f, ok := v.(float64)
-	return ok && math.Abs(f-want) < 0.01
 }
