@@ -313,7 +313,7 @@ CREATE TRIGGER rollup_subtasks_delete AFTER DELETE ON task_subtask_results
 -- The raw sources, for the backfill below and for `rollups check`: the rows
 -- whose create_time falls in [lo, hi), and with nulls those without one.
 CREATE FUNCTION mps_rollup_raw_source(rollup text, lo timestamptz, hi timestamptz, nulls boolean) RETURNS text
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE SET DateStyle = 'ISO' SET TimeZone = 'UTC'
     AS $f$ SELECT format(CASE
         WHEN rollup IN ('rollup_daily_tasks', 'rollup_daily_durations', 'rollup_daily_subtasks') THEN
             'SELECT *, 1 AS sgn FROM tasks t WHERE %s'
@@ -349,26 +349,20 @@ END $f$;
 -- locks, so no write can slip between the backfill and the triggers.
 DO $$
 DECLARE
-    lo timestamp;
-    hi timestamp;
     m timestamp;
     months integer;
     i integer := 0;
 BEGIN
-    -- Month arithmetic in UTC, whatever the session's TimeZone.
-    SELECT date_trunc('month', min(create_time) AT TIME ZONE 'UTC'), max(create_time) AT TIME ZONE 'UTC'
-      INTO lo, hi FROM tasks;
     PERFORM mps_rollups_build('-infinity', '-infinity', true);
-    IF lo IS NULL THEN
-        RETURN;
-    END IF;
-    months := ((extract(year FROM hi) - extract(year FROM lo)) * 12 + extract(month FROM hi) - extract(month FROM lo))::integer + 1;
-    m := lo;
-    WHILE m <= hi LOOP
+    -- The months that hold tasks (month arithmetic in UTC, whatever the
+    -- session's TimeZone), and no others.
+    CREATE TEMP TABLE mps_rollup_months ON COMMIT DROP AS
+    SELECT DISTINCT date_trunc('month', create_time AT TIME ZONE 'UTC') AS m FROM tasks WHERE create_time IS NOT NULL;
+    SELECT count(*) INTO months FROM mps_rollup_months;
+    FOR m IN SELECT mps_rollup_months.m FROM mps_rollup_months ORDER BY 1 LOOP
         PERFORM mps_rollups_build(m AT TIME ZONE 'UTC', (m + interval '1 month') AT TIME ZONE 'UTC', false);
         i := i + 1;
         RAISE NOTICE 'rollups: built % (% of % months)', to_char(m, 'YYYY-MM'), i, months;
-        m := m + interval '1 month';
     END LOOP;
 END $$;
 

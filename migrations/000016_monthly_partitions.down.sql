@@ -25,6 +25,62 @@ ALTER TABLE task_subtask_results_plain DROP COLUMN create_time;
 ALTER SEQUENCE task_status_changes_id_seq OWNED BY task_status_changes_plain.id;
 
 DROP TABLE tasks, task_status_changes, task_details, task_subtask_results;
+
+-- Migration 15's versions of what 16 replaced.
+CREATE OR REPLACE FUNCTION mps_rollup_details_trigger() RETURNS trigger
+    LANGUAGE plpgsql AS $f$
+DECLARE
+    src text;
+BEGIN
+    IF TG_OP <> 'DELETE' THEN
+        IF NOT EXISTS (SELECT 1 FROM new_rows) THEN RETURN NULL; END IF;
+    ELSIF NOT EXISTS (SELECT 1 FROM old_rows) THEN
+        RETURN NULL;
+    END IF;
+    PERFORM mps_rollup_lock();
+    src := format($q$
+SELECT x.task_id, x.outcome, x.err_code, x.err_code_ext, x.sgn, t.create_time, t.task_type
+  FROM (%s) x JOIN tasks t ON t.task_id = x.task_id$q$, mps_rollup_delta_source(TG_OP));
+    EXECUTE mps_rollup_upsert('rollup_daily_outcomes', src);
+    EXECUTE mps_rollup_upsert('rollup_daily_error_codes', src);
+    RETURN NULL;
+END $f$;
+
+CREATE OR REPLACE FUNCTION mps_rollup_subtasks_trigger() RETURNS trigger
+    LANGUAGE plpgsql AS $f$
+DECLARE
+    src text;
+BEGIN
+    IF TG_OP <> 'DELETE' THEN
+        IF NOT EXISTS (SELECT 1 FROM new_rows) THEN RETURN NULL; END IF;
+    ELSIF NOT EXISTS (SELECT 1 FROM old_rows) THEN
+        RETURN NULL;
+    END IF;
+    PERFORM mps_rollup_lock();
+    src := format($q$
+SELECT x.kind, x.status, x.err_code, x.err_code_ext, x.sgn, t.create_time, t.task_type
+  FROM (%s) x JOIN tasks t ON t.task_id = x.task_id$q$, mps_rollup_delta_source(TG_OP));
+    EXECUTE mps_rollup_upsert('rollup_daily_subtask_outcomes', src);
+    RETURN NULL;
+END $f$;
+
+CREATE OR REPLACE FUNCTION mps_rollup_raw_source(rollup text, lo timestamptz, hi timestamptz, nulls boolean) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE SET DateStyle = 'ISO' SET TimeZone = 'UTC'
+    AS $f$ SELECT format(CASE
+        WHEN rollup IN ('rollup_daily_tasks', 'rollup_daily_durations', 'rollup_daily_subtasks') THEN
+            'SELECT *, 1 AS sgn FROM tasks t WHERE %s'
+        WHEN rollup IN ('rollup_daily_outcomes', 'rollup_daily_error_codes') THEN
+            'SELECT x.task_id, x.outcome, x.err_code, x.err_code_ext, 1 AS sgn, t.create_time, t.task_type
+               FROM task_details x JOIN tasks t ON t.task_id = x.task_id WHERE %s'
+        ELSE
+            'SELECT x.kind, x.status, x.err_code, x.err_code_ext, 1 AS sgn, t.create_time, t.task_type
+               FROM task_subtask_results x JOIN tasks t ON t.task_id = x.task_id WHERE %s' END,
+        format('(t.create_time >= %L AND t.create_time < %L%s)', lo, hi,
+               CASE WHEN nulls THEN ' OR t.create_time IS NULL' ELSE '' END)) $f$;
+
+DROP FUNCTION IF EXISTS mps_rollup_task_join(text, timestamptz, timestamptz, text);
+ALTER TABLE task_detail_queue DROP COLUMN create_time;
+
 DROP FUNCTION mps_maintain_partitions(integer);
 DROP FUNCTION mps_ensure_partitions(timestamptz, timestamptz);
 DROP FUNCTION mps_partitioned_tables();

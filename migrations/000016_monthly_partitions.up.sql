@@ -19,13 +19,19 @@ CREATE FUNCTION mps_partitioned_tables() RETURNS text[]
     AS $$ SELECT ARRAY['tasks', 'task_status_changes', 'task_details', 'task_subtask_results'] $$;
 
 -- mps_ensure_partitions makes the monthly partitions of every task table
--- for the months overlapping [lo, hi), moving any rows of those months out
--- of the DEFAULT partition. It runs as the schema's owner (the archiver's
--- role may not create tables) and holds a lock so that replicas take
--- turns. ATTACH takes only a SHARE UPDATE EXCLUSIVE lock on the parent:
--- syncs and readers go on while a month is added.
+-- for the months overlapping [lo, hi) (at most three years at a call),
+-- moving any rows of those months out of the DEFAULT partition. It runs as
+-- the schema's owner (the archiver's role may not create tables; only the
+-- roles granted mps_maintain_partitions below may call it through that),
+-- with the bounds written in ISO and UTC whatever the session's DateStyle
+-- and TimeZone, and holds a lock so that replicas take turns. ATTACH takes
+-- a SHARE UPDATE EXCLUSIVE lock on the parent (writes and reads go on) and
+-- an ACCESS EXCLUSIVE one on the DEFAULT partition (which the lookups of
+-- undated tasks read), held until the caller commits: a moment, once a
+-- month.
 CREATE FUNCTION mps_ensure_partitions(lo timestamptz, hi timestamptz) RETURNS integer
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $f$
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path FROM CURRENT SET DateStyle = 'ISO' SET TimeZone = 'UTC' AS $f$
 DECLARE
     m timestamp;
     t text;
@@ -37,6 +43,9 @@ BEGIN
     IF lo IS NULL OR hi IS NULL OR lo >= hi THEN
         RETURN 0;
     END IF;
+    IF hi - lo > interval '1100 days' THEN
+        RAISE EXCEPTION 'mps_ensure_partitions: % to % is more than three years of months', lo, hi;
+    END IF;
     PERFORM pg_advisory_xact_lock(hashtext('mps_archiver_partitions'));
     m := date_trunc('month', lo AT TIME ZONE 'UTC');
     WHILE m < hi AT TIME ZONE 'UTC' LOOP
@@ -45,12 +54,15 @@ BEGIN
         FOREACH t IN ARRAY mps_partitioned_tables() LOOP
             part := format('%s_y%sm%s', t, to_char(m, 'YYYY'), to_char(m, 'MM'));
             IF to_regclass(format('%I', part)) IS NULL THEN
+                -- The parent first, then the DEFAULT partition (one lock order);
+                -- EXCLUSIVE on it keeps every write out while its rows of the
+                -- month move (a write between the copy and the delete would
+                -- be lost), and readers in.
                 EXECUTE format('LOCK TABLE %I IN SHARE UPDATE EXCLUSIVE MODE', t);
+                EXECUTE format('LOCK TABLE %I IN EXCLUSIVE MODE', t || '_undated');
                 EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', part, t);
-                EXECUTE format('INSERT INTO %I SELECT * FROM %I WHERE create_time >= %L AND create_time < %L',
-                               part, t || '_undated', m_lo, m_hi);
-                EXECUTE format('DELETE FROM %I WHERE create_time >= %L AND create_time < %L',
-                               t || '_undated', m_lo, m_hi);
+                EXECUTE format('WITH moved AS (DELETE FROM %I WHERE create_time >= %L AND create_time < %L RETURNING *)
+                                INSERT INTO %I SELECT * FROM moved', t || '_undated', m_lo, m_hi, part);
                 EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', t, part, m_lo, m_hi);
                 created := created + 1;
             END IF;
@@ -61,10 +73,11 @@ BEGIN
 END $f$;
 
 -- mps_maintain_partitions makes the partitions of last month, this month
--- and the next `ahead` months, and of any month whose rows wait in a
--- DEFAULT partition. It returns how many partitions it made.
+-- and the next `ahead` months (at most 24), and of any month whose rows
+-- wait in a DEFAULT partition. It returns how many partitions it made.
 CREATE FUNCTION mps_maintain_partitions(ahead integer DEFAULT 3) RETURNS integer
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $f$
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path FROM CURRENT SET DateStyle = 'ISO' SET TimeZone = 'UTC' AS $f$
 DECLARE
     t text;
     m timestamp;
@@ -77,9 +90,15 @@ BEGIN
         END LOOP;
     END LOOP;
     m := date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month';
-    created := created + mps_ensure_partitions(m AT TIME ZONE 'UTC', (m + make_interval(months => 2 + ahead)) AT TIME ZONE 'UTC');
+    created := created + mps_ensure_partitions(m AT TIME ZONE 'UTC',
+        (m + make_interval(months => 2 + least(greatest(ahead, 0), 24))) AT TIME ZONE 'UTC');
     RETURN created;
 END $f$;
+
+-- Only the schema's owner, and the roles that write tasks (granted below),
+-- may make partitions.
+REVOKE EXECUTE ON FUNCTION mps_ensure_partitions(timestamptz, timestamptz) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mps_maintain_partitions(integer) FROM PUBLIC;
 
 -- Convert: the old tables step aside, the partitioned ones take their names,
 -- rows are copied a month at a time (with a progress notice), then the old
@@ -120,14 +139,10 @@ ALTER SEQUENCE task_status_changes_id_seq OWNED BY task_status_changes.id;
 
 DO $$
 DECLARE
-    lo timestamp;
-    hi timestamp;
     m timestamp;
     months integer;
     i integer := 0;
 BEGIN
-    SELECT date_trunc('month', min(create_time) AT TIME ZONE 'UTC'), max(create_time) AT TIME ZONE 'UTC'
-      INTO lo, hi FROM tasks_unpartitioned;
     PERFORM mps_maintain_partitions();
     INSERT INTO tasks SELECT * FROM tasks_unpartitioned WHERE create_time IS NULL;
     INSERT INTO task_status_changes SELECT c.*, NULL FROM task_status_changes_unpartitioned c
@@ -136,12 +151,13 @@ BEGIN
      WHERE NOT EXISTS (SELECT 1 FROM tasks_unpartitioned t WHERE t.task_id = d.task_id AND t.create_time IS NOT NULL);
     INSERT INTO task_subtask_results SELECT s.*, NULL FROM task_subtask_results_unpartitioned s
      WHERE NOT EXISTS (SELECT 1 FROM tasks_unpartitioned t WHERE t.task_id = s.task_id AND t.create_time IS NOT NULL);
-    IF lo IS NULL THEN
-        RETURN;
-    END IF;
-    months := ((extract(year FROM hi) - extract(year FROM lo)) * 12 + extract(month FROM hi) - extract(month FROM lo))::integer + 1;
-    m := lo;
-    WHILE m <= hi LOOP
+    -- The months that hold tasks, and no others (an archive with one task
+    -- of 1970 gets one partition for it, not 680 empty ones).
+    CREATE TEMP TABLE mps_months ON COMMIT DROP AS
+    SELECT DISTINCT date_trunc('month', create_time AT TIME ZONE 'UTC') AS m
+      FROM tasks_unpartitioned WHERE create_time IS NOT NULL;
+    SELECT count(*) INTO months FROM mps_months;
+    FOR m IN SELECT mps_months.m FROM mps_months ORDER BY 1 LOOP
         PERFORM mps_ensure_partitions(m AT TIME ZONE 'UTC', (m + interval '1 month') AT TIME ZONE 'UTC');
         INSERT INTO tasks SELECT * FROM tasks_unpartitioned
          WHERE create_time >= m AT TIME ZONE 'UTC' AND create_time < (m + interval '1 month') AT TIME ZONE 'UTC';
@@ -156,9 +172,13 @@ BEGIN
          WHERE t.create_time >= m AT TIME ZONE 'UTC' AND t.create_time < (m + interval '1 month') AT TIME ZONE 'UTC';
         i := i + 1;
         RAISE NOTICE 'partitions: copied % (% of % months)', to_char(m, 'YYYY-MM'), i, months;
-        m := m + interval '1 month';
     END LOOP;
 END $$;
+
+-- The detail queue names the task's create time too, so that an outcome
+-- is stored into its month without a lookup in every month.
+ALTER TABLE task_detail_queue ADD COLUMN create_time timestamptz;
+UPDATE task_detail_queue q SET create_time = t.create_time FROM tasks_unpartitioned t WHERE t.task_id = q.task_id;
 
 DROP TABLE tasks_unpartitioned, task_status_changes_unpartitioned, task_details_unpartitioned,
     task_subtask_results_unpartitioned;
@@ -175,7 +195,87 @@ CREATE INDEX tasks_status_idx ON tasks (status) WHERE status <> 'FINISH';
 CREATE INDEX tasks_task_type_idx ON tasks (task_type, create_time);
 CREATE INDEX task_details_outcome_idx ON task_details (outcome) WHERE outcome <> 'succeeded';
 
--- The rollup triggers of migration 15, on the new tables.
+-- The rollup triggers of migration 15, on the new tables, now finding an
+-- outcome's task by (task_id, create_time): the lookup of each is bounded
+-- by the statement's own create times, written into the statement, so the
+-- planner considers only those months' partitions.
+CREATE OR REPLACE FUNCTION mps_rollup_task_join(op text, lo timestamptz, hi timestamptz, cols text) RETURNS text
+    LANGUAGE sql IMMUTABLE SET DateStyle = 'ISO' SET TimeZone = 'UTC'
+    AS $f$ SELECT format($q$
+SELECT %s, x.sgn, t.create_time, t.task_type
+  FROM (%s) x
+ CROSS JOIN LATERAL (
+       SELECT t.create_time, t.task_type FROM tasks t
+        WHERE t.task_id = x.task_id AND t.create_time = x.create_time AND %s
+       UNION ALL
+       SELECT t.create_time, t.task_type FROM tasks t
+        WHERE x.create_time IS NULL AND t.task_id = x.task_id AND t.create_time IS NULL) t$q$,
+    cols, mps_rollup_delta_source(op),
+    CASE WHEN lo IS NULL THEN 'false' ELSE format('t.create_time >= %L AND t.create_time <= %L', lo, hi) END) $f$;
+
+CREATE OR REPLACE FUNCTION mps_rollup_details_trigger() RETURNS trigger
+    LANGUAGE plpgsql AS $f$
+DECLARE
+    lo timestamptz;
+    hi timestamptz;
+    src text;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        SELECT min(create_time), max(create_time) INTO lo, hi FROM new_rows;
+        IF NOT EXISTS (SELECT 1 FROM new_rows) THEN RETURN NULL; END IF;
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT min(create_time), max(create_time) INTO lo, hi FROM old_rows;
+        IF NOT EXISTS (SELECT 1 FROM old_rows) THEN RETURN NULL; END IF;
+    ELSE
+        SELECT min(c), max(c) INTO lo, hi FROM (SELECT create_time AS c FROM new_rows UNION ALL SELECT create_time FROM old_rows) u;
+        IF NOT EXISTS (SELECT 1 FROM new_rows) THEN RETURN NULL; END IF;
+    END IF;
+    PERFORM mps_rollup_lock();
+    src := mps_rollup_task_join(TG_OP, lo, hi, 'x.task_id, x.outcome, x.err_code, x.err_code_ext');
+    EXECUTE mps_rollup_upsert('rollup_daily_outcomes', src);
+    EXECUTE mps_rollup_upsert('rollup_daily_error_codes', src);
+    RETURN NULL;
+END $f$;
+
+CREATE OR REPLACE FUNCTION mps_rollup_subtasks_trigger() RETURNS trigger
+    LANGUAGE plpgsql AS $f$
+DECLARE
+    lo timestamptz;
+    hi timestamptz;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        SELECT min(create_time), max(create_time) INTO lo, hi FROM new_rows;
+        IF NOT EXISTS (SELECT 1 FROM new_rows) THEN RETURN NULL; END IF;
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT min(create_time), max(create_time) INTO lo, hi FROM old_rows;
+        IF NOT EXISTS (SELECT 1 FROM old_rows) THEN RETURN NULL; END IF;
+    ELSE
+        SELECT min(c), max(c) INTO lo, hi FROM (SELECT create_time AS c FROM new_rows UNION ALL SELECT create_time FROM old_rows) u;
+        IF NOT EXISTS (SELECT 1 FROM new_rows) THEN RETURN NULL; END IF;
+    END IF;
+    PERFORM mps_rollup_lock();
+    EXECUTE mps_rollup_upsert('rollup_daily_subtask_outcomes',
+        mps_rollup_task_join(TG_OP, lo, hi, 'x.kind, x.status, x.err_code, x.err_code_ext'));
+    RETURN NULL;
+END $f$;
+
+-- The raw sources of `rollups check` and rebuilds join the same way.
+CREATE OR REPLACE FUNCTION mps_rollup_raw_source(rollup text, lo timestamptz, hi timestamptz, nulls boolean) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE SET DateStyle = 'ISO' SET TimeZone = 'UTC'
+    AS $f$ SELECT format(CASE
+        WHEN rollup IN ('rollup_daily_tasks', 'rollup_daily_durations', 'rollup_daily_subtasks') THEN
+            'SELECT *, 1 AS sgn FROM tasks t WHERE %s'
+        WHEN rollup IN ('rollup_daily_outcomes', 'rollup_daily_error_codes') THEN
+            'SELECT x.task_id, x.outcome, x.err_code, x.err_code_ext, 1 AS sgn, t.create_time, t.task_type
+               FROM task_details x JOIN tasks t ON t.task_id = x.task_id AND t.create_time IS NOT DISTINCT FROM x.create_time
+              WHERE %s'
+        ELSE
+            'SELECT x.kind, x.status, x.err_code, x.err_code_ext, 1 AS sgn, t.create_time, t.task_type
+               FROM task_subtask_results x JOIN tasks t ON t.task_id = x.task_id AND t.create_time IS NOT DISTINCT FROM x.create_time
+              WHERE %s' END,
+        format('(t.create_time >= %L AND t.create_time < %L%s)', lo, hi,
+               CASE WHEN nulls THEN ' OR t.create_time IS NULL' ELSE '' END)) $f$;
+
 CREATE TRIGGER rollup_tasks_insert AFTER INSERT ON tasks
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_tasks_trigger();
 CREATE TRIGGER rollup_tasks_update AFTER UPDATE ON tasks
@@ -231,5 +331,10 @@ BEGIN
     FOR g IN SELECT * FROM mps_kept_grants LOOP
         EXECUTE format('GRANT %s ON %I TO %s', g.privilege_type, g.name,
                        CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE g.grantee::regrole::text END);
+    END LOOP;
+    -- Whoever may write tasks (the app role) makes the coming months.
+    FOR g IN SELECT DISTINCT grantee FROM mps_kept_grants
+              WHERE name = 'tasks' AND privilege_type = 'INSERT' AND grantee <> 0 LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION mps_maintain_partitions(integer) TO %s', g.grantee::regrole::text);
     END LOOP;
 END $$;

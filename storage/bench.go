@@ -112,8 +112,8 @@ func (s *BenchDB) ResetArchive(ctx context.Context) error {
 // install that finds a full window would; it returns how many are queued.
 func (s *BenchDB) QueueAllDetails(ctx context.Context) (int64, error) {
 	if _, err := s.pool.Exec(ctx, `
-INSERT INTO task_detail_queue (task_id, deadline, give_up_at)
-SELECT task_id, create_time + interval '72 hours', create_time + make_interval(secs => $1) FROM tasks WHERE status = 'FINISH'
+INSERT INTO task_detail_queue (task_id, create_time, deadline, give_up_at)
+SELECT task_id, create_time, create_time + interval '72 hours', create_time + make_interval(secs => $1) FROM tasks WHERE status = 'FINISH'
 ON CONFLICT DO NOTHING`, mps.Window.Seconds()); err != nil {
 		return 0, fmt.Errorf("queue details: %w", interpretError(err))
 	}

@@ -67,8 +67,14 @@ func (s *Store) CompleteDetail(ctx context.Context, r details.Record) (bool, err
 	// The outcome and its sub-tasks go to the task's month: the task's
 	// create_time is part of their key (NULL for an undated task, or for a
 	// detail of a task the archive lacks).
+	// The queue row knows it (one index lookup); a detail read without one
+	// (an in-flight task resolved by an incremental run) looks the task up.
 	var created *time.Time
-	err = tx.QueryRow(ctx, `SELECT create_time FROM tasks WHERE task_id = $1 ORDER BY create_time LIMIT 1`, r.TaskID).Scan(&created)
+	err = tx.QueryRow(ctx, `
+SELECT create_time FROM task_detail_queue WHERE task_id = $1
+UNION ALL
+SELECT create_time FROM (SELECT create_time FROM tasks WHERE task_id = $1 ORDER BY create_time LIMIT 1) t
+LIMIT 1`, r.TaskID).Scan(&created)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return false, fmt.Errorf("store detail of %s: %w", r.TaskID, interpretError(err))
 	}
@@ -172,9 +178,9 @@ func (s *Store) RequeueDetails(ctx context.Context, retention time.Duration) (re
 		return 0, 0, fmt.Errorf("requeue details: %w", interpretError(err))
 	}
 	tag, err := tx.Exec(ctx, `
-INSERT INTO task_detail_queue (task_id, deadline, give_up_at)
-SELECT t.task_id, t.create_time + make_interval(secs => $1), t.create_time + make_interval(secs => $2)
-  FROM task_details d JOIN tasks t ON t.task_id = d.task_id
+INSERT INTO task_detail_queue (task_id, create_time, deadline, give_up_at)
+SELECT t.task_id, t.create_time, t.create_time + make_interval(secs => $1), t.create_time + make_interval(secs => $2)
+  FROM task_details d JOIN tasks t ON t.task_id = d.task_id AND t.create_time = d.create_time
  WHERE (d.outcome = 'undecided' OR d.outcome = 'expired' AND d.err_code = 'gave_up')
    AND t.create_time > now() - make_interval(secs => $2)
 ON CONFLICT (task_id) DO UPDATE SET not_before = '-infinity', leased_until = NULL`, retention.Seconds(), mps.Window.Seconds())
@@ -186,7 +192,9 @@ ON CONFLICT (task_id) DO UPDATE SET not_before = '-infinity', leased_until = NUL
 	// that the new reading replaces it.
 	if _, err := tx.Exec(ctx, `
 UPDATE task_details d SET outcome = 'undecided'
-  FROM task_detail_queue q WHERE q.task_id = d.task_id AND d.outcome = 'expired' AND d.err_code = 'gave_up'`); err != nil {
+  FROM task_detail_queue q
+ WHERE q.task_id = d.task_id AND d.create_time IS NOT DISTINCT FROM q.create_time
+   AND d.outcome = 'expired' AND d.err_code = 'gave_up'`); err != nil {
 		return 0, 0, fmt.Errorf("requeue details: %w", interpretError(err))
 	}
 	tag, err = tx.Exec(ctx, `UPDATE task_detail_queue SET not_before = '-infinity' WHERE not_before > now()`)
@@ -205,11 +213,11 @@ UPDATE task_details d SET outcome = 'undecided'
 // cannot list failed tasks alone.
 func (s *Store) EnqueueUndetailed(ctx context.Context, retention time.Duration) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `
-INSERT INTO task_detail_queue (task_id, deadline, give_up_at)
-SELECT t.task_id, t.create_time + make_interval(secs => $1), t.create_time + make_interval(secs => $2)
+INSERT INTO task_detail_queue (task_id, create_time, deadline, give_up_at)
+SELECT t.task_id, t.create_time, t.create_time + make_interval(secs => $1), t.create_time + make_interval(secs => $2)
   FROM tasks t
  WHERE t.status = 'FINISH' AND t.create_time > now() - make_interval(secs => $2)
-   AND NOT EXISTS (SELECT 1 FROM task_details d WHERE d.task_id = t.task_id)
+   AND NOT EXISTS (SELECT 1 FROM task_details d WHERE d.task_id = t.task_id AND d.create_time = t.create_time)
 ON CONFLICT DO NOTHING`, retention.Seconds(), mps.Window.Seconds())
 	if err != nil {
 		return 0, fmt.Errorf("queue undetailed tasks: %w", interpretError(err))

@@ -26,25 +26,43 @@ WITH input AS (
       FROM unnest($3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::jsonb[])
            AS i(task_id, task_type, sub_task_types, create_time, begin_process_time, finish_time, raw)
 ),
--- A task is (task_id, create_time), the key of every task table: the
--- lookup names its month's partition, so its cost does not grow with the
--- months kept. (Tasks without a create time live in tasks_undated.)
-changed AS (
-    SELECT i.*, t.status AS old_status
+-- keyed: each input row with the archived row it is, if any. A task is
+-- (task_id, create_time), the key of every task table, and the lookups are
+-- bounded by [$13, $14) (the page's create times and now, widened by 8
+-- days): with custom plans the planner considers only those months'
+-- partitions, so a page costs the same whatever the months kept. The same
+-- task archived under another create time (none readable then, or the API
+-- writing it differently) is found too, within the bounds, and keeps the
+-- create time it was archived with: one row per TaskId.
+keyed AS (
+    SELECT i.*, e.found, e.create_time AS archived_time, e.status AS old_status, e.raw AS old_raw
       FROM input i
       LEFT JOIN LATERAL (
-            SELECT t.status, t.raw FROM tasks t WHERE t.task_id = i.task_id AND t.create_time = i.create_time
+            SELECT true AS found, t.create_time, t.status, t.raw FROM tasks t
+             WHERE t.task_id = i.task_id AND t.create_time = i.create_time
+               AND t.create_time >= $13 AND t.create_time < $14
             UNION ALL
-            SELECT t.status, t.raw FROM tasks t WHERE i.create_time IS NULL AND t.task_id = i.task_id AND t.create_time IS NULL
-           ) t ON true
-     WHERE t.status IS NULL
-        OR (mps_status_rank($2) >= mps_status_rank(t.status)
-            AND (t.status, t.raw) IS DISTINCT FROM ($2::text, i.raw))
+            SELECT true, t.create_time, t.status, t.raw FROM tasks t
+             WHERE t.task_id = i.task_id AND t.create_time IS NULL
+            UNION ALL
+            SELECT true, t.create_time, t.status, t.raw FROM tasks t
+             WHERE t.task_id = i.task_id AND t.create_time >= $13 AND t.create_time < $14
+               AND (i.create_time IS NULL
+                    OR t.create_time >= i.create_time - interval '8 days' AND t.create_time < i.create_time + interval '8 days')
+            LIMIT 1
+           ) e ON true
+),
+changed AS (
+    SELECT k.*, CASE WHEN k.found THEN k.archived_time ELSE k.create_time END AS key_time
+      FROM keyed k
+     WHERE k.found IS NULL
+        OR (mps_status_rank($2) >= mps_status_rank(k.old_status)
+            AND (k.old_status, k.old_raw) IS DISTINCT FROM ($2::text, k.raw))
 ),
 upserted AS (
     INSERT INTO tasks AS t (task_id, task_type, sub_task_types, status, create_time, begin_process_time,
                             finish_time, raw, first_status, first_seen_run_id, last_changed_run_id)
-    SELECT task_id, task_type, sub_task_types::text[], $2, create_time, begin_process_time,
+    SELECT task_id, task_type, sub_task_types::text[], $2, key_time, begin_process_time,
            finish_time, raw, $2, $1, $1
       FROM changed
      -- One lock order for every writer: concurrent pages cannot deadlock.
@@ -64,7 +82,7 @@ upserted AS (
 ),
 transitions AS (
     INSERT INTO task_status_changes (task_id, create_time, run_id, from_status, to_status)
-    SELECT c.task_id, c.create_time, $1, c.old_status, $2
+    SELECT c.task_id, c.key_time, $1, c.old_status, $2
       FROM changed c
       JOIN upserted u ON u.task_id = c.task_id
      WHERE c.old_status IS NOT NULL AND c.old_status <> $2::text
@@ -73,19 +91,23 @@ transitions AS (
 -- first time (first seen there, or moved there); 'listed' queues every task
 -- on the page that has no detail yet.
 queued AS (
-    INSERT INTO task_detail_queue (task_id, deadline, give_up_at)
-    SELECT i.task_id, coalesce(i.create_time, now()) + make_interval(secs => $11),
-           coalesce(i.create_time, now()) + make_interval(secs => $12)
-      FROM input i
+    INSERT INTO task_detail_queue (task_id, create_time, deadline, give_up_at)
+    SELECT k.task_id, k.key_time, coalesce(k.create_time, now()) + make_interval(secs => $11),
+           coalesce(k.create_time, now()) + make_interval(secs => $12)
+      FROM (SELECT keyed.*, CASE WHEN found THEN archived_time ELSE create_time END AS key_time FROM keyed) k
      WHERE $2::text = 'FINISH'
        AND ($10::text = 'listed'
-            OR $10::text = 'finished' AND EXISTS (SELECT 1 FROM changed c WHERE c.task_id = i.task_id AND c.old_status IS DISTINCT FROM 'FINISH'))
-       AND NOT EXISTS (SELECT 1 FROM task_details d WHERE d.task_id = i.task_id)
+            OR $10::text = 'finished' AND EXISTS (SELECT 1 FROM changed c WHERE c.task_id = k.task_id AND c.old_status IS DISTINCT FROM 'FINISH'))
+       AND NOT EXISTS (SELECT 1 FROM task_details d
+                        WHERE d.task_id = k.task_id AND d.create_time = k.key_time
+                          AND d.create_time >= $13 AND d.create_time < $14)
+       AND NOT EXISTS (SELECT 1 FROM task_details d
+                        WHERE k.key_time IS NULL AND d.task_id = k.task_id AND d.create_time IS NULL)
     ON CONFLICT DO NOTHING
 )
 -- Inserted: not found by the lookup (xmax cannot be read from a
 -- partitioned table's RETURNING).
-SELECT count(*) FILTER (WHERE c.old_status IS NULL), count(*) FILTER (WHERE c.old_status IS NOT NULL)
+SELECT count(*) FILTER (WHERE c.found IS NULL), count(*) FILTER (WHERE c.found)
   FROM upserted u JOIN changed c ON c.task_id = u.task_id`
 
 // WritePage writes one page. Tasks must have distinct TaskIds (the syncer
@@ -100,6 +122,7 @@ func (s *Store) WritePage(ctx context.Context, p syncer.WritePageParams) (syncer
 	finishes := make([]pgtype.Timestamptz, n)
 	raws := make([][]byte, n)
 	var sb strings.Builder
+	lo, hi := lookupBounds(p.Tasks, time.Now())
 	for i, t := range p.Tasks {
 		ids[i] = t.TaskID
 		types[i] = t.TaskType
@@ -112,13 +135,34 @@ func (s *Store) WritePage(ctx context.Context, p syncer.WritePageParams) (syncer
 	var res syncer.PageResult
 	err := s.pool.QueryRow(ctx, writePageSQL,
 		p.RunID, string(p.Status), ids, types, subs, creates, begins, finishes, raws, p.EnqueueDetails, p.DetailRetention.Seconds(),
-		mps.Window.Seconds(),
+		mps.Window.Seconds(), lo, hi,
 	).Scan(&res.Inserted, &res.Updated)
 	if err != nil {
 		return res, fmt.Errorf("upsert %d tasks: %w", n, interpretError(err))
 	}
 	res.Unchanged = int64(n) - res.Inserted - res.Updated
 	return res, nil
+}
+
+// lookupBounds is the range of create times where a page's tasks may
+// already be archived: the page's own create times and now (the API lists
+// the last days; a task with none readable may be archived under any time
+// of those), widened by 8 days each way.
+func lookupBounds(tasks []mps.Task, now time.Time) (lo, hi time.Time) {
+	lo, hi = now, now
+	for _, t := range tasks {
+		if t.CreateTime.IsZero() {
+			continue
+		}
+		if t.CreateTime.Before(lo) {
+			lo = t.CreateTime
+		}
+		if t.CreateTime.After(hi) {
+			hi = t.CreateTime
+		}
+	}
+	const margin = 8 * 24 * time.Hour
+	return lo.Add(-margin), hi.Add(margin)
 }
 
 func ts(t time.Time) pgtype.Timestamptz {

@@ -136,25 +136,24 @@ func (s *Store) RebuildRollups(ctx context.Context, progress func(month time.Tim
 	if _, err := tx.Exec(ctx, `SELECT mps_rollups_build('-infinity', '-infinity', true)`); err != nil {
 		return fmt.Errorf("rebuild rollups: tasks without a create_time: %w", interpretError(err))
 	}
-	var lo, hi *time.Time
-	if err := tx.QueryRow(ctx, `SELECT min(create_time), max(create_time) FROM tasks`).Scan(&lo, &hi); err != nil {
+	// The months that hold tasks, and no others.
+	rows, err := tx.Query(ctx, `
+SELECT DISTINCT date_trunc('month', create_time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+  FROM tasks WHERE create_time IS NOT NULL ORDER BY 1`)
+	if err != nil {
 		return fmt.Errorf("rebuild rollups: %w", interpretError(err))
 	}
-	if lo != nil {
-		first := time.Date(lo.UTC().Year(), lo.UTC().Month(), 1, 0, 0, 0, 0, time.UTC)
-		total := 0
-		for m := first; !m.After(*hi); m = m.AddDate(0, 1, 0) {
-			total++
+	months, err := pgx.CollectRows(rows, pgx.RowTo[time.Time])
+	if err != nil {
+		return fmt.Errorf("rebuild rollups: %w", interpretError(err))
+	}
+	for i, m := range months {
+		m = m.UTC()
+		if _, err := tx.Exec(ctx, `SELECT mps_rollups_build($1, $2, false)`, m, m.AddDate(0, 1, 0)); err != nil {
+			return fmt.Errorf("rebuild rollups of %s: %w", m.Format("2006-01"), interpretError(err))
 		}
-		done := 0
-		for m := first; !m.After(*hi); m = m.AddDate(0, 1, 0) {
-			if _, err := tx.Exec(ctx, `SELECT mps_rollups_build($1, $2, false)`, m, m.AddDate(0, 1, 0)); err != nil {
-				return fmt.Errorf("rebuild rollups of %s: %w", m.Format("2006-01"), interpretError(err))
-			}
-			done++
-			if progress != nil {
-				progress(m, done, total)
-			}
+		if progress != nil {
+			progress(m, i+1, len(months))
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {

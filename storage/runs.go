@@ -387,7 +387,7 @@ SELECT ok.last, ok.full, ok.since_last, ok.since_full,
 // PROCESSING that are not known gone, in task_id order after after.
 func (s *Store) InFlightTasks(ctx context.Context, after string, limit int) ([]syncer.InFlightTask, error) {
 	rows, err := s.pool.Query(ctx, `
-SELECT task_id, coalesce(create_time, '-infinity'), raw::text FROM tasks
+SELECT task_id, create_time, raw::text FROM tasks
  WHERE status <> 'FINISH' AND gone_at IS NULL AND task_id > $1
  ORDER BY task_id LIMIT $2`, after, limit)
 	if err != nil {
@@ -396,9 +396,10 @@ SELECT task_id, coalesce(create_time, '-infinity'), raw::text FROM tasks
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (syncer.InFlightTask, error) {
 		var t syncer.InFlightTask
 		var raw string
-		err := r.Scan(&t.TaskID, &t.CreateTime, &raw)
-		if t.CreateTime.Year() < 1 {
-			t.CreateTime = time.Time{}
+		var created *time.Time // NULL: the CreateTime was not readable
+		err := r.Scan(&t.TaskID, &created, &raw)
+		if created != nil {
+			t.CreateTime = *created
 		}
 		t.Raw = []byte(raw)
 		return t, err

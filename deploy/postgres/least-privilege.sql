@@ -45,6 +45,11 @@ BEGIN
     IF to_regclass('public.task_subtask_results') IS NOT NULL THEN
         GRANT DELETE ON public.task_subtask_results TO mps_archiver_app;
     END IF;
+    -- Every run makes the coming months' partitions (migration 16; the
+    -- function runs as the owner, and only the roles granted it may call it).
+    IF to_regprocedure('public.mps_maintain_partitions(integer)') IS NOT NULL THEN
+        GRANT EXECUTE ON FUNCTION public.mps_maintain_partitions(integer) TO mps_archiver_app;
+    END IF;
 END $$;
 
 -- Readers (people, Grafana, BI tools): SELECT on every table and view, now
