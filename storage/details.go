@@ -69,18 +69,20 @@ func (s *Store) CompleteDetail(ctx context.Context, r details.Record) (bool, err
 	// detail of a task the archive lacks).
 	// The queue row knows it (one index lookup); a detail read without one
 	// (an in-flight task resolved by an incremental run) looks the task up.
+	// (Two statements: one planned over every month would cost that
+	// planning on every outcome.)
 	var created *time.Time
-	err = tx.QueryRow(ctx, `
-SELECT create_time FROM task_detail_queue WHERE task_id = $1
-UNION ALL
-SELECT create_time FROM (SELECT create_time FROM tasks WHERE task_id = $1 ORDER BY create_time LIMIT 1) t
-LIMIT 1`, r.TaskID).Scan(&created)
+	err = tx.QueryRow(ctx, `SELECT create_time FROM task_detail_queue WHERE task_id = $1`, r.TaskID).Scan(&created)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = tx.QueryRow(ctx, `SELECT create_time FROM tasks WHERE task_id = $1 ORDER BY create_time LIMIT 1`, r.TaskID).Scan(&created)
+	}
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return false, fmt.Errorf("store detail of %s: %w", r.TaskID, interpretError(err))
 	}
 	var stored, replaced bool
 	err = tx.QueryRow(ctx, `
-WITH before AS (SELECT 1 FROM task_details WHERE task_id = $1 AND create_time IS NOT DISTINCT FROM $10)
+WITH before AS (SELECT 1 FROM task_details
+                 WHERE task_id = $1 AND (create_time = $10 OR $10::timestamptz IS NULL AND create_time IS NULL))
 INSERT INTO task_details AS d (task_id, create_time, outcome, err_code, err_code_ext, message, ambiguities, raw, raw_truncated, raw_bytes)
 VALUES ($1, $10, $2, nullif($3, ''), nullif($4, ''), nullif($5, ''), $6, $7, $8, $9)
 ON CONFLICT (task_id, create_time) DO UPDATE
@@ -97,7 +99,8 @@ RETURNING true, EXISTS (SELECT 1 FROM before)`,
 	if replaced {
 		// Only a later reading of an undecided outcome has sub-tasks to
 		// replace; a first one (the common case) costs no statement here.
-		if _, err := tx.Exec(ctx, `DELETE FROM task_subtask_results WHERE task_id = $1 AND create_time IS NOT DISTINCT FROM $2`, r.TaskID, created); err != nil {
+		if _, err := tx.Exec(ctx, `
+DELETE FROM task_subtask_results WHERE task_id = $1 AND (create_time = $2 OR $2::timestamptz IS NULL AND create_time IS NULL)`, r.TaskID, created); err != nil {
 			return false, fmt.Errorf("replace sub-tasks of %s: %w", r.TaskID, interpretError(err))
 		}
 	}
