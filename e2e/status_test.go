@@ -47,6 +47,21 @@ func TestStatus(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &js); err != nil || r.code != 0 || js.LastSuccess == nil || js.Headroom < 160*3600 || len(js.Attention) != 0 {
 		t.Fatalf("json: exit %d, %v: %s", r.code, err, r.stdout)
 	}
+	// A task of a month whose partition no run could make (its role was
+	// not granted the function, a lock was not granted in time) is named;
+	// the next run that can make it moves the task in.
+	pgtest.Exec(t, db, `INSERT INTO tasks (task_id, status, create_time, raw, first_status, first_seen_at)
+		VALUES ('stray', 'FINISH', '2019-02-03T00:00:00Z', '{}', 'FINISH', now() - interval '1 day')`)
+	r = run(t, env, "status")
+	if r.code != 4 || !strings.Contains(r.stdout, "1 tasks wait in the DEFAULT partition") {
+		t.Fatalf("a task waiting for its partition: exit %d\n%s", r.code, r.stdout)
+	}
+	if r := run(t, env, "sync"); r.code != 0 {
+		t.Fatalf("sync: %d %s", r.code, r.stderr)
+	}
+	if r = run(t, env, "status"); r.code != 0 || scalar(t, db, `SELECT count(*) FROM tasks_y2019m02`) != 1 {
+		t.Fatalf("after a run made the partition: exit %d\n%s", r.code, r.stdout)
+	}
 	// The API fails: the failed run is named.
 	a.sim.SetFaults(simulator.Faults{ErrorRate: 1, ErrorCodes: []string{"AuthFailure.SecretIdNotFound"}})
 	if r := run(t, env, "sync"); r.code != 1 {

@@ -35,6 +35,10 @@ type ArchiveStatus struct {
 	LastGap      *CoverageGap        `json:"last_coverage_gap,omitempty"`
 	Details      details.Backlog     `json:"details"`
 	Capabilities []syncer.Capability `json:"api_capabilities"`
+	// WaitingForPartition counts dated tasks still in the DEFAULT
+	// partition though a successful run started after they were archived:
+	// the run could not make their month's partition.
+	WaitingForPartition int64 `json:"tasks_waiting_for_partition"`
 }
 
 // CoverageGap is a recorded coverage gap.
@@ -97,6 +101,12 @@ SELECT count(*) FROM sync_runs
 	}
 	if st.Details, err = s.DetailBacklog(ctx); err != nil {
 		return st, err
+	}
+	if err := s.pool.QueryRow(ctx, `
+SELECT count(*) FROM tasks_undated
+ WHERE create_time IS NOT NULL
+   AND first_seen_at < (SELECT max(started_at) FROM sync_runs WHERE status = 'succeeded')`).Scan(&st.WaitingForPartition); err != nil {
+		return st, fmt.Errorf("read the DEFAULT partition: %w", interpretError(err))
 	}
 	rows, err := s.pool.Query(ctx, `SELECT name, state, checked_at, detail FROM api_capabilities ORDER BY name`)
 	if err != nil {

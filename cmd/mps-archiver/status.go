@@ -34,7 +34,10 @@ type statusReport struct {
 	DetailsGaveUp   int64                `json:"details_gave_up_7d"`
 	OldestDeadline  *time.Time           `json:"details_oldest_deadline,omitempty"`
 	API             map[string]string    `json:"api_capabilities"`
-	Attention       []string             `json:"attention"`
+	// Dated tasks the last successful run's start could not move into a
+	// month's partition.
+	WaitingForPartition int64    `json:"tasks_waiting_for_partition"`
+	Attention           []string `json:"attention"`
 }
 
 // runStatus shows the archive's health on one screen and exits 4 when
@@ -81,6 +84,7 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 	now := time.Now()
 	r.LastSuccess, r.LastRun, r.Running, r.FullFailures = a.LastSuccess, a.LastRun, a.Running, a.FullFailures
 	r.CoverageGaps, r.LastGap = a.Gaps, a.LastGap
+	r.WaitingForPartition = a.WaitingForPartition
 	r.DetailsQueued, r.DetailsFailing, r.DetailsGaveUp = a.Details.Pending, a.Details.Failing, a.Details.GaveUp
 	if !a.Details.OldestDeadline.IsZero() {
 		r.OldestDeadline = &a.Details.OldestDeadline
@@ -129,6 +133,9 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 	}
 	if a.Details.Failing > 0 && a.Details.Failing == a.Details.Pending {
 		r.Attention = append(r.Attention, fmt.Sprintf("every queued outcome (%d) failed its last read: see task_detail_queue.last_error; after the fix, `mps-archiver details requeue`", a.Details.Failing))
+	}
+	if r.WaitingForPartition > 0 {
+		r.Attention = append(r.Attention, fmt.Sprintf("%d tasks wait in the DEFAULT partition for their month's partition, which runs could not make: see the run log's warning (a lock not granted within 3 s, or a role without EXECUTE on mps_maintain_partitions: re-run deploy/postgres/least-privilege.sql)", r.WaitingForPartition))
 	}
 	return printStatus(env, *format, r)
 }
