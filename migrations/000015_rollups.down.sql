@@ -96,9 +96,11 @@ DROP TRIGGER IF EXISTS rollup_details_delete ON task_details;
 DROP TRIGGER IF EXISTS rollup_subtasks_insert ON task_subtask_results;
 DROP TRIGGER IF EXISTS rollup_subtasks_update ON task_subtask_results;
 DROP TRIGGER IF EXISTS rollup_subtasks_delete ON task_subtask_results;
-DROP FUNCTION IF EXISTS mps_rollup_tasks_trigger();
-DROP FUNCTION IF EXISTS mps_rollup_details_trigger();
-DROP FUNCTION IF EXISTS mps_rollup_subtasks_trigger();
+DROP FUNCTION IF EXISTS mps_rollup_tasks_insert(), mps_rollup_tasks_update(), mps_rollup_tasks_delete(),
+    mps_rollup_details_insert(), mps_rollup_details_update(), mps_rollup_details_delete(),
+    mps_rollup_subtasks_insert(), mps_rollup_subtasks_update(), mps_rollup_subtasks_delete();
+DROP FUNCTION IF EXISTS mps_rollup_make_triggers();
+DROP FUNCTION IF EXISTS mps_rollup_task_source(text, text);
 DROP FUNCTION IF EXISTS mps_rollup_lock();
 DROP FUNCTION IF EXISTS mps_rollups_build(timestamptz, timestamptz, boolean);
 DROP FUNCTION IF EXISTS mps_rollup_names();

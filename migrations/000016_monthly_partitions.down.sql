@@ -26,43 +26,12 @@ ALTER SEQUENCE task_status_changes_id_seq OWNED BY task_status_changes_plain.id;
 
 DROP TABLE tasks, task_status_changes, task_details, task_subtask_results;
 
--- Migration 15's versions of what 16 replaced.
-CREATE OR REPLACE FUNCTION mps_rollup_details_trigger() RETURNS trigger
-    LANGUAGE plpgsql AS $f$
-DECLARE
-    src text;
-BEGIN
-    IF TG_OP <> 'DELETE' THEN
-        IF NOT EXISTS (SELECT 1 FROM new_rows) THEN RETURN NULL; END IF;
-    ELSIF NOT EXISTS (SELECT 1 FROM old_rows) THEN
-        RETURN NULL;
-    END IF;
-    PERFORM mps_rollup_lock();
-    src := format($q$
-SELECT x.task_id, x.outcome, x.err_code, x.err_code_ext, x.sgn, t.create_time, t.task_type
-  FROM (%s) x JOIN tasks t ON t.task_id = x.task_id$q$, mps_rollup_delta_source(TG_OP));
-    EXECUTE mps_rollup_upsert('rollup_daily_outcomes', src);
-    EXECUTE mps_rollup_upsert('rollup_daily_error_codes', src);
-    RETURN NULL;
-END $f$;
-
-CREATE OR REPLACE FUNCTION mps_rollup_subtasks_trigger() RETURNS trigger
-    LANGUAGE plpgsql AS $f$
-DECLARE
-    src text;
-BEGIN
-    IF TG_OP <> 'DELETE' THEN
-        IF NOT EXISTS (SELECT 1 FROM new_rows) THEN RETURN NULL; END IF;
-    ELSIF NOT EXISTS (SELECT 1 FROM old_rows) THEN
-        RETURN NULL;
-    END IF;
-    PERFORM mps_rollup_lock();
-    src := format($q$
-SELECT x.kind, x.status, x.err_code, x.err_code_ext, x.sgn, t.create_time, t.task_type
-  FROM (%s) x JOIN tasks t ON t.task_id = x.task_id$q$, mps_rollup_delta_source(TG_OP));
-    EXECUTE mps_rollup_upsert('rollup_daily_subtask_outcomes', src);
-    RETURN NULL;
-END $f$;
+-- Migration 15's versions of what 16 replaced, and its trigger functions
+-- written again from them.
+CREATE OR REPLACE FUNCTION mps_rollup_task_source(op text, cols text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $f$ SELECT format('SELECT %s, x.sgn, t.create_time, t.task_type FROM (%s) x JOIN tasks t ON t.task_id = x.task_id',
+                         cols, mps_rollup_delta_source(op)) $f$;
 
 CREATE OR REPLACE FUNCTION mps_rollup_raw_source(rollup text, lo timestamptz, hi timestamptz, nulls boolean) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE SET DateStyle = 'ISO' SET TimeZone = 'UTC'
@@ -78,7 +47,7 @@ CREATE OR REPLACE FUNCTION mps_rollup_raw_source(rollup text, lo timestamptz, hi
         format('(t.create_time >= %L AND t.create_time < %L%s)', lo, hi,
                CASE WHEN nulls THEN ' OR t.create_time IS NULL' ELSE '' END)) $f$;
 
-DROP FUNCTION IF EXISTS mps_rollup_task_join(text, timestamptz, timestamptz, text);
+SELECT mps_rollup_make_triggers();
 ALTER TABLE task_detail_queue DROP COLUMN create_time;
 
 DROP FUNCTION mps_maintain_partitions(integer);
@@ -101,23 +70,23 @@ CREATE INDEX tasks_task_type_idx ON tasks (task_type, create_time);
 CREATE INDEX task_details_outcome_idx ON task_details (outcome) WHERE outcome <> 'succeeded';
 
 CREATE TRIGGER rollup_tasks_insert AFTER INSERT ON tasks
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_tasks_trigger();
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_tasks_insert();
 CREATE TRIGGER rollup_tasks_update AFTER UPDATE ON tasks
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_tasks_trigger();
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_tasks_update();
 CREATE TRIGGER rollup_tasks_delete AFTER DELETE ON tasks
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_tasks_trigger();
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_tasks_delete();
 CREATE TRIGGER rollup_details_insert AFTER INSERT ON task_details
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_details_trigger();
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_details_insert();
 CREATE TRIGGER rollup_details_update AFTER UPDATE ON task_details
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_details_trigger();
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_details_update();
 CREATE TRIGGER rollup_details_delete AFTER DELETE ON task_details
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_details_trigger();
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_details_delete();
 CREATE TRIGGER rollup_subtasks_insert AFTER INSERT ON task_subtask_results
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_subtasks_trigger();
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_subtasks_insert();
 CREATE TRIGGER rollup_subtasks_update AFTER UPDATE ON task_subtask_results
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_subtasks_trigger();
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_subtasks_update();
 CREATE TRIGGER rollup_subtasks_delete AFTER DELETE ON task_subtask_results
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_subtasks_trigger();
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_subtasks_delete();
 
 CREATE VIEW report_unfinished AS
 SELECT task_id,

@@ -196,68 +196,40 @@ CREATE INDEX tasks_task_type_idx ON tasks (task_type, create_time);
 CREATE INDEX task_details_outcome_idx ON task_details (outcome) WHERE outcome <> 'succeeded';
 
 -- The rollup triggers of migration 15, on the new tables, now finding an
--- outcome's task by (task_id, create_time): the lookup of each is bounded
--- by the statement's own create times, written into the statement, so the
--- planner considers only those months' partitions.
-CREATE OR REPLACE FUNCTION mps_rollup_task_join(op text, lo timestamptz, hi timestamptz, cols text) RETURNS text
-    LANGUAGE sql IMMUTABLE SET DateStyle = 'ISO' SET TimeZone = 'UTC'
+-- outcome's task by (task_id, create_time): the lookup of each is pruned
+-- to the task's month as it runs.
+CREATE OR REPLACE FUNCTION mps_rollup_task_source(op text, cols text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $f$ SELECT format($q$
 SELECT %s, x.sgn, t.create_time, t.task_type
   FROM (%s) x
  CROSS JOIN LATERAL (
        SELECT t.create_time, t.task_type FROM tasks t
-        WHERE t.task_id = x.task_id AND t.create_time = x.create_time AND %s
+        WHERE t.task_id = x.task_id AND t.create_time = x.create_time
        UNION ALL
        SELECT t.create_time, t.task_type FROM tasks t
         WHERE x.create_time IS NULL AND t.task_id = x.task_id AND t.create_time IS NULL) t$q$,
-    cols, mps_rollup_delta_source(op),
-    CASE WHEN lo IS NULL THEN 'false' ELSE format('t.create_time >= %L AND t.create_time <= %L', lo, hi) END) $f$;
+    cols, mps_rollup_delta_source(op)) $f$;
+SELECT mps_rollup_make_triggers();
 
-CREATE OR REPLACE FUNCTION mps_rollup_details_trigger() RETURNS trigger
-    LANGUAGE plpgsql AS $f$
-DECLARE
-    lo timestamptz;
-    hi timestamptz;
-    src text;
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        SELECT min(create_time), max(create_time) INTO lo, hi FROM new_rows;
-        IF NOT EXISTS (SELECT 1 FROM new_rows) THEN RETURN NULL; END IF;
-    ELSIF TG_OP = 'DELETE' THEN
-        SELECT min(create_time), max(create_time) INTO lo, hi FROM old_rows;
-        IF NOT EXISTS (SELECT 1 FROM old_rows) THEN RETURN NULL; END IF;
-    ELSE
-        SELECT min(c), max(c) INTO lo, hi FROM (SELECT create_time AS c FROM new_rows UNION ALL SELECT create_time FROM old_rows) u;
-        IF NOT EXISTS (SELECT 1 FROM new_rows) THEN RETURN NULL; END IF;
-    END IF;
-    PERFORM mps_rollup_lock();
-    src := mps_rollup_task_join(TG_OP, lo, hi, 'x.task_id, x.outcome, x.err_code, x.err_code_ext');
-    EXECUTE mps_rollup_upsert('rollup_daily_outcomes', src);
-    EXECUTE mps_rollup_upsert('rollup_daily_error_codes', src);
-    RETURN NULL;
-END $f$;
-
-CREATE OR REPLACE FUNCTION mps_rollup_subtasks_trigger() RETURNS trigger
-    LANGUAGE plpgsql AS $f$
-DECLARE
-    lo timestamptz;
-    hi timestamptz;
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        SELECT min(create_time), max(create_time) INTO lo, hi FROM new_rows;
-        IF NOT EXISTS (SELECT 1 FROM new_rows) THEN RETURN NULL; END IF;
-    ELSIF TG_OP = 'DELETE' THEN
-        SELECT min(create_time), max(create_time) INTO lo, hi FROM old_rows;
-        IF NOT EXISTS (SELECT 1 FROM old_rows) THEN RETURN NULL; END IF;
-    ELSE
-        SELECT min(c), max(c) INTO lo, hi FROM (SELECT create_time AS c FROM new_rows UNION ALL SELECT create_time FROM old_rows) u;
-        IF NOT EXISTS (SELECT 1 FROM new_rows) THEN RETURN NULL; END IF;
-    END IF;
-    PERFORM mps_rollup_lock();
-    EXECUTE mps_rollup_upsert('rollup_daily_subtask_outcomes',
-        mps_rollup_task_join(TG_OP, lo, hi, 'x.kind, x.status, x.err_code, x.err_code_ext'));
-    RETURN NULL;
-END $f$;
+CREATE TRIGGER rollup_tasks_insert AFTER INSERT ON tasks
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_tasks_insert();
+CREATE TRIGGER rollup_tasks_update AFTER UPDATE ON tasks
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_tasks_update();
+CREATE TRIGGER rollup_tasks_delete AFTER DELETE ON tasks
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_tasks_delete();
+CREATE TRIGGER rollup_details_insert AFTER INSERT ON task_details
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_details_insert();
+CREATE TRIGGER rollup_details_update AFTER UPDATE ON task_details
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_details_update();
+CREATE TRIGGER rollup_details_delete AFTER DELETE ON task_details
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_details_delete();
+CREATE TRIGGER rollup_subtasks_insert AFTER INSERT ON task_subtask_results
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_subtasks_insert();
+CREATE TRIGGER rollup_subtasks_update AFTER UPDATE ON task_subtask_results
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_subtasks_update();
+CREATE TRIGGER rollup_subtasks_delete AFTER DELETE ON task_subtask_results
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_subtasks_delete();
 
 -- The raw sources of `rollups check` and rebuilds join the same way.
 CREATE OR REPLACE FUNCTION mps_rollup_raw_source(rollup text, lo timestamptz, hi timestamptz, nulls boolean) RETURNS text
@@ -276,24 +248,6 @@ CREATE OR REPLACE FUNCTION mps_rollup_raw_source(rollup text, lo timestamptz, hi
         format('(t.create_time >= %L AND t.create_time < %L%s)', lo, hi,
                CASE WHEN nulls THEN ' OR t.create_time IS NULL' ELSE '' END)) $f$;
 
-CREATE TRIGGER rollup_tasks_insert AFTER INSERT ON tasks
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_tasks_trigger();
-CREATE TRIGGER rollup_tasks_update AFTER UPDATE ON tasks
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_tasks_trigger();
-CREATE TRIGGER rollup_tasks_delete AFTER DELETE ON tasks
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_tasks_trigger();
-CREATE TRIGGER rollup_details_insert AFTER INSERT ON task_details
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_details_trigger();
-CREATE TRIGGER rollup_details_update AFTER UPDATE ON task_details
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_details_trigger();
-CREATE TRIGGER rollup_details_delete AFTER DELETE ON task_details
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_details_trigger();
-CREATE TRIGGER rollup_subtasks_insert AFTER INSERT ON task_subtask_results
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_subtasks_trigger();
-CREATE TRIGGER rollup_subtasks_update AFTER UPDATE ON task_subtask_results
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_subtasks_trigger();
-CREATE TRIGGER rollup_subtasks_delete AFTER DELETE ON task_subtask_results
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_subtasks_trigger();
 
 CREATE VIEW report_unfinished AS
 SELECT task_id,
