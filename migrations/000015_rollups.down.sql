@@ -1,5 +1,19 @@
 -- Back to the raw-row views of migrations 6, 8, 10 and 14, then drop the rollups.
 
+CREATE OR REPLACE VIEW report_sync_health AS
+SELECT d.day,
+       count(r.id) AS runs,
+       count(r.id) FILTER (WHERE r.status = 'succeeded') AS succeeded,
+       count(r.id) FILTER (WHERE r.status = 'failed') AS failed,
+       max(r.started_at) FILTER (WHERE r.status = 'succeeded') AS last_success,
+       (SELECT count(*) FROM coverage_gaps g WHERE (g.detected_at AT TIME ZONE 'UTC')::date = d.day) AS gaps_found,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM r.finished_at - r.started_at))
+           FILTER (WHERE r.status = 'succeeded') AS duration_p50_s
+  FROM (SELECT DISTINCT (started_at AT TIME ZONE 'UTC')::date AS day FROM sync_runs) d
+  JOIN sync_runs r ON (r.started_at AT TIME ZONE 'UTC')::date = d.day
+ GROUP BY d.day;
+DROP INDEX IF EXISTS sync_runs_day_idx;
+
 CREATE OR REPLACE VIEW report_daily_counts AS
 SELECT (create_time AT TIME ZONE 'UTC')::date AS day,
        task_type,

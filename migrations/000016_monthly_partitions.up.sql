@@ -194,6 +194,9 @@ CREATE INDEX tasks_create_time_idx ON tasks (create_time);
 CREATE INDEX tasks_status_idx ON tasks (status) WHERE status <> 'FINISH';
 CREATE INDEX tasks_task_type_idx ON tasks (task_type, create_time);
 CREATE INDEX task_details_outcome_idx ON task_details (outcome) WHERE outcome <> 'succeeded';
+-- The outcomes found expired, by when: the last 7 days' (status, the
+-- alerts' last expiry) cost a probe a month, not a scan of years of them.
+CREATE INDEX task_details_expired_idx ON task_details (fetched_at) WHERE outcome = 'expired';
 
 -- The rollup triggers of migration 15, on the new tables, now finding an
 -- outcome's task by (task_id, create_time): the lookup of each is pruned

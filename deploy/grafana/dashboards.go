@@ -53,7 +53,7 @@ func dailyPercentiles(measure string) *sqlBuilder {
 		if i == 0 {
 			head = "SELECT day::timestamptz AS time, task_type || ' " + p + "' AS metric, " + col
 		}
-		parts = append(parts, head+" FROM report_daily_durations\n WHERE $__timeFilter(day::timestamptz) AND task_type IN ($task_type) AND "+col+" IS NOT NULL")
+		parts = append(parts, head+" FROM report_daily_durations\n WHERE $__timeFilter(day) AND task_type IN ($task_type) AND "+col+" IS NOT NULL")
 	}
 	return sql("A", strings.Join(parts, "\nUNION ALL\n")+"\n ORDER BY 1")
 }
@@ -188,22 +188,22 @@ func archive() (any, error) {
 		WithPanel(bars("Tasks created per day", "By task type.", "none",
 			sql("A", `SELECT day::timestamptz AS time, task_type AS metric, sum(tasks) AS tasks
   FROM report_daily_counts
- WHERE $__timeFilter(day::timestamptz) AND task_type IN ($task_type)
+ WHERE $__timeFilter(day) AND task_type IN ($task_type)
  GROUP BY 1, 2 ORDER BY 1`))).
 		WithPanel(bars("Tasks by status", "Status as last seen by the archive, by day of creation.", "none",
 			sql("A", `SELECT day::timestamptz AS time, status AS metric, sum(tasks) AS tasks
   FROM report_daily_counts
- WHERE $__timeFilter(day::timestamptz) AND task_type IN ($task_type)
+ WHERE $__timeFilter(day) AND task_type IN ($task_type)
  GROUP BY 1, 2 ORDER BY 1`))).
 		WithPanel(grid("Sub-task usage", "Tasks using each sub-task kind (both SubTaskTypes vocabularies mapped by mps_subtask_kind), created in the time range.",
 			sql("A", `SELECT mps_subtask_kind(sub_task_type) AS kind, task_type, sum(tasks) AS tasks
   FROM rollup_daily_subtasks
- WHERE $__timeFilter(day::timestamptz) AND task_type IN ($task_type)
+ WHERE $__timeFilter(day) AND task_type IN ($task_type)
  GROUP BY 1, 2 HAVING sum(tasks) <> 0 ORDER BY 3 DESC`).table())).
 		WithPanel(grid("Volume by type", "Tasks created in the time range, finished and still in flight.",
 			sql("A", `SELECT task_type, sum(tasks) AS tasks, sum(started) AS started, sum(finished) AS finished
   FROM report_daily_durations
- WHERE $__timeFilter(day::timestamptz) AND task_type IN ($task_type)
+ WHERE $__timeFilter(day) AND task_type IN ($task_type)
  GROUP BY 1 ORDER BY 2 DESC`).table())).
 		WithRow(dashboard.NewRowBuilder("Queue and processing")).
 		WithPanel(series("Queue wait (WAITING → PROCESSING)", "Daily percentiles by task type.", "s",
@@ -214,23 +214,23 @@ func archive() (any, error) {
 		WithPanel(series("Failure rate", "Failed / (succeeded + failed) of finished tasks whose outcome was captured, by day of creation.", "percentunit",
 			sql("A", `SELECT day::timestamptz AS time, task_type AS metric, failure_rate::float8 AS failure_rate
   FROM report_daily_outcomes
- WHERE $__timeFilter(day::timestamptz) AND task_type IN ($task_type) AND failure_rate IS NOT NULL
+ WHERE $__timeFilter(day) AND task_type IN ($task_type) AND failure_rate IS NOT NULL
  ORDER BY 1`))).
 		WithPanel(bars("Outcomes per day", "Finished tasks by outcome; unknown: not captured yet (or details.mode none).", "none",
 			sql("A", `SELECT day::timestamptz AS time, sum(succeeded) AS succeeded, sum(failed) AS failed, sum(expired) AS expired, sum(unknown) AS unknown
   FROM report_daily_outcomes
- WHERE $__timeFilter(day::timestamptz) AND task_type IN ($task_type)
+ WHERE $__timeFilter(day) AND task_type IN ($task_type)
  GROUP BY 1 ORDER BY 1`))).
 		WithPanel(grid("Top error codes", "Failed tasks created in the time range, by first error code (ErrCodeExt where the API gives it).",
 			sql("A", `SELECT error_code, task_type, sum(tasks) AS tasks,
        min(first_created) AS first_created, max(last_created) AS last_created
   FROM rollup_daily_error_codes
- WHERE $__timeFilter(day::timestamptz) AND task_type IN ($task_type) AND tasks <> 0
+ WHERE $__timeFilter(day) AND task_type IN ($task_type) AND tasks <> 0
  GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 20`).table())).
 		WithPanel(grid("Sub-task outcomes", "Sub-tasks of captured details, by kind, of tasks created in the time range.",
 			sql("A", `SELECT kind, sum(subtasks) AS subtasks, sum(failed) AS failed
   FROM rollup_daily_subtask_outcomes
- WHERE $__timeFilter(day::timestamptz) AND task_type IN ($task_type)
+ WHERE $__timeFilter(day) AND task_type IN ($task_type)
  GROUP BY 1 HAVING sum(subtasks) <> 0 ORDER BY 2 DESC`).table())).
 		WithRow(dashboard.NewRowBuilder("Unfinished and sync health")).
 		WithPanel(grid("Unfinished tasks", "Tasks not FINISH as last seen, longest in their state first; gone_at: the task left the API's window unfinished.",
@@ -246,13 +246,13 @@ func archive() (any, error) {
 		WithPanel(bars("Sync runs per day", "Runs by result and coverage gaps found (report_sync_health).", "none",
 			sql("A", `SELECT day::timestamptz AS time, sum(succeeded) AS succeeded, sum(failed) AS failed, sum(gaps_found) AS gaps_found
   FROM report_sync_health
- WHERE $__timeFilter(day::timestamptz)
+ WHERE $__timeFilter(day)
  GROUP BY 1 ORDER BY 1`))).
 		WithPanel(grid("Detail capture", "Outcomes still queued for tasks created in the time range, overdue (past details.retention) and given up.",
 			sql("A", `SELECT count(*) AS queued,
        count(*) FILTER (WHERE q.deadline < now()) AS overdue,
        count(*) FILTER (WHERE q.attempts >= 5) AS gave_up
-  FROM task_detail_queue q JOIN tasks t ON t.task_id = q.task_id
- WHERE $__timeFilter(t.create_time)`).table())).
+  FROM task_detail_queue q
+ WHERE $__timeFilter(q.create_time)`).table())).
 		Build()
 }
