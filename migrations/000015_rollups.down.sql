@@ -114,6 +114,7 @@ DROP FUNCTION IF EXISTS mps_rollup_tasks_insert(), mps_rollup_tasks_update(), mp
     mps_rollup_details_insert(), mps_rollup_details_update(), mps_rollup_details_delete(),
     mps_rollup_subtasks_insert(), mps_rollup_subtasks_update(), mps_rollup_subtasks_delete();
 DROP FUNCTION IF EXISTS mps_rollup_make_triggers();
+DROP FUNCTION IF EXISTS mps_rollup_attach_triggers();
 DROP FUNCTION IF EXISTS mps_rollup_task_source(text, text);
 DROP FUNCTION IF EXISTS mps_rollup_lock();
 DROP FUNCTION IF EXISTS mps_rollups_build(timestamptz, timestamptz, boolean);

@@ -278,26 +278,24 @@ END $m$;
 
 SELECT mps_rollup_make_triggers();
 
-CREATE TRIGGER rollup_tasks_insert AFTER INSERT ON tasks
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_tasks_insert();
-CREATE TRIGGER rollup_tasks_update AFTER UPDATE ON tasks
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_tasks_update();
-CREATE TRIGGER rollup_tasks_delete AFTER DELETE ON tasks
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_tasks_delete();
-
-CREATE TRIGGER rollup_details_insert AFTER INSERT ON task_details
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_details_insert();
-CREATE TRIGGER rollup_details_update AFTER UPDATE ON task_details
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_details_update();
-CREATE TRIGGER rollup_details_delete AFTER DELETE ON task_details
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_details_delete();
-
-CREATE TRIGGER rollup_subtasks_insert AFTER INSERT ON task_subtask_results
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_subtasks_insert();
-CREATE TRIGGER rollup_subtasks_update AFTER UPDATE ON task_subtask_results
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_subtasks_update();
-CREATE TRIGGER rollup_subtasks_delete AFTER DELETE ON task_subtask_results
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_subtasks_delete();
+-- mps_rollup_attach_triggers puts the trigger functions on the task tables
+-- (again, after a migration makes the tables anew).
+CREATE FUNCTION mps_rollup_attach_triggers() RETURNS void
+    LANGUAGE plpgsql AS $f$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN SELECT * FROM (VALUES ('tasks', 'tasks'), ('task_details', 'details'),
+                                   ('task_subtask_results', 'subtasks')) AS v(tbl, name) LOOP
+        EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON %I REFERENCING NEW TABLE AS new_rows
+                        FOR EACH STATEMENT EXECUTE FUNCTION %I()', 'rollup_' || t.name || '_insert', t.tbl, 'mps_rollup_' || t.name || '_insert');
+        EXECUTE format('CREATE TRIGGER %I AFTER UPDATE ON %I REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+                        FOR EACH STATEMENT EXECUTE FUNCTION %I()', 'rollup_' || t.name || '_update', t.tbl, 'mps_rollup_' || t.name || '_update');
+        EXECUTE format('CREATE TRIGGER %I AFTER DELETE ON %I REFERENCING OLD TABLE AS old_rows
+                        FOR EACH STATEMENT EXECUTE FUNCTION %I()', 'rollup_' || t.name || '_delete', t.tbl, 'mps_rollup_' || t.name || '_delete');
+    END LOOP;
+END $f$;
+SELECT mps_rollup_attach_triggers();
 
 -- The raw sources, for the backfill below and for `rollups check`: the rows
 -- whose create_time falls in [lo, hi), and with nulls those without one.

@@ -69,24 +69,7 @@ CREATE INDEX tasks_status_idx ON tasks (status) WHERE status <> 'FINISH';
 CREATE INDEX tasks_task_type_idx ON tasks (task_type, create_time);
 CREATE INDEX task_details_outcome_idx ON task_details (outcome) WHERE outcome <> 'succeeded';
 
-CREATE TRIGGER rollup_tasks_insert AFTER INSERT ON tasks
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_tasks_insert();
-CREATE TRIGGER rollup_tasks_update AFTER UPDATE ON tasks
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_tasks_update();
-CREATE TRIGGER rollup_tasks_delete AFTER DELETE ON tasks
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_tasks_delete();
-CREATE TRIGGER rollup_details_insert AFTER INSERT ON task_details
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_details_insert();
-CREATE TRIGGER rollup_details_update AFTER UPDATE ON task_details
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_details_update();
-CREATE TRIGGER rollup_details_delete AFTER DELETE ON task_details
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_details_delete();
-CREATE TRIGGER rollup_subtasks_insert AFTER INSERT ON task_subtask_results
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_subtasks_insert();
-CREATE TRIGGER rollup_subtasks_update AFTER UPDATE ON task_subtask_results
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_subtasks_update();
-CREATE TRIGGER rollup_subtasks_delete AFTER DELETE ON task_subtask_results
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_subtasks_delete();
+SELECT mps_rollup_attach_triggers();
 
 CREATE VIEW report_unfinished AS
 SELECT task_id,

@@ -215,24 +215,7 @@ SELECT %s, x.sgn, t.create_time, t.task_type
     cols, mps_rollup_delta_source(op)) $f$;
 SELECT mps_rollup_make_triggers();
 
-CREATE TRIGGER rollup_tasks_insert AFTER INSERT ON tasks
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_tasks_insert();
-CREATE TRIGGER rollup_tasks_update AFTER UPDATE ON tasks
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_tasks_update();
-CREATE TRIGGER rollup_tasks_delete AFTER DELETE ON tasks
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_tasks_delete();
-CREATE TRIGGER rollup_details_insert AFTER INSERT ON task_details
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_details_insert();
-CREATE TRIGGER rollup_details_update AFTER UPDATE ON task_details
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_details_update();
-CREATE TRIGGER rollup_details_delete AFTER DELETE ON task_details
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_details_delete();
-CREATE TRIGGER rollup_subtasks_insert AFTER INSERT ON task_subtask_results
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_subtasks_insert();
-CREATE TRIGGER rollup_subtasks_update AFTER UPDATE ON task_subtask_results
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_subtasks_update();
-CREATE TRIGGER rollup_subtasks_delete AFTER DELETE ON task_subtask_results
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mps_rollup_subtasks_delete();
+SELECT mps_rollup_attach_triggers();
 
 -- The raw sources of `rollups check` and rebuilds join the same way.
 CREATE OR REPLACE FUNCTION mps_rollup_raw_source(rollup text, lo timestamptz, hi timestamptz, nulls boolean) RETURNS text
