@@ -146,7 +146,7 @@ func sections(r *storage.Report) []section {
 	if r.Runs.LastSuccess != nil {
 		last = r.Runs.LastSuccess.UTC().Format(time.RFC3339)
 	}
-	sy.Note = fmt.Sprintf("%d runs in all (%d succeeded, %d failed, %d running); last success %s", r.Runs.Total, r.Runs.Succeeded, r.Runs.Failed, r.Runs.Running, last)
+	sy.Note = fmt.Sprintf("%d runs in the range (%d succeeded, %d failed, %d running); last success %s", r.Runs.Total, r.Runs.Succeeded, r.Runs.Failed, r.Runs.Running, last)
 	if r.Runs.LastError != nil {
 		sy.Note += "; last failure: " + truncateLine(*r.Runs.LastError, 160)
 	}

@@ -265,12 +265,14 @@ SELECT day, runs, succeeded, failed, gaps_found FROM report_sync_health
 		return nil, err
 	}
 
+	// The runs of the range (the ledger grows by a run every few minutes,
+	// for years), and the last success and failure whenever they were.
 	err = tx.QueryRow(ctx, `
 SELECT count(*), count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (WHERE status = 'failed'),
        count(*) FILTER (WHERE status = 'running'),
-       max(started_at) FILTER (WHERE status = 'succeeded'),
+       (SELECT started_at FROM sync_runs WHERE status = 'succeeded' ORDER BY id DESC LIMIT 1),
        (SELECT error FROM sync_runs WHERE status = 'failed' ORDER BY id DESC LIMIT 1)
-  FROM sync_runs`).Scan(&r.Runs.Total, &r.Runs.Succeeded, &r.Runs.Failed, &r.Runs.Running, &r.Runs.LastSuccess, &r.Runs.LastError)
+  FROM sync_runs WHERE started_at >= $1 AND started_at < $2`, r.Since, r.Until).Scan(&r.Runs.Total, &r.Runs.Succeeded, &r.Runs.Failed, &r.Runs.Running, &r.Runs.LastSuccess, &r.Runs.LastError)
 	if err != nil {
 		return nil, fmt.Errorf("report runs: %w", interpretError(err))
 	}

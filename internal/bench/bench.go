@@ -2,7 +2,8 @@
 // side by side with the physical ceiling and the naive design, in one
 // invocation on one machine, against a throwaway PostgreSQL and the
 // in-process simulator, running the real binary as a child process so that
-// its peak RSS is the archiver's alone.
+// its peak RSS is the archiver's alone. Its history mode builds archives
+// of months through the real sync and measures what reading them costs.
 package bench
 
 import (
@@ -33,6 +34,11 @@ type Report struct {
 	Results  []Result `json:"results"`
 	Ratios   Ratios   `json:"ratios"`
 	Database string   `json:"database"`
+	// History is the history mode's (--history).
+	History *HistoryReport `json:"history,omitempty"`
+	// Baseline is the cold sync side by side with another binary
+	// (--baseline).
+	Baseline *BaselineReport `json:"baseline,omitempty"`
 }
 
 // Result is one measurement.
@@ -85,12 +91,44 @@ type Options struct {
 	// details queued, read for DetailFor at 100/s (peak RSS included).
 	DetailTasks int
 	DetailFor   time.Duration
+
+	// History runs the history measurements instead of the others: an
+	// archive of each of HistoryMonths (1 and 12) built through the real
+	// sync at HistoryPerDay tasks a day (3,000), then the 30-day report,
+	// a 12-month one and the dashboard's queries timed on each, the
+	// median of HistoryReps (9) after a warm-up.
+	History       bool
+	HistoryPerDay int
+	HistoryMonths []int
+	HistoryReps   int
+	// HistoryDetails is details.mode of the build ("failed": the outcome
+	// rollups and panels get rows, for a twentieth of what "all" costs,
+	// whose one commit an outcome makes the build hours long).
+	HistoryDetails string
+	// HistoryLedgerRuns pads each archive's run ledger to this many runs a
+	// day (288, a 5-minute schedule; negative: the build's own runs only).
+	HistoryLedgerRuns int
+	// Dashboard is the Grafana dashboard JSON whose panels are timed
+	// (deploy/grafana/mps-task-archive.json).
+	Dashboard string
+
+	// Baseline, when set, is another mps-archiver binary (the previous
+	// release) whose cold sync of Tasks is measured against this one's,
+	// BaselineRounds (3) times each, alternately.
+	Baseline       string
+	BaselineRounds int
+
 	// Log receives progress lines.
 	Log io.Writer
+
+	dashboard                    *Dashboard
+	thisVersion, baselineVersion string
 }
 
 // Defaults are the sizes of an Options left zero.
-var Defaults = Options{Tasks: 100_000, NaiveTasks: 10_000, LatencyTasks: 30_000, Partitions: 8, VariantTasks: 30_000}
+var Defaults = Options{Tasks: 100_000, NaiveTasks: 10_000, LatencyTasks: 30_000, Partitions: 8, VariantTasks: 30_000,
+	HistoryPerDay: 3000, HistoryMonths: []int{1, 12}, HistoryReps: 9, HistoryDetails: "failed", HistoryLedgerRuns: 288,
+	Dashboard: "deploy/grafana/mps-task-archive.json", BaselineRounds: 3}
 
 // Run measures this machine and returns the report: a throwaway
 // PostgreSQL and the in-process simulator are started, then each
@@ -100,11 +138,34 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	// What can fail in a second fails before minutes of building.
+	if o.History {
+		if o.dashboard, err = LoadDashboard(o.Dashboard); err != nil {
+			return nil, err
+		}
+	}
+	if o.Baseline != "" {
+		if o.baselineVersion, err = version(ctx, o.Baseline); err != nil {
+			return nil, fmt.Errorf("--baseline: %w", err)
+		}
+		if o.thisVersion, err = version(ctx, o.Self); err != nil {
+			return nil, err
+		}
+	}
 	r, stop, err := start(ctx, o)
 	if err != nil {
 		return nil, err
 	}
 	defer stop()
+	if o.History {
+		if err := r.history(ctx); err != nil {
+			return nil, err
+		}
+		if err := r.baseline(ctx); err != nil {
+			return nil, err
+		}
+		return &r.rep, nil
+	}
 	tasks := r.population(o.Tasks)
 	for _, step := range []func(context.Context) error{
 		func(ctx context.Context) error { return r.copyCeiling(ctx, tasks) },      // (a)
@@ -117,6 +178,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		r.incremental,   // (j)
 		r.detailCapture, // (i)
 		r.largeRSS,      // (g)
+		r.baseline,      // (k)
 	} {
 		if err := step(ctx); err != nil {
 			return nil, err
@@ -144,6 +206,39 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Tasks < 1000 || o.NaiveTasks < 100 || o.LatencyTasks < 1000 {
 		return o, errors.New("bench: --tasks and --latency-tasks must be at least 1000, --naive-tasks at least 100")
 	}
+	for _, f := range []struct{ v, d *int }{{&o.HistoryPerDay, &def.HistoryPerDay}, {&o.HistoryReps, &def.HistoryReps},
+		{&o.HistoryLedgerRuns, &def.HistoryLedgerRuns}, {&o.BaselineRounds, &def.BaselineRounds}} {
+		if *f.v == 0 {
+			*f.v = *f.d
+		}
+	}
+	if len(o.HistoryMonths) == 0 {
+		o.HistoryMonths = def.HistoryMonths
+	}
+	// Each size is a database of its own, named by its months.
+	o.HistoryMonths = slices.Compact(slices.Sorted(slices.Values(o.HistoryMonths)))
+	o.HistoryDetails = cmp.Or(o.HistoryDetails, def.HistoryDetails)
+	o.Dashboard = cmp.Or(o.Dashboard, def.Dashboard)
+	switch {
+	case o.HistoryPerDay < 1:
+		return o, fmt.Errorf("bench: --history-per-day %d: want at least 1", o.HistoryPerDay)
+	case o.HistoryReps < 1:
+		return o, fmt.Errorf("bench: --history-reps %d: want at least 1", o.HistoryReps)
+	case o.HistoryLedgerRuns > 86400:
+		return o, fmt.Errorf("bench: --history-ledger-runs %d: want at most one a second (86400)", o.HistoryLedgerRuns)
+	case o.BaselineRounds < 2:
+		return o, fmt.Errorf("bench: --baseline-rounds %d: want at least 2", o.BaselineRounds)
+	}
+	switch o.HistoryDetails {
+	case "all", "failed", "none":
+	default:
+		return o, fmt.Errorf("bench: --history-details %q: want all, failed or none", o.HistoryDetails)
+	}
+	for _, m := range o.HistoryMonths {
+		if m < 1 || m > 120 {
+			return o, fmt.Errorf("bench: --history-months %d: want 1 to 120", m)
+		}
+	}
 	return o, nil
 }
 
@@ -152,6 +247,7 @@ func (o Options) withDefaults() (Options, error) {
 type benchRun struct {
 	o     Options
 	b     *bencher
+	pg    *pgtemp.Server
 	st    *storage.BenchDB
 	sim   *simulator.Server
 	clock *simulator.Clock
@@ -183,6 +279,7 @@ func start(ctx context.Context, o Options) (_ *benchRun, stop func(), err error)
 		return nil, nil, err
 	}
 	undo = append(undo, func() { pg.Stop(true) })
+	r.pg = pg
 	dbURL := pg.URL("postgres")
 	if err := storage.MigrateUp(ctx, dbURL); err != nil {
 		return nil, nil, err
@@ -529,40 +626,10 @@ func (b *bencher) sync(ctx context.Context, name string, tasks int, mpsYAML stri
 		return Result{}, err
 	}
 	stats0 := b.sim.Stats()
-
-	cmd := exec.CommandContext(ctx, b.self, append([]string{"sync", "--config", cfg}, b.args...)...)
-	cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + b.dir,
-		"DATABASE_URL=" + b.db, "MPS_ENDPOINT=" + b.endpoint,
-		"TENCENTCLOUD_SECRET_ID=" + b.id, "TENCENTCLOUD_SECRET_KEY=" + b.key,
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
+	elapsed, rss, err := b.exec(ctx, name, b.self, b.db, append([]string{"sync", "--config", cfg}, b.args...)...)
+	if err != nil {
 		return Result{}, err
 	}
-	// getrusage's maxrss would count this (large) process's memory, which
-	// the child shares until exec; VmHWM of the child's own address space,
-	// sampled until it exits, does not.
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var rss int64
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-wait:
-	for {
-		select {
-		case err := <-done:
-			if err != nil {
-				return Result{}, fmt.Errorf("%s: sync failed: %v: %s", name, err, strings.TrimSpace(stderr.String()))
-			}
-			break wait
-		case <-tick.C:
-			rss = max(rss, vmHWM(cmd.Process.Pid))
-		}
-	}
-	elapsed := time.Since(start)
 	wal1, err := b.st.WALPosition(ctx)
 	if err != nil {
 		return Result{}, err
@@ -625,6 +692,19 @@ func Write(w io.Writer, rep *Report) {
 		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%s\t%d\t%s\t%s\t\n", r.Name, r.Tasks, r.Seconds, r.TasksPerSec, req, r.RowsWritten, wal, rss)
 	}
 	tw.Flush()
+	if rep.History == nil {
+		writeRatios(w, rep)
+	} else {
+		writeHistory(w, rep.History)
+	}
+	if rep.Baseline != nil {
+		writeBaseline(w, rep.Baseline)
+	}
+}
+
+// writeRatios prints the standard measurements' ratios against their
+// targets.
+func writeRatios(w io.Writer, rep *Report) {
 	r := rep.Ratios
 	largest := 0
 	for _, res := range rep.Results {
@@ -656,6 +736,42 @@ func Write(w io.Writer, rep *Report) {
 	}
 	if r.RSSLargeVsSmallRatio > 0 {
 		fmt.Fprintf(w, "peak RSS large / small run:          %.2fx\n", r.RSSLargeVsSmallRatio)
+	}
+}
+
+// exec runs bin with args as a child process against the database db and
+// the simulator, and returns how long it ran and its peak RSS.
+func (b *bencher) exec(ctx context.Context, name, bin, db string, args ...string) (time.Duration, int64, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + b.dir,
+		"DATABASE_URL=" + db, "MPS_ENDPOINT=" + b.endpoint,
+		"TENCENTCLOUD_SECRET_ID=" + b.id, "TENCENTCLOUD_SECRET_KEY=" + b.key,
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, 0, err
+	}
+	// getrusage's maxrss would count this (large) process's memory, which
+	// the child shares until exec; VmHWM of the child's own address space,
+	// sampled until it exits, does not.
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var rss int64
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				return 0, 0, fmt.Errorf("%s: %s failed: %v: %s", name, args[0], err, strings.TrimSpace(stderr.String()))
+			}
+			return time.Since(start), rss, nil
+		case <-tick.C:
+			rss = max(rss, vmHWM(cmd.Process.Pid))
+		}
 	}
 }
 
