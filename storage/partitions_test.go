@@ -91,11 +91,21 @@ func TestPartitionsMadeAhead(t *testing.T) {
 	// An owner's session with a TimeZone east of UTC and a DateStyle that
 	// writes US dates: the bounds must still be UTC months.
 	maint := pgtest.Conn(t, url)
+	pid := maint.PgConn().PID()
 	go func() {
 		_, err := maint.Exec(ctx, `SET TimeZone = 'Asia/Shanghai'; SET DateStyle = 'Postgres, MDY'; SELECT mps_maintain_partitions()`)
 		done <- err
 	}()
-	time.Sleep(300 * time.Millisecond)
+	// Commit only once maintenance waits for the write's lock, however
+	// slow the machine: the race is then certain to be run.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		if pgtest.Scalar[bool](t, url, `SELECT coalesce((SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1), false)`, pid) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("maintenance never waited for the write in flight")
+		}
+	}
 	if _, err := tx.Exec(ctx, `COMMIT`); err != nil {
 		t.Fatal(err)
 	}
