@@ -413,6 +413,10 @@ func LogResult(log *slog.Logger, res syncer.Result, err error, extra ...any) {
 		log.Warn("could not make the coming months' partitions; rows of those months wait in the DEFAULT partition until a later run makes them",
 			"run_id", res.RunID, "error", res.PartitionsError)
 	}
+	if res.FoldError != "" {
+		log.Warn("could not fold old days' duration sketches into monthly ones; reports by month read those days one by one until a later run folds them",
+			"run_id", res.RunID, "error", res.FoldError)
+	}
 	if res.Gap != nil {
 		log.Error("coverage gap: tasks created in this period left the API's 7-day window before any successful sync; the archive may be missing them",
 			"run_id", res.RunID, "previous_run_id", res.Gap.PreviousRunID,

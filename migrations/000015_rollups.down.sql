@@ -113,6 +113,8 @@ DROP TRIGGER IF EXISTS rollup_subtasks_delete ON task_subtask_results;
 DROP FUNCTION IF EXISTS mps_rollup_tasks_insert(), mps_rollup_tasks_update(), mps_rollup_tasks_delete(),
     mps_rollup_details_insert(), mps_rollup_details_update(), mps_rollup_details_delete(),
     mps_rollup_subtasks_insert(), mps_rollup_subtasks_update(), mps_rollup_subtasks_delete();
+DROP FUNCTION IF EXISTS mps_rollup_fold(date);
+DROP FUNCTION IF EXISTS mps_rollup_durations_select(text, text, text);
 DROP FUNCTION IF EXISTS mps_rollup_make_triggers();
 DROP FUNCTION IF EXISTS mps_rollup_attach_triggers();
 DROP FUNCTION IF EXISTS mps_rollup_task_source(text, text);
@@ -126,7 +128,8 @@ DROP FUNCTION IF EXISTS mps_rollup_counters(text);
 DROP FUNCTION IF EXISTS mps_rollup_keys(text);
 DROP FUNCTION IF EXISTS mps_rollup_select(text, text);
 DROP TABLE IF EXISTS rollup_daily_tasks, rollup_daily_durations, rollup_daily_subtasks,
-    rollup_daily_outcomes, rollup_daily_error_codes, rollup_daily_subtask_outcomes;
+    rollup_daily_outcomes, rollup_daily_error_codes, rollup_daily_subtask_outcomes,
+    rollup_monthly_durations, rollup_fold;
 DROP FUNCTION IF EXISTS mps_sketch_value(smallint, integer);
 DROP FUNCTION IF EXISTS mps_sketch_bucket(double precision);
 DROP FUNCTION IF EXISTS mps_sketch_sign(double precision);

@@ -28,7 +28,7 @@ CREATE FUNCTION mps_sketch_bucket(x double precision) RETURNS integer
 
 CREATE FUNCTION mps_sketch_value(sign smallint, bucket integer) RETURNS double precision
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$ SELECT sign * 2 * power(1.02 / 0.98, bucket)::double precision / (1 + 1.02 / 0.98) $$;
+    AS $$ SELECT sign * 2 * power((1.02 / 0.98)::double precision, bucket) / (1 + 1.02 / 0.98)::double precision $$;
 
 CREATE TABLE rollup_daily_tasks (
     day       date   NOT NULL,
@@ -49,6 +49,28 @@ CREATE TABLE rollup_daily_durations (
     n         bigint   NOT NULL,
     PRIMARY KEY (day, task_type, measure, sign, bucket)
 );
+
+-- A month's duration sketch: the merge of its days before the fold horizon
+-- (mps_rollup_fold, below), so that a report by month reads a sketch a
+-- month, not thirty. The days after the horizon (the last eight, which the
+-- API still lists and outcomes still reach) are read from the daily table.
+CREATE TABLE rollup_monthly_durations (
+    month     date     NOT NULL,  -- the first day of the month (UTC)
+    task_type text     NOT NULL,
+    measure   text     NOT NULL CHECK (measure IN ('queue', 'processing')),
+    sign      smallint NOT NULL,
+    bucket    integer  NOT NULL,
+    n         bigint   NOT NULL,
+    PRIMARY KEY (month, task_type, measure, sign, bucket)
+);
+
+-- The fold horizon: rollup_monthly_durations holds every dated day before
+-- it. One row; it only moves forward.
+CREATE TABLE rollup_fold (
+    horizon date NOT NULL,
+    one      boolean PRIMARY KEY DEFAULT true CHECK (one)
+);
+INSERT INTO rollup_fold (horizon) VALUES ('-infinity');
 
 CREATE TABLE rollup_daily_subtasks (
     day           date        NOT NULL,
@@ -88,6 +110,19 @@ CREATE TABLE rollup_daily_subtask_outcomes (
     PRIMARY KEY (day, task_type, kind)
 );
 
+-- The duration sketches of a source's rows, per period (a day, or a month
+-- of the days before the fold horizon).
+CREATE FUNCTION mps_rollup_durations_select(period text, period_name text, src text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $f$ SELECT format($q$
+SELECT %s AS %I, task_type, m.measure, mps_sketch_sign(m.v) AS sign,
+       mps_sketch_bucket(m.v) AS bucket, sum(sgn)::bigint AS n
+  FROM (%s) d
+ CROSS JOIN LATERAL (VALUES ('queue', extract(epoch FROM begin_process_time - create_time)::double precision),
+                            ('processing', extract(epoch FROM finish_time - begin_process_time)::double precision)) AS m(measure, v)
+ WHERE m.v IS NOT NULL
+ GROUP BY 1, 2, 3, 4, 5$q$, period, period_name, src) $f$;
+
 -- mps_rollup_select is the one definition of each rollup: the grouped
 -- SELECT over a source of rows carrying sgn (+1 counted, -1 uncounted).
 -- The triggers run it over their transition tables, the backfill and
@@ -104,14 +139,10 @@ SELECT mps_rollup_day(create_time) AS day, task_type, status, sum(sgn)::bigint A
        coalesce(sum(sgn) FILTER (WHERE finish_time IS NOT NULL), 0)::bigint AS finished
   FROM (%s) d
  GROUP BY 1, 2, 3$q$, src)
-WHEN 'rollup_daily_durations' THEN format($q$
-SELECT mps_rollup_day(create_time) AS day, task_type, m.measure, mps_sketch_sign(m.v) AS sign,
-       mps_sketch_bucket(m.v) AS bucket, sum(sgn)::bigint AS n
-  FROM (%s) d
- CROSS JOIN LATERAL (VALUES ('queue', extract(epoch FROM begin_process_time - create_time)::double precision),
-                            ('processing', extract(epoch FROM finish_time - begin_process_time)::double precision)) AS m(measure, v)
- WHERE m.v IS NOT NULL
- GROUP BY 1, 2, 3, 4, 5$q$, src)
+WHEN 'rollup_daily_durations' THEN mps_rollup_durations_select('mps_rollup_day(create_time)', 'day', src)
+WHEN 'rollup_monthly_durations' THEN mps_rollup_durations_select(
+    $q$date_trunc('month', mps_rollup_day(create_time)::timestamp)::date$q$, 'month',
+    format($q$SELECT * FROM (%s) f WHERE f.create_time < (SELECT horizon FROM rollup_fold)::timestamp AT TIME ZONE 'UTC'$q$, src))
 WHEN 'rollup_daily_subtasks' THEN format($q$
 SELECT mps_rollup_day(create_time) AS day, task_type, s.sub_task_type, sum(sgn)::bigint AS tasks,
        min(create_time) FILTER (WHERE sgn > 0) AS first_created,
@@ -145,6 +176,7 @@ CREATE FUNCTION mps_rollup_keys(rollup text) RETURNS text[]
     AS $$ SELECT CASE rollup
         WHEN 'rollup_daily_tasks' THEN ARRAY['day', 'task_type', 'status']
         WHEN 'rollup_daily_durations' THEN ARRAY['day', 'task_type', 'measure', 'sign', 'bucket']
+        WHEN 'rollup_monthly_durations' THEN ARRAY['month', 'task_type', 'measure', 'sign', 'bucket']
         WHEN 'rollup_daily_subtasks' THEN ARRAY['day', 'task_type', 'sub_task_type']
         WHEN 'rollup_daily_outcomes' THEN ARRAY['day', 'task_type', 'outcome']
         WHEN 'rollup_daily_error_codes' THEN ARRAY['day', 'task_type', 'error_code']
@@ -155,6 +187,7 @@ CREATE FUNCTION mps_rollup_counters(rollup text) RETURNS text[]
     AS $$ SELECT CASE rollup
         WHEN 'rollup_daily_tasks' THEN ARRAY['tasks', 'started', 'finished']
         WHEN 'rollup_daily_durations' THEN ARRAY['n']
+        WHEN 'rollup_monthly_durations' THEN ARRAY['n']
         WHEN 'rollup_daily_subtasks' THEN ARRAY['tasks']
         WHEN 'rollup_daily_outcomes' THEN ARRAY['tasks']
         WHEN 'rollup_daily_error_codes' THEN ARRAY['tasks']
@@ -241,6 +274,12 @@ BEGIN
         RETURN NULL;
     END IF;
     PERFORM mps_rollup_lock();
+    -- The horizon is read by the statements below. In READ COMMITTED each
+    -- sees the one of the last fold; in an older snapshot a fold since
+    -- would be missed, so it fails the write instead (40001, retried).
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM 1 FROM rollup_fold FOR SHARE;
+    END IF;
 %s
     RETURN NULL;
 END $body$$q$;
@@ -267,6 +306,7 @@ BEGIN
         EXECUTE format(fn, 'mps_rollup_tasks_' || lower(op), rows_of,
             mps_rollup_upsert('rollup_daily_tasks', mps_rollup_delta_source(op)) || ';' ||
             mps_rollup_upsert('rollup_daily_durations', mps_rollup_delta_source(op)) || ';' ||
+            mps_rollup_upsert('rollup_monthly_durations', mps_rollup_delta_source(op)) || ';' ||
             mps_rollup_upsert('rollup_daily_subtasks', mps_rollup_delta_source(op)) || ';' || moved);
         EXECUTE format(fn, 'mps_rollup_details_' || lower(op), rows_of,
             mps_rollup_upsert('rollup_daily_outcomes', mps_rollup_task_source(op, 'x.task_id, x.outcome, x.err_code, x.err_code_ext')) || ';' ||
@@ -302,7 +342,7 @@ SELECT mps_rollup_attach_triggers();
 CREATE FUNCTION mps_rollup_raw_source(rollup text, lo timestamptz, hi timestamptz, nulls boolean) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE SET DateStyle = 'ISO' SET TimeZone = 'UTC'
     AS $f$ SELECT format(CASE
-        WHEN rollup IN ('rollup_daily_tasks', 'rollup_daily_durations', 'rollup_daily_subtasks') THEN
+        WHEN rollup IN ('rollup_daily_tasks', 'rollup_daily_durations', 'rollup_monthly_durations', 'rollup_daily_subtasks') THEN
             'SELECT *, 1 AS sgn FROM tasks t WHERE %s'
         WHEN rollup IN ('rollup_daily_outcomes', 'rollup_daily_error_codes') THEN
             'SELECT x.task_id, x.outcome, x.err_code, x.err_code_ext, 1 AS sgn, t.create_time, t.task_type
@@ -315,7 +355,7 @@ CREATE FUNCTION mps_rollup_raw_source(rollup text, lo timestamptz, hi timestampt
 
 CREATE FUNCTION mps_rollup_names() RETURNS text[]
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$ SELECT ARRAY['rollup_daily_tasks', 'rollup_daily_durations', 'rollup_daily_subtasks',
+    AS $$ SELECT ARRAY['rollup_daily_tasks', 'rollup_daily_durations', 'rollup_monthly_durations', 'rollup_daily_subtasks',
                        'rollup_daily_outcomes', 'rollup_daily_error_codes', 'rollup_daily_subtask_outcomes'] $$;
 
 -- mps_rollups_build adds the raw rows created in [lo, hi) (and, with nulls,
@@ -329,6 +369,48 @@ BEGIN
     FOREACH r IN ARRAY mps_rollup_names() LOOP
         EXECUTE mps_rollup_upsert(r, mps_rollup_raw_source(r, lo, hi, nulls));
     END LOOP;
+END $f$;
+
+-- mps_rollup_fold moves the fold horizon forward to upto: the daily
+-- duration sketches of the days between the old horizon and the new one
+-- are added to their months' sketches, which the triggers keep in step from
+-- then on (writes to days so old are rare: the API lists a task for seven
+-- days). The archiver calls it at every run start with the day before the
+-- API's window (storage.FoldRollups; the first run after this migration
+-- folds the history it built); it returns whether the horizon moved.
+CREATE FUNCTION mps_rollup_fold(upto date) RETURNS boolean
+    LANGUAGE plpgsql AS $f$
+DECLARE
+    h date;
+BEGIN
+    -- Never past today: the triggers would keep every month in step twice.
+    upto := least(upto, (now() AT TIME ZONE 'UTC')::date);
+    -- Most run starts find nothing to fold, and need not wait for writers.
+    SELECT horizon INTO h FROM rollup_fold;
+    IF upto <= h THEN
+        RETURN false;
+    END IF;
+    -- The daily rows are read after the lock is granted: in a snapshot
+    -- taken before, a writer that held it would be missed.
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'mps_rollup_fold runs in a READ COMMITTED transaction, not %',
+            current_setting('transaction_isolation');
+    END IF;
+    PERFORM mps_rollup_lock();
+    SELECT horizon INTO h FROM rollup_fold FOR UPDATE;
+    IF upto <= h THEN
+        RETURN false;
+    END IF;
+    INSERT INTO rollup_monthly_durations AS r
+    SELECT date_trunc('month', day::timestamp)::date, task_type, measure, sign, bucket, sum(n)::bigint
+      FROM rollup_daily_durations
+     WHERE day > '-infinity' AND day >= h AND day < upto
+     GROUP BY 1, 2, 3, 4, 5
+    HAVING sum(n) <> 0
+     ORDER BY 1, 2, 3, 4, 5
+        ON CONFLICT (month, task_type, measure, sign, bucket) DO UPDATE SET n = r.n + EXCLUDED.n;
+    UPDATE rollup_fold SET horizon = upto;
+    RETURN true;
 END $f$;
 
 -- Backfill, a month at a time with a progress notice per month (the
@@ -353,6 +435,7 @@ BEGIN
     END LOOP;
 END $$;
 
+
 -- The public views keep their names and columns and read the rollups.
 CREATE OR REPLACE VIEW report_daily_counts AS
 SELECT day, task_type, status, tasks
@@ -362,28 +445,35 @@ SELECT day, task_type, status, tasks
 -- Percentiles from the merged sketch: the value of the bucket holding the
 -- rank floor(q * (n - 1)), within 2% of that order statistic. Each day's
 -- are read by a lateral lookup, so a filter on day (a dashboard's range)
--- reads only those days' buckets.
+-- reads only those days' buckets; one lookup per measure, each one row,
+-- which PostgreSQL drops when a query reads none of its columns (a panel
+-- of queue waits does not merge the processing sketches).
 CREATE OR REPLACE VIEW report_daily_durations AS
 SELECT c.day, c.task_type, c.tasks, c.started, c.finished,
-       q.queue_p50_s, q.queue_p90_s, q.queue_p99_s,
-       q.processing_p50_s, q.processing_p90_s, q.processing_p99_s
+       q.p50 AS queue_p50_s, q.p90 AS queue_p90_s, q.p99 AS queue_p99_s,
+       p.p50 AS processing_p50_s, p.p90 AS processing_p90_s, p.p99 AS processing_p99_s
   FROM (SELECT day, task_type, sum(tasks)::bigint AS tasks, sum(started)::bigint AS started, sum(finished)::bigint AS finished
           FROM rollup_daily_tasks
          WHERE day <> '-infinity'
          GROUP BY 1, 2) c
   LEFT JOIN LATERAL (
-       SELECT min(v) FILTER (WHERE measure = 'queue' AND cum > 0.5 * (total - 1)) AS queue_p50_s,
-              min(v) FILTER (WHERE measure = 'queue' AND cum > 0.9 * (total - 1)) AS queue_p90_s,
-              min(v) FILTER (WHERE measure = 'queue' AND cum > 0.99 * (total - 1)) AS queue_p99_s,
-              min(v) FILTER (WHERE measure = 'processing' AND cum > 0.5 * (total - 1)) AS processing_p50_s,
-              min(v) FILTER (WHERE measure = 'processing' AND cum > 0.9 * (total - 1)) AS processing_p90_s,
-              min(v) FILTER (WHERE measure = 'processing' AND cum > 0.99 * (total - 1)) AS processing_p99_s
-         FROM (SELECT measure, mps_sketch_value(sign, bucket) AS v,
-                      sum(n) OVER (PARTITION BY measure ORDER BY sign, sign * bucket ROWS UNBOUNDED PRECEDING) AS cum,
-                      sum(n) OVER (PARTITION BY measure) AS total
+       SELECT min(v) FILTER (WHERE cum > 0.5 * (total - 1)) AS p50,
+              min(v) FILTER (WHERE cum > 0.9 * (total - 1)) AS p90,
+              min(v) FILTER (WHERE cum > 0.99 * (total - 1)) AS p99
+         FROM (SELECT mps_sketch_value(d.sign, d.bucket) AS v,
+                      sum(d.n) OVER (ORDER BY d.sign, d.sign * d.bucket ROWS UNBOUNDED PRECEDING) AS cum,
+                      sum(d.n) OVER () AS total
                  FROM rollup_daily_durations d
-                WHERE d.day = c.day AND d.task_type = c.task_type AND d.n <> 0) b
-       ) q ON true
+                WHERE d.day = c.day AND d.task_type = c.task_type AND d.measure = 'queue' AND d.n <> 0) b) q ON true
+  LEFT JOIN LATERAL (
+       SELECT min(v) FILTER (WHERE cum > 0.5 * (total - 1)) AS p50,
+              min(v) FILTER (WHERE cum > 0.9 * (total - 1)) AS p90,
+              min(v) FILTER (WHERE cum > 0.99 * (total - 1)) AS p99
+         FROM (SELECT mps_sketch_value(d.sign, d.bucket) AS v,
+                      sum(d.n) OVER (ORDER BY d.sign, d.sign * d.bucket ROWS UNBOUNDED PRECEDING) AS cum,
+                      sum(d.n) OVER () AS total
+                 FROM rollup_daily_durations d
+                WHERE d.day = c.day AND d.task_type = c.task_type AND d.measure = 'processing' AND d.n <> 0) b) p ON true
  WHERE c.tasks <> 0;
 
 CREATE OR REPLACE VIEW report_subtask_usage AS

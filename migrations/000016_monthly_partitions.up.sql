@@ -221,7 +221,7 @@ SELECT mps_rollup_attach_triggers();
 CREATE OR REPLACE FUNCTION mps_rollup_raw_source(rollup text, lo timestamptz, hi timestamptz, nulls boolean) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE SET DateStyle = 'ISO' SET TimeZone = 'UTC'
     AS $f$ SELECT format(CASE
-        WHEN rollup IN ('rollup_daily_tasks', 'rollup_daily_durations', 'rollup_daily_subtasks') THEN
+        WHEN rollup IN ('rollup_daily_tasks', 'rollup_daily_durations', 'rollup_monthly_durations', 'rollup_daily_subtasks') THEN
             'SELECT *, 1 AS sgn FROM tasks t WHERE %s'
         WHEN rollup IN ('rollup_daily_outcomes', 'rollup_daily_error_codes') THEN
             'SELECT x.task_id, x.outcome, x.err_code, x.err_code_ext, 1 AS sgn, t.create_time, t.task_type

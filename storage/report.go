@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // ReportParams selects what a Report covers: tasks created in [Since,
@@ -203,19 +204,50 @@ SELECT `+period+` AS period, task_type, status, sum(tasks)::bigint
 		r.ByStatus[v.Status] += v.Tasks
 	}
 
-	// Per type, and for every type together ("*"): daily sketches merged
-	// per period, then the percentiles of the merge (docs/reporting.md).
+	// Per type, and for every type together ("*"): sketches merged per
+	// period, then the percentiles of the merge (docs/reporting.md). By
+	// month, a month's folded days are read as one monthly sketch.
+	var horizon pgtype.Date
+	if err := tx.QueryRow(ctx, `SELECT horizon FROM rollup_fold`).Scan(&horizon); err != nil {
+		return nil, fmt.Errorf("report durations: %w", interpretError(err))
+	}
+	var folded time.Time // zero: nothing folded
+	if horizon.Valid && horizon.InfinityModifier == pgtype.Finite {
+		folded = horizon.Time
+	}
+	pieces := sketchPieces(r.Since, r.Until, folded, p.By == "month")
+	monthly, los, his, signs := make([]bool, len(pieces)), make([]time.Time, len(pieces)), make([]time.Time, len(pieces)), make([]int32, len(pieces))
+	for i, pc := range pieces {
+		monthly[i], los[i], his[i], signs[i] = pc.monthly, pc.lo, pc.hi, int32(pc.sign)
+	}
+	// Grouped by sorting, the merge hands the percentiles' window its rows
+	// already in period order; the planner, not knowing how many rows the
+	// pieces select, hashes them instead, a third slower (measured on a
+	// year's archive: 152 against 120 ms for 30 days).
+	if _, err := tx.Exec(ctx, `SET LOCAL enable_hashagg = off`); err != nil {
+		return nil, fmt.Errorf("report durations: %w", interpretError(err))
+	}
 	if r.Durations, err = collect[DurationRow](ctx, tx, "durations", `
-WITH counts AS (
+WITH pieces AS (
+    SELECT * FROM unnest($4::boolean[], $5::date[], $6::date[], $7::integer[]) AS p(monthly, lo, hi, sgn)
+), sketches AS (
+    SELECT d.day, d.task_type, d.measure, d.sign, d.bucket, d.n * p.sgn AS n
+      FROM pieces p JOIN rollup_daily_durations d ON d.day >= p.lo AND d.day < p.hi
+     WHERE NOT p.monthly AND ($3 = '' OR d.task_type = $3) AND d.n <> 0
+    UNION ALL
+    SELECT m.month, m.task_type, m.measure, m.sign, m.bucket, m.n * p.sgn
+      FROM pieces p JOIN rollup_monthly_durations m ON m.month >= p.lo AND m.month < p.hi
+     WHERE p.monthly AND ($3 = '' OR m.task_type = $3) AND m.n <> 0
+), counts AS (
     SELECT period, CASE WHEN GROUPING(task_type) = 1 THEN '*' ELSE task_type END AS task_type, sum(tasks)::bigint AS tasks
       FROM (SELECT `+period+` AS period, task_type, tasks FROM rollup_daily_tasks WHERE `+where+`) t
      GROUP BY GROUPING SETS ((period, task_type), (period))
     HAVING sum(tasks) <> 0
 ), merged AS (
     SELECT period, CASE WHEN GROUPING(task_type) = 1 THEN '*' ELSE task_type END AS task_type, measure, sign, bucket, sum(n) AS n
-      FROM (SELECT `+period+` AS period, task_type, measure, sign, bucket, n
-              FROM rollup_daily_durations WHERE `+where+` AND n <> 0) d
+      FROM (SELECT `+period+` AS period, task_type, measure, sign, bucket, n FROM sketches) d
      GROUP BY GROUPING SETS ((period, task_type, measure, sign, bucket), (period, measure, sign, bucket))
+    HAVING sum(n) <> 0
 ), quantiles AS (
     SELECT period, task_type,
            min(v) FILTER (WHERE measure = 'queue' AND cum > 0.5 * (total - 1)) AS q50,
@@ -232,8 +264,11 @@ WITH counts AS (
 )
 SELECT c.period, c.task_type, c.tasks, q.q50, q.q90, q.q99, q.p50, q.p90, q.p99
   FROM counts c LEFT JOIN quantiles q ON q.period = c.period AND q.task_type = c.task_type
- ORDER BY c.period, c.task_type <> '*', c.task_type`, args...); err != nil {
+ ORDER BY c.period, c.task_type <> '*', c.task_type`, append(args, monthly, los, his, signs)...); err != nil {
 		return nil, err
+	}
+	if _, err := tx.Exec(ctx, `SET LOCAL enable_hashagg TO DEFAULT`); err != nil {
+		return nil, fmt.Errorf("report durations: %w", interpretError(err))
 	}
 
 	if r.Subtasks, err = collect[SubtaskRow](ctx, tx, "subtasks", `
@@ -347,4 +382,72 @@ func (s *Store) TaskTypes(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("list task types: %w", interpretError(err))
 	}
 	return types, nil
+}
+
+// sketchPiece is a range of duration sketches a report reads: daily ones of
+// the days in [lo, hi), or (monthly) the monthly ones of the months that
+// start in it, added (sign 1) or taken away (-1).
+type sketchPiece struct {
+	monthly bool
+	lo, hi  time.Time
+	sign    int
+}
+
+// monthlySketchDays is what reading a monthly sketch costs, in days of
+// daily sketches: a month's merge has more buckets than a day's.
+const monthlySketchDays = 3
+
+// sketchPieces says where a report of [since, until) (whole UTC days)
+// reads its duration sketches, given the fold horizon (zero: nothing
+// folded). By day or week, and for months with no folded day, day by day.
+// By month, a month with folded days is read, when that reads fewer rows,
+// as its monthly sketch (its days before the horizon), less the daily
+// sketches of its folded days outside the range, plus those of its days in
+// the range from the horizon on: sketches merge by adding bucket counts,
+// so taking some away is exact.
+func sketchPieces(since, until, horizon time.Time, byMonth bool) []sketchPiece {
+	if !byMonth || !horizon.After(since) {
+		return []sketchPiece{{lo: since, hi: until, sign: 1}}
+	}
+	days := func(lo, hi time.Time) int {
+		if !lo.Before(hi) {
+			return 0
+		}
+		return int(hi.Sub(lo).Hours() / 24)
+	}
+	var out []sketchPiece
+	add := func(monthly bool, lo, hi time.Time, sign int) {
+		if lo.Before(hi) {
+			out = append(out, sketchPiece{monthly: monthly, lo: lo, hi: hi, sign: sign})
+		}
+	}
+	for m := time.Date(since.Year(), since.Month(), 1, 0, 0, 0, 0, time.UTC); m.Before(until); m = m.AddDate(0, 1, 0) {
+		end := m.AddDate(0, 1, 0)
+		lo, hi := later(m, since), earlier(end, until) // the month's days in the range
+		foldEnd := earlier(end, horizon)               // its folded days: [m, foldEnd)
+		viaMonth := monthlySketchDays + days(m, earlier(lo, foldEnd)) + days(hi, foldEnd) + days(later(lo, foldEnd), hi)
+		if !foldEnd.After(m) || viaMonth >= days(lo, hi) {
+			add(false, lo, hi, 1)
+			continue
+		}
+		add(true, m, end, 1)
+		add(false, m, earlier(lo, foldEnd), -1)
+		add(false, hi, foldEnd, -1)
+		add(false, later(lo, foldEnd), hi, 1)
+	}
+	return out
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }

@@ -2,13 +2,17 @@ package storage_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/mps-archiver/mps-archiver/details"
 	"github.com/mps-archiver/mps-archiver/internal/pgtest"
@@ -133,6 +137,129 @@ func TestRollupsFollowEveryWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertRollupsEqualRaw(t, st, "rebuilt")
+}
+
+// TestFoldedMonths: days before the fold horizon are read from monthly
+// sketches, which follow writes to those days as the daily ones do; a
+// report by month gives the same percentiles as one that reads every day.
+func TestFoldedMonths(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDB(t)
+	st := open(t, url)
+	ctx := context.Background()
+	run := startRun(t, st) // folds the days before the API's window
+	now := time.Now().UTC().Truncate(time.Second)
+	rng := rand.New(rand.NewPCG(3, 4))
+	var waiting, finished []mps.Task
+	for i := range 400 {
+		created := now.Add(-time.Duration(rng.IntN(130*24)) * time.Hour)
+		tk := task(fmt.Sprintf("t%03d", i), created)
+		tk.TaskType = []string{"WorkflowTask", "EditMediaTask"}[i%2]
+		waiting = append(waiting, tk)
+		tk.BeginProcessTime = created.Add(time.Duration(1+rng.IntN(600)) * time.Second)
+		tk.FinishTime = tk.BeginProcessTime.Add(time.Duration(1+rng.IntN(7200)) * time.Second)
+		finished = append(finished, tk)
+	}
+	write := func(status mps.Status, tasks []mps.Task) {
+		t.Helper()
+		for i := 0; i < len(tasks); i += 100 {
+			if _, err := st.WritePage(ctx, syncer.WritePageParams{RunID: run, Status: status, Tasks: tasks[i:min(i+100, len(tasks))]}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(mps.StatusWaiting, waiting)
+	write(mps.StatusFinish, finished[:250])
+	assertRollupsEqualRaw(t, st, "written after the fold")
+	if n := pgtest.Scalar[int64](t, url, `SELECT count(*) FROM rollup_monthly_durations WHERE n <> 0`); n == 0 {
+		t.Fatal("no monthly sketch follows the writes to folded days")
+	}
+	report := func() []storage.DurationRow {
+		t.Helper()
+		r, err := st.Report(ctx, storage.ReportParams{Since: now.AddDate(0, 0, -125), Until: now, By: "month"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Durations
+	}
+	folded := report()
+	// Unfolded, the same report reads every day.
+	pgtest.Exec(t, url, `UPDATE rollup_fold SET horizon = '-infinity'; DELETE FROM rollup_monthly_durations`)
+	assertRollupsEqualRaw(t, st, "unfolded")
+	if daily := report(); !reflect.DeepEqual(folded, daily) {
+		t.Errorf("report by month from monthly sketches:\n%v\nfrom daily ones:\n%v", folded, daily)
+	}
+	// Folding again, then moving the rest to FINISH.
+	if err := st.FoldRollups(ctx); err != nil {
+		t.Fatal(err)
+	}
+	assertRollupsEqualRaw(t, st, "folded again")
+	if got := report(); !reflect.DeepEqual(folded, got) {
+		t.Errorf("report by month after folding again:\n%v\nwant:\n%v", got, folded)
+	}
+	write(mps.StatusFinish, finished[250:])
+	pgtest.Exec(t, url, `UPDATE tasks SET task_type = 'LiveProcessTask' WHERE task_id IN ('t001', 't002')`)
+	pgtest.Exec(t, url, `DELETE FROM tasks WHERE task_id = 't003'`)
+	assertRollupsEqualRaw(t, st, "moved, retyped and deleted after the fold")
+	all := report()
+	var total int64
+	for _, d := range all {
+		if d.TaskType == "*" {
+			total += d.Tasks
+		}
+	}
+	if total == 0 || len(all) == 0 {
+		t.Fatalf("report by month: %v", all)
+	}
+	// A monthly sketch edited behind the archive's back is named.
+	pgtest.Exec(t, url, `UPDATE rollup_monthly_durations SET n = n + 1 WHERE ctid = (SELECT min(ctid) FROM rollup_monthly_durations)`)
+	diffs, err := st.CheckRollups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(diffs) != 1 || diffs[0].Rollup != "rollup_monthly_durations" {
+		t.Errorf("check after a monthly sketch was edited: %v", diffs)
+	}
+	// And the report by month reads them: without them, it differs.
+	pgtest.Exec(t, url, `DELETE FROM rollup_monthly_durations`)
+	if got := report(); reflect.DeepEqual(got, all) {
+		t.Error("the report by month reads no monthly sketch")
+	}
+}
+
+// TestFoldAgainstAnOlderSnapshot: a write in REPEATABLE READ whose snapshot
+// predates a fold cannot see the new horizon, so it fails (40001, to be
+// retried) instead of leaving its task out of the monthly sketches; the
+// fold itself refuses any isolation but READ COMMITTED.
+func TestFoldAgainstAnOlderSnapshot(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDB(t)
+	st := open(t, url)
+	ctx := context.Background()
+	writer := pgtest.Conn(t, url)
+	if _, err := writer.Exec(ctx, `BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM rollup_fold`); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.FoldRollups(ctx); err != nil { // -infinity to eight days ago
+		t.Fatal(err)
+	}
+	_, err := writer.Exec(ctx, `INSERT INTO tasks (task_id, task_type, status, create_time, begin_process_time, finish_time, raw, first_status)
+VALUES ('old', 'WorkflowTask', 'FINISH', now() - interval '20 days', now() - interval '20 days' + interval '1 minute',
+        now() - interval '20 days' + interval '5 minutes', '{}', 'FINISH')`)
+	if pgErr := new(pgconn.PgError); !errors.As(err, &pgErr) || pgErr.Code != "40001" {
+		t.Fatalf("write from a snapshot older than the fold: %v, want a serialization failure (40001)", err)
+	}
+	writer.Exec(ctx, `ROLLBACK`)
+	assertRollupsEqualRaw(t, st, "after the refused write")
+
+	if _, err := writer.Exec(ctx, `BEGIN ISOLATION LEVEL REPEATABLE READ`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = writer.Exec(ctx, `SELECT mps_rollup_fold(current_date + 1)`)
+	if err == nil || !strings.Contains(err.Error(), "READ COMMITTED") {
+		t.Errorf("fold in REPEATABLE READ: %v, want a refusal naming READ COMMITTED", err)
+	}
+	writer.Exec(ctx, `ROLLBACK`)
 }
 
 // TestSketchPercentiles: every percentile the views and the report give is

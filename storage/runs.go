@@ -109,6 +109,12 @@ func (s *Store) StartRun(ctx context.Context, p syncer.StartRunParams) (syncer.R
 		}
 		out.PartitionsError = err.Error()
 	}
+	if err := s.FoldRollups(ctx); err != nil {
+		if ctx.Err() != nil {
+			return out, err
+		}
+		out.FoldError = err.Error()
+	}
 	err = s.pool.QueryRow(ctx, `
 WITH abandoned AS (
     UPDATE sync_runs
@@ -144,6 +150,28 @@ func (s *Store) MaintainPartitions(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("make monthly partitions: %w", interpretError(err))
 	}
 	return made, nil
+}
+
+// FoldRollups moves the rollups' fold horizon to the day before the API's
+// window (mps_rollup_fold, migration 15): the duration sketches of older
+// days are merged into their months', which reports by month read. Like
+// MaintainPartitions it gives up after 3 s without its lock; until a later
+// run folds them, reports read those days one by one, at a cost but right.
+func (s *Store) FoldRollups(ctx context.Context) error {
+	// READ COMMITTED whatever the database's default: the fold reads the
+	// daily rows after its lock is granted.
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '3s'`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `SELECT mps_rollup_fold(((now() - make_interval(secs => $1)) AT TIME ZONE 'UTC')::date - 1)`,
+			mps.Window.Seconds())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("fold rollups: %w", interpretError(err))
+	}
+	return nil
 }
 
 // FinishRun records a run's outcome, and for a successful run any coverage

@@ -124,6 +124,9 @@ type RunStarted struct {
 	// granted in time): rows still land safely, in the DEFAULT partition.
 	PartitionsMade  int
 	PartitionsError string
+	// FoldError says why folding old days' duration sketches into monthly
+	// ones failed: reports by month read those days one by one meanwhile.
+	FoldError string
 }
 
 // WritePageParams is one page bound for the archive.

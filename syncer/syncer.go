@@ -185,9 +185,10 @@ type Result struct {
 	Duration  time.Duration
 	Drained   []mps.Status
 	Abandoned int64
-	// PartitionsMade and PartitionsError: see RunStarted.
+	// PartitionsMade, PartitionsError and FoldError: see RunStarted.
 	PartitionsMade  int
 	PartitionsError string
+	FoldError       string
 	// TimeRange is what the run knows of the API's time filters (a Cap*
 	// state, or "" when it did not need to know).
 	TimeRange string
@@ -281,7 +282,7 @@ func (s *Syncer) run(ctx context.Context, trigger string, forceFull bool) (out R
 		return res.Result, fmt.Errorf("record run start: %w", err)
 	}
 	res.RunID, res.Abandoned = started.RunID, started.Abandoned
-	res.PartitionsMade, res.PartitionsError = started.PartitionsMade, started.PartitionsError
+	res.PartitionsMade, res.PartitionsError, res.FoldError = started.PartitionsMade, started.PartitionsError, started.FoldError
 
 	s.calls.reset()
 	var runErr error

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"strings"
-
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
 	"github.com/grafana/grafana-foundation-sdk/go/cog/variants"
 	"github.com/grafana/grafana-foundation-sdk/go/common"
@@ -44,18 +42,14 @@ func quantile(q, histogram, by, legend string) *prometheus.DataqueryBuilder {
 }
 
 // dailyPercentiles is a series per task type and percentile (p50, p90) of
-// one of report_daily_durations' measures ("queue", "processing").
+// one of report_daily_durations' measures ("queue", "processing"), read in
+// one pass: the view computes a measure's percentiles only when asked for.
 func dailyPercentiles(measure string) *sqlBuilder {
-	var parts []string
-	for i, p := range []string{"p50", "p90"} {
-		col := measure + "_" + p + "_s"
-		head := "SELECT day::timestamptz, task_type || ' " + p + "', " + col
-		if i == 0 {
-			head = "SELECT day::timestamptz AS time, task_type || ' " + p + "' AS metric, " + col
-		}
-		parts = append(parts, head+" FROM report_daily_durations\n WHERE $__timeFilter(day) AND task_type IN ($task_type) AND "+col+" IS NOT NULL")
-	}
-	return sql("A", strings.Join(parts, "\nUNION ALL\n")+"\n ORDER BY 1")
+	return sql("A", `SELECT day::timestamptz AS time, task_type || ' ' || p.name AS metric, p.value
+  FROM report_daily_durations
+ CROSS JOIN LATERAL (VALUES ('p50', `+measure+`_p50_s), ('p90', `+measure+`_p90_s)) AS p(name, value)
+ WHERE $__timeFilter(day) AND task_type IN ($task_type) AND p.value IS NOT NULL
+ ORDER BY 1, 2`)
 }
 
 // steps are thresholds from a base colour upwards.
