@@ -281,6 +281,13 @@ func detailType(listType string) string {
 // Detail is the task's DescribeTaskDetail Response at now, without
 // RequestId: the container of its type with one result per sub-task.
 func (t *Task) Detail(now int64, errs []DetailError) map[string]any {
+	d, _ := t.detail(now, errs)
+	return d
+}
+
+// detail is Detail, and the media facts it reports.
+func (t *Task) detail(now int64, errs []DetailError) (map[string]any, mediaFacts) {
+	var facts mediaFacts
 	info := t.Info(now)
 	status := t.StatusAt(now)
 	typ := detailType(t.Type)
@@ -314,6 +321,17 @@ func (t *Task) Detail(now int64, errs []DetailError) map[string]any {
 		}
 		return r
 	}
+	// output replaces a media result's output by its facts (ordinal: its
+	// position in the result set).
+	output := func(kind string, i, ordinal int, r map[string]any) {
+		if _, ok := r["Output"]; !ok || mediaMembers[kind] == "" {
+			return
+		}
+		o := mediaOutput(t.ID, kind, i, int64(100010+i*10), fmt.Sprintf("/output/%s/%s-%d", t.ID, kind, i))
+		o.Ordinal = ordinal
+		r["Output"] = o.json()
+		facts.outputs = append(facts.outputs, o)
+	}
 	container := map[string]any{"TaskId": t.ID, "Status": string(status), "ErrCode": 0, "Message": ""}
 	if failed && (f.sourceFailed || typ == "EditMediaTask" || typ == "LiveStreamProcessTask" || len(t.SubTaskTypes) == 0) {
 		container["ErrCode"], container["Message"] = f.err.Code, f.err.Message
@@ -331,26 +349,44 @@ func (t *Task) Detail(now int64, errs []DetailError) map[string]any {
 	case "EditMediaTask":
 		container["Input"] = map[string]any{"FileInfoSet": []any{map[string]any{"InputInfo": input},
 			map[string]any{"InputInfo": urlInput(t.ID, false)}, map[string]any{"InputInfo": urlInput(t.ID, true)}}}
+		facts.inputs = []MediaInput{{Ordinal: 0, Type: "COS", Bucket: "media-1250000000", Region: "ap-guangzhou", Object: "/input/" + t.ID + ".mp4"},
+			{Ordinal: 1, Type: "URL", URL: urlWithoutQuery(t.ID, false)}, {Ordinal: 2, Type: "URL", URL: urlWithoutQuery(t.ID, true)}}
 		container["Output"] = map[string]any{"Path": "/output/" + t.ID + "/edited.mp4"}
+		if finished && !failed {
+			o := editOutput(t.ID)
+			container["Output"] = o.json()
+			facts.outputs = append(facts.outputs, o)
+		}
 	case "LiveStreamProcessTask":
 		container["Url"] = "rtmp://live.invalid/app/" + t.ID + "?txSecret=" + LiveTxSecret + "&txTime=6B8E2F00"
 	case "ScheduleTask":
 		container["InputInfo"] = map[string]any{"Type": "S3", "S3InputInfo": map[string]any{"S3Bucket": "media", "S3Region": "us-east-1",
 			"S3Object": "/input/" + t.ID + ".mp4", "S3SecretId": S3SecretID, "S3SecretKey": S3SecretKey}}
+		facts.inputs = []MediaInput{{Ordinal: 0, Type: "S3", Bucket: "media", Region: "us-east-1", Object: "/input/" + t.ID + ".mp4"}}
 		activities := []any{}
 		for i, st := range t.SubTaskTypes {
 			kind := mps.SubTaskKind(st)
-			activities = append(activities, map[string]any{"ActivityType": kind, "ActivityResItem": map[string]any{resultMember(kind): result(kind, i)}})
+			r := result(kind, i)
+			output(kind, i, len(activities), r)
+			activities = append(activities, map[string]any{"ActivityType": kind, "ActivityResItem": map[string]any{resultMember(kind): r}})
 		}
 		container["ActivityResultSet"] = activities
 	default:
 		// One input in three is a signed URL (S3, then COS), drawn from the
 		// id like the failure.
+		in := MediaInput{Ordinal: 0, Type: "COS", Bucket: "media-1250000000", Region: "ap-guangzhou", Object: "/input/" + t.ID + ".mp4"}
 		if style := t.inputStyle(); style == 0 {
 			container["InputInfo"] = input
 		} else {
 			container["InputInfo"] = urlInput(t.ID, style == 2)
+			in = MediaInput{Ordinal: 0, Type: "URL", URL: urlWithoutQuery(t.ID, style == 2)}
 		}
+		if finished {
+			in.DurationS, in.Width, in.Height, in.Size = inputMeta(t.ID)
+			container["MetaData"] = map[string]any{"Duration": in.DurationS, "Width": in.Width, "Height": in.Height, "Size": in.Size,
+				"Container": "mov,mp4,m4a,3gp,3g2,mj2", "Bitrate": in.Size * 8 / int64(max(in.DurationS, 1))}
+		}
+		facts.inputs = []MediaInput{in}
 		media := []any{}
 		for i, st := range t.SubTaskTypes {
 			kind := mps.SubTaskKind(st)
@@ -364,12 +400,20 @@ func (t *Task) Detail(now int64, errs []DetailError) map[string]any {
 				container[set] = append(prev, map[string]any{"Type": kind, kind + "Task": r})
 				continue
 			}
-			media = append(media, map[string]any{"Type": kind, resultMember(kind): result(kind, i)})
+			r := result(kind, i)
+			output(kind, i, len(media), r)
+			media = append(media, map[string]any{"Type": kind, resultMember(kind): r})
 		}
 		container["MediaProcessResultSet"] = media
 	}
 	out[typ] = container
-	return out
+	return out, facts
+}
+
+// urlWithoutQuery is urlInput's URL without its query string.
+func urlWithoutQuery(id string, cos bool) string {
+	u := urlInput(id, cos)["UrlInputInfo"].(map[string]any)["Url"].(string)
+	return u[:strings.IndexByte(u, '?')]
 }
 
 func resultMember(kind string) string {

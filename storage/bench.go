@@ -104,7 +104,7 @@ SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint
 func (s *BenchDB) ResetArchive(ctx context.Context) error {
 	_, err := s.pool.Exec(ctx, `TRUNCATE tasks, task_status_changes, sync_runs, coverage_gaps, api_capabilities, task_detail_queue, task_details, task_subtask_results,
     rollup_daily_tasks, rollup_daily_durations, rollup_daily_subtasks, rollup_daily_outcomes, rollup_daily_error_codes,
-    rollup_daily_subtask_outcomes, rollup_monthly_durations; CHECKPOINT`)
+    rollup_daily_subtask_outcomes, rollup_monthly_durations, task_outputs, task_inputs; CHECKPOINT`)
 	return interpretError(err)
 }
 

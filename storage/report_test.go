@@ -227,8 +227,8 @@ func TestDocumentedQueries(t *testing.T) {
 		name := strings.TrimPrefix(strings.SplitN(b[1], ":", 2)[0], "-- ")
 		queries[name] = strings.ReplaceAll(b[1], ":'task_id'", "'"+a.moved+"'")
 	}
-	if len(queries) != 13 {
-		t.Fatalf("%d documented queries, want 13", len(queries))
+	if len(queries) != 14 {
+		t.Fatalf("%d documented queries, want 14", len(queries))
 	}
 	n := int64(len(a.tasks))
 	checks := map[string]func([][]any) error{
@@ -290,6 +290,17 @@ func TestDocumentedQueries(t *testing.T) {
 		"q12": func(rows [][]any) error {
 			if int64(len(rows)) != a.expired {
 				return fmt.Errorf("%d expired tasks listed, %d expired", len(rows), a.expired)
+			}
+			return nil
+		},
+		"q14": func(rows [][]any) error {
+			var minutes float64
+			for _, r := range rows {
+				minutes += toFloat(r[3])
+			}
+			want := pgtest.Scalar[float64](t, a.url, `SELECT coalesce(sum(duration_s) / 60, 0) FROM task_outputs WHERE kind IN ('Transcode', 'EditMedia')`)
+			if len(rows) == 0 || math.Abs(minutes-want) > 0.05*float64(len(rows)) {
+				return fmt.Errorf("%d rows, %.1f minutes, want %.1f", len(rows), minutes, want)
 			}
 			return nil
 		},
