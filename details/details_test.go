@@ -111,6 +111,9 @@ func (r *rig) assertOutcomes(t *testing.T, want func(simulator.TruthTask) bool) 
 	if bad > 0 {
 		t.Errorf("%d tasks differ from the truth", bad)
 	}
+	if checked[mps.OutcomeSucceeded]+checked[mps.OutcomeFailed] > 0 {
+		archivetest.AssertMediaFacts(t, r.db, r.sim.Truth())
+	}
 	return checked
 }
 

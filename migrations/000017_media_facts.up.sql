@@ -59,7 +59,16 @@ CREATE OR REPLACE FUNCTION mps_partitioned_tables() RETURNS text[]
 -- the outcome's write.
 CREATE FUNCTION mps_json_float(v jsonb) RETURNS double precision
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$ SELECT CASE WHEN jsonb_typeof(v) = 'number' THEN (v #>> '{}')::double precision END $$;
+    AS $$ SELECT CASE WHEN jsonb_typeof(v) <> 'number' THEN NULL
+                      WHEN (v #>> '{}')::numeric = 0 THEN 0
+                      WHEN abs((v #>> '{}')::numeric) BETWEEN 1e-300 AND 1e300 THEN (v #>> '{}')::double precision END $$;
+
+-- An error code as the failure rule reads it (mps.codeOf): a number's
+-- text, a string trimmed, "" for anything else.
+CREATE FUNCTION mps_json_code(v jsonb) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT CASE jsonb_typeof(v) WHEN 'number' THEN v #>> '{}' WHEN 'string' THEN btrim(v #>> '{}')
+                      WHEN 'boolean' THEN CASE WHEN v = 'true'::jsonb THEN 'true' ELSE '' END ELSE '' END $$;
 
 CREATE FUNCTION mps_json_bigint(v jsonb) RETURNS bigint
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -78,7 +87,7 @@ CREATE FUNCTION mps_json_text(v jsonb) RETURNS text
 -- The billing tier of a resolution: its short edge (Tencent's pricing).
 CREATE FUNCTION mps_media_tier(width integer, height integer) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$ SELECT CASE WHEN least(width, height) IS NULL OR least(width, height) <= 0 THEN NULL
+    AS $$ SELECT CASE WHEN width IS NULL OR height IS NULL OR least(width, height) <= 0 THEN NULL
                       WHEN least(width, height) <= 480 THEN 'SD'
                       WHEN least(width, height) <= 720 THEN 'HD'
                       WHEN least(width, height) <= 1080 THEN 'FHD'
@@ -87,17 +96,33 @@ CREATE FUNCTION mps_media_tier(width integer, height integer) RETURNS text
                       WHEN least(width, height) <= 4320 THEN '8K'
                       ELSE 'above 8K' END $$;
 
--- A URL without what may carry a secret: its query string, fragment and
--- user info (a signed URL's signature and key id are in its query).
+-- A location without what may carry a secret: its query string and
+-- fragment, encoded or not (a signed URL's signature and key id are in its
+-- query). mps_media_url also drops a URL's user info, with or without a
+-- scheme: everything before the last @ but the scheme.
+CREATE FUNCTION mps_media_path(u text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT regexp_replace(u, '([?#]|%3[Ff]|%23).*$', '') $$;
+
 CREATE FUNCTION mps_media_url(u text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$ SELECT regexp_replace(regexp_replace(u, '[?#].*$', ''), '^([A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@', '\1') $$;
+    AS $$ SELECT CASE WHEN strpos(p, '@') = 0 THEN p
+                      ELSE coalesce(substring(p FROM '^[A-Za-z][A-Za-z0-9+.-]*://'), '') || regexp_replace(p, '^.*@', '') END
+            FROM (SELECT mps_media_path(u) AS p) x $$;
 
--- The media kinds whose results are outputs (not the AI ones).
-CREATE FUNCTION mps_media_kinds() RETURNS text[]
+-- The media kinds whose results are outputs (not the AI ones), and the
+-- member of a result item (or of an activity's ActivityResItem) that holds
+-- each kind's result.
+CREATE FUNCTION mps_media_member(kind text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$ SELECT ARRAY['Transcode', 'AnimatedGraphics', 'SnapshotByTimeOffset', 'SampleSnapshot',
-                       'ImageSprites', 'CoverBySnapshot', 'AdaptiveDynamicStreaming'] $$;
+    AS $$ SELECT CASE kind
+        WHEN 'Transcode' THEN 'TranscodeTask'
+        WHEN 'AnimatedGraphics' THEN 'AnimatedGraphicTask'
+        WHEN 'SnapshotByTimeOffset' THEN 'SnapshotByTimeOffsetTask'
+        WHEN 'SampleSnapshot' THEN 'SampleSnapshotTask'
+        WHEN 'ImageSprites' THEN 'ImageSpriteTask'
+        WHEN 'CoverBySnapshot' THEN 'CoverBySnapshotTask'
+        WHEN 'AdaptiveDynamicStreaming' THEN 'AdaptiveDynamicStreamingTask' END $$;
 
 -- mps_media_outputs: one row per successful output of a detail (the
 -- Response without RequestId): a workflow's media results, a schedule's
@@ -109,21 +134,27 @@ CREATE FUNCTION mps_media_outputs(detail jsonb)
                    no_duration text, width integer, height integer, tier text, video_codec text, fps double precision,
                    bitrate bigint, size_bytes bigint, storage_type text, bucket text, region text, path text)
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$
-WITH results AS (
+WITH c AS (
+    -- The container of the detail's TaskType (the others are null).
+    SELECT detail->>'TaskType' AS typ, detail->(detail->>'TaskType') AS c
+     WHERE jsonb_typeof(detail) = 'object' AND jsonb_typeof(detail->(detail->>'TaskType')) = 'object'
+), results AS (
     SELECT (e.ord - 1)::integer AS ordinal, mps_json_text(e.item->'Type') AS kind,
-           (SELECT value FROM jsonb_each(e.item) WHERE key LIKE '%Task' AND jsonb_typeof(value) = 'object' LIMIT 1) AS r
-      FROM jsonb_array_elements(CASE WHEN jsonb_typeof(detail->'WorkflowTask'->'MediaProcessResultSet') = 'array'
-                                     THEN detail->'WorkflowTask'->'MediaProcessResultSet' ELSE '[]' END) WITH ORDINALITY AS e(item, ord)
+           e.item->mps_media_member(mps_json_text(e.item->'Type')) AS r
+      FROM c, jsonb_array_elements(CASE WHEN c.typ = 'WorkflowTask' AND jsonb_typeof(c.c->'MediaProcessResultSet') = 'array'
+                                        THEN c.c->'MediaProcessResultSet' ELSE '[]' END) WITH ORDINALITY AS e(item, ord)
+     WHERE jsonb_typeof(e.item) = 'object'
     UNION ALL
     SELECT (e.ord - 1)::integer, mps_json_text(e.item->'ActivityType'),
-           (SELECT value FROM jsonb_each(CASE WHEN jsonb_typeof(e.item->'ActivityResItem') = 'object' THEN e.item->'ActivityResItem' END)
-             WHERE key LIKE '%Task' AND jsonb_typeof(value) = 'object' LIMIT 1)
-      FROM jsonb_array_elements(CASE WHEN jsonb_typeof(detail->'ScheduleTask'->'ActivityResultSet') = 'array'
-                                     THEN detail->'ScheduleTask'->'ActivityResultSet' ELSE '[]' END) WITH ORDINALITY AS e(item, ord)
+           e.item->'ActivityResItem'->mps_media_member(mps_json_text(e.item->'ActivityType'))
+      FROM c, jsonb_array_elements(CASE WHEN c.typ = 'ScheduleTask' AND jsonb_typeof(c.c->'ActivityResultSet') = 'array'
+                                        THEN c.c->'ActivityResultSet' ELSE '[]' END) WITH ORDINALITY AS e(item, ord)
+     WHERE jsonb_typeof(e.item) = 'object' AND jsonb_typeof(e.item->'ActivityResItem') = 'object'
     UNION ALL
-    -- An edit's output, once it finished without an error.
-    SELECT 0, 'EditMedia', jsonb_build_object('Status', 'SUCCESS', 'Output', detail->'EditMediaTask'->'Output')
-     WHERE detail->'EditMediaTask'->>'Status' = 'FINISH' AND mps_json_bigint(detail->'EditMediaTask'->'ErrCode') = 0
+    -- An edit's output, once it finished without an error (a result the
+    -- detail reports as a success is an output, whatever its siblings did).
+    SELECT 0, 'EditMedia', jsonb_build_object('Status', 'SUCCESS', 'Output', c.c->'Output')
+      FROM c WHERE c.typ = 'EditMediaTask' AND c.c->>'Status' = 'FINISH' AND mps_json_code(c.c->'ErrCode') IN ('', '0')
 )
 SELECT r.ordinal, r.kind,
        coalesce(mps_json_bigint(o->'Definition'), mps_json_bigint(r.r->'Input'->'Definition')),
@@ -142,16 +173,21 @@ SELECT r.ordinal, r.kind,
                 mps_json_text(s->'VODOutputStorage'->'Bucket')),
        coalesce(mps_json_text(s->'CosOutputStorage'->'Region'), mps_json_text(s->'S3OutputStorage'->'S3Region'),
                 mps_json_text(s->'VODOutputStorage'->'Region')),
-       mps_json_text(o->'Path')
+       mps_media_path(mps_json_text(o->'Path'))
   FROM results r
  CROSS JOIN LATERAL (SELECT r.r->'Output' AS o) x
  CROSS JOIN LATERAL (SELECT CASE WHEN jsonb_typeof(o->'MetaData') = 'object' THEN o->'MetaData' ELSE o END AS m,
-                            coalesce(o->'OutputStorage', o->'Storage') AS s) y
+                            CASE WHEN jsonb_typeof(o->'OutputStorage') = 'object' THEN o->'OutputStorage'
+                                 WHEN jsonb_typeof(o->'Storage') = 'object' THEN o->'Storage' END AS s) y
  CROSS JOIN LATERAL (SELECT CASE WHEN jsonb_typeof(m->'VideoStreamSet') = 'array' THEN m->'VideoStreamSet'->0 END AS v) z
  CROSS JOIN LATERAL (SELECT coalesce(mps_json_int(m->'Width'), mps_json_int(v->'Width')) AS width,
                             coalesce(mps_json_int(m->'Height'), mps_json_int(v->'Height')) AS height) w
- WHERE r.kind = ANY (mps_media_kinds() || 'EditMedia'::text)
-   AND r.r->>'Status' = 'SUCCESS' AND jsonb_typeof(o) = 'object'
+ WHERE (r.kind = 'EditMedia' OR mps_media_member(r.kind) IS NOT NULL)
+   AND jsonb_typeof(r.r) = 'object' AND jsonb_typeof(o) = 'object'
+   -- A succeeded result, by the failure rule (mps.DecideOutcome): not
+   -- FAIL, no non-zero ErrCode, no ErrCodeExt but SUCCESS.
+   AND r.r->>'Status' = 'SUCCESS'
+   AND mps_json_code(r.r->'ErrCode') IN ('', '0') AND coalesce(mps_json_text(r.r->'ErrCodeExt'), '') IN ('', 'SUCCESS')
 $f$;
 
 -- mps_media_inputs: a workflow's or schedule's input (with the workflow's
@@ -161,20 +197,23 @@ CREATE FUNCTION mps_media_inputs(detail jsonb)
     RETURNS TABLE (ordinal integer, type text, bucket text, region text, object text, url text,
                    duration_s double precision, width integer, height integer, size_bytes bigint)
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$
-WITH inputs AS (
-    SELECT 0 AS ordinal, c->'InputInfo' AS i, CASE WHEN jsonb_typeof(c->'MetaData') = 'object' THEN c->'MetaData' END AS md
-      FROM (SELECT coalesce(detail->'WorkflowTask', detail->'ScheduleTask') AS c) w
-     WHERE jsonb_typeof(c->'InputInfo') = 'object'
+WITH c AS (
+    SELECT detail->>'TaskType' AS typ, detail->(detail->>'TaskType') AS c
+     WHERE jsonb_typeof(detail) = 'object' AND jsonb_typeof(detail->(detail->>'TaskType')) = 'object'
+), inputs AS (
+    SELECT 0 AS ordinal, c.c->'InputInfo' AS i, CASE WHEN jsonb_typeof(c.c->'MetaData') = 'object' THEN c.c->'MetaData' END AS md
+      FROM c WHERE c.typ IN ('WorkflowTask', 'ScheduleTask') AND jsonb_typeof(c.c->'InputInfo') = 'object'
     UNION ALL
     SELECT (e.ord - 1)::integer, e.item->'InputInfo', NULL
-      FROM jsonb_array_elements(CASE WHEN jsonb_typeof(detail->'EditMediaTask'->'Input'->'FileInfoSet') = 'array'
-                                     THEN detail->'EditMediaTask'->'Input'->'FileInfoSet' ELSE '[]' END) WITH ORDINALITY AS e(item, ord)
+      FROM c, jsonb_array_elements(CASE WHEN c.typ = 'EditMediaTask' AND jsonb_typeof(c.c->'Input'->'FileInfoSet') = 'array'
+                                        THEN c.c->'Input'->'FileInfoSet' ELSE '[]' END) WITH ORDINALITY AS e(item, ord)
      WHERE jsonb_typeof(e.item->'InputInfo') = 'object'
 )
 SELECT ordinal, mps_json_text(i->'Type'),
        coalesce(mps_json_text(i->'CosInputInfo'->'Bucket'), mps_json_text(i->'S3InputInfo'->'S3Bucket'), mps_json_text(i->'VODInputInfo'->'Bucket')),
        coalesce(mps_json_text(i->'CosInputInfo'->'Region'), mps_json_text(i->'S3InputInfo'->'S3Region'), mps_json_text(i->'VODInputInfo'->'Region')),
-       coalesce(mps_json_text(i->'CosInputInfo'->'Object'), mps_json_text(i->'S3InputInfo'->'S3Object'), mps_json_text(i->'VODInputInfo'->'Object')),
+       mps_media_path(coalesce(mps_json_text(i->'CosInputInfo'->'Object'), mps_json_text(i->'S3InputInfo'->'S3Object'),
+                               mps_json_text(i->'VODInputInfo'->'Object'))),
        mps_media_url(mps_json_text(i->'UrlInputInfo'->'Url')),
        mps_json_float(md->'Duration'), mps_json_int(md->'Width'), mps_json_int(md->'Height'), mps_json_bigint(md->'Size')
   FROM inputs
@@ -194,12 +233,21 @@ BEGIN
          WHERE t.task_id = o.task_id AND t.create_time IS NOT DISTINCT FROM o.create_time;
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        INSERT INTO task_outputs
-        SELECT n.task_id, n.create_time, f.* FROM new_rows n CROSS JOIN LATERAL mps_media_outputs(n.raw) f
-         WHERE n.raw IS NOT NULL AND NOT n.raw_truncated;
-        INSERT INTO task_inputs
-        SELECT n.task_id, n.create_time, f.* FROM new_rows n CROSS JOIN LATERAL mps_media_inputs(n.raw) f
-         WHERE n.raw IS NOT NULL AND NOT n.raw_truncated;
+        -- The outcome matters more than its facts: an extraction that
+        -- fails (a detail no test foresaw) costs the facts, with a warning
+        -- in the server's log, not the outcome.
+        BEGIN
+            INSERT INTO task_outputs
+            SELECT n.task_id, n.create_time, f.* FROM new_rows n CROSS JOIN LATERAL mps_media_outputs(n.raw) f
+             WHERE n.raw IS NOT NULL AND NOT n.raw_truncated
+                ON CONFLICT DO NOTHING;
+            INSERT INTO task_inputs
+            SELECT n.task_id, n.create_time, f.* FROM new_rows n CROSS JOIN LATERAL mps_media_inputs(n.raw) f
+             WHERE n.raw IS NOT NULL AND NOT n.raw_truncated
+                ON CONFLICT DO NOTHING;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'media facts of % outcome(s) not kept: %', (SELECT count(*) FROM new_rows), SQLERRM;
+        END;
     END IF;
     RETURN NULL;
 END $f$;
@@ -225,19 +273,33 @@ BEGIN
     SELECT DISTINCT date_trunc('month', create_time AT TIME ZONE 'UTC') AS m FROM task_details WHERE create_time IS NOT NULL;
     SELECT count(*) INTO months FROM mps_media_months;
     INSERT INTO task_outputs SELECT d.task_id, d.create_time, f.* FROM task_details d CROSS JOIN LATERAL mps_media_outputs(d.raw) f
-     WHERE d.create_time IS NULL AND d.raw IS NOT NULL AND NOT d.raw_truncated;
+     WHERE d.create_time IS NULL AND d.raw IS NOT NULL AND NOT d.raw_truncated ON CONFLICT DO NOTHING;
     INSERT INTO task_inputs SELECT d.task_id, d.create_time, f.* FROM task_details d CROSS JOIN LATERAL mps_media_inputs(d.raw) f
-     WHERE d.create_time IS NULL AND d.raw IS NOT NULL AND NOT d.raw_truncated;
+     WHERE d.create_time IS NULL AND d.raw IS NOT NULL AND NOT d.raw_truncated ON CONFLICT DO NOTHING;
     FOR m IN SELECT mps_media_months.m FROM mps_media_months ORDER BY 1 LOOP
         PERFORM mps_ensure_partitions(m AT TIME ZONE 'UTC', (m + interval '1 month') AT TIME ZONE 'UTC');
         INSERT INTO task_outputs SELECT d.task_id, d.create_time, f.* FROM task_details d CROSS JOIN LATERAL mps_media_outputs(d.raw) f
          WHERE d.create_time >= m AT TIME ZONE 'UTC' AND d.create_time < (m + interval '1 month') AT TIME ZONE 'UTC'
-           AND d.raw IS NOT NULL AND NOT d.raw_truncated;
+           AND d.raw IS NOT NULL AND NOT d.raw_truncated ON CONFLICT DO NOTHING;
         INSERT INTO task_inputs SELECT d.task_id, d.create_time, f.* FROM task_details d CROSS JOIN LATERAL mps_media_inputs(d.raw) f
          WHERE d.create_time >= m AT TIME ZONE 'UTC' AND d.create_time < (m + interval '1 month') AT TIME ZONE 'UTC'
-           AND d.raw IS NOT NULL AND NOT d.raw_truncated;
+           AND d.raw IS NOT NULL AND NOT d.raw_truncated ON CONFLICT DO NOTHING;
         i := i + 1;
         RAISE NOTICE 'media facts: read % (% of % months)', to_char(m, 'YYYY-MM'), i, months;
+    END LOOP;
+END $$;
+
+-- Only the trigger writes the media facts (default privileges may have
+-- given the archiver's role more).
+DO $$
+DECLARE
+    g record;
+BEGIN
+    FOR g IN SELECT DISTINCT a.grantee FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) AS a
+              WHERE c.oid IN ('task_outputs'::regclass, 'task_inputs'::regclass) AND a.grantee <> c.relowner
+                AND a.privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE') LOOP
+        EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON task_outputs, task_inputs FROM %s',
+                       CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE g.grantee::regrole::text END);
     END LOOP;
 END $$;
 

@@ -435,7 +435,7 @@ func (r *redactor) pass(s string, depth int, drm bool) string {
 	if strings.IndexByte(out, '{') >= 0 {
 		out = r.embedded(out, depth, drm)
 	}
-	if strings.ContainsAny(out, "=@") {
+	if strings.ContainsAny(out, "=@") || encodedEquals(out) {
 		out = r.tokens(out, depth)
 	}
 	if indexFold(out, "bearer") >= 0 || indexFold(out, "basic") >= 0 {
@@ -609,7 +609,7 @@ func (r *redactor) tokens(s string, depth int) string {
 		for j < len(s) && !tokenSep(s[j]) {
 			j++
 		}
-		if tok := s[i:j]; strings.ContainsAny(tok, "=@") {
+		if tok := s[i:j]; strings.ContainsAny(tok, "=@") || encodedEquals(tok) {
 			if nt := r.token(tok, depth); nt != tok {
 				if b.Len() == 0 {
 					b.Grow(len(s))
@@ -633,6 +633,15 @@ func (r *redactor) tokens(s string, depth int) string {
 func (r *redactor) token(tok string, depth int) string {
 	tok = r.userinfo(tok)
 	if strings.IndexByte(tok, '=') < 0 {
+		// A query percent-encoded whole (a.mp4%3FX-Amz-Signature%3D…) is
+		// read decoded; if that redacts anything, the decoded form stays.
+		if encodedEquals(tok) && depth < maxNesting {
+			if dec, err := url.PathUnescape(tok); err == nil && dec != tok {
+				if red := r.token(dec, depth+1); red != dec {
+					return red
+				}
+			}
+		}
 		return tok
 	}
 	end, frag := len(tok), ""
@@ -686,6 +695,11 @@ func (r *redactor) pathParams(path string) string {
 	return b.String()
 }
 
+// encodedEquals reports whether tok holds a percent-encoded '='.
+func encodedEquals(tok string) bool {
+	return strings.Contains(tok, "%3D") || strings.Contains(tok, "%3d")
+}
+
 // urlStart reports whether tok starts with scheme:// or //.
 func urlStart(tok string) bool {
 	if strings.HasPrefix(tok, "//") {
@@ -710,6 +724,14 @@ func urlStart(tok string) bool {
 // by RFC 3986, so such a URL is read both ways, and the safe one wins: see
 // slashedUserinfo.
 func (r *redactor) userinfo(tok string) string {
+	// Without a scheme (user:pass@host/path): what comes before the first
+	// '@', when it has a ':' and is no path or parameter.
+	if a := strings.IndexByte(tok, '@'); a > 0 && !strings.Contains(tok[:a], "//") {
+		if head := tok[:a]; strings.IndexByte(head, ':') > 0 && !strings.ContainsAny(head, "/?#=&") && head != Redacted {
+			tok = Redacted + tok[a:]
+			r.n++
+		}
+	}
 	for from := 0; from < len(tok); {
 		i := strings.Index(tok[from:], "//")
 		if i < 0 {

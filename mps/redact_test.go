@@ -91,6 +91,10 @@ func TestRedactSecrets(t *testing.T) {
 			"Tags":[{"Key":"genre","Value":"news"}],"Output":{"ObjectKey":"out/a.mp4","Key":"out/b.mp4"},"StreamKey":"live-1","KeyServerUrl":"https://k.example.com"}}`,
 			[]string{"SECRET8abcdef", "ek-1", "dk-1", "hk-1", "sk-1", "a128-1", "ck-1", "akh-1"},
 			[]string{`"Key":"genre"`, `"Value":"news"`, `"ObjectKey":"out/a.mp4"`, `"Key":"out/b.mp4"`, `"StreamKey":"live-1"`, `"KeyServerUrl":"https://k.example.com"`}},
+		{"userinfo without a scheme", `{"Url":"AKIDuser9:SuperSecretPw1@h.example/a.mp4","Mail":"see alice@example.com"}`,
+			[]string{"AKIDuser9", "SuperSecretPw1"}, []string{"@h.example/a.mp4", "alice@example.com"}},
+		{"query percent-encoded whole", `{"Url":"https://h.example/a.mp4%3FX-Amz-Signature%3Ddeadbeefcafe%26X-Amz-Credential%3DAKIAENC1%26part%3D2"}`,
+			[]string{"deadbeefcafe", "AKIAENC1"}, []string{"https://h.example/a.mp4?X-Amz-Signature=", "&part="}},
 		// Userinfo holding '/', '?' or '#'.
 		{"userinfo with a slash", `{"Url":"https://user:pa/SECRET7x@host.example.com/x.mp4","U2":"https://u:p?w#SECRET9q@host.example.com/y?mail=a@b.example.com"}`,
 			[]string{"SECRET7x", "pa/", "SECRET9q"}, []string{"https://[REDACTED]@host.example.com/x.mp4", "https://[REDACTED]@host.example.com/y?mail=a@b.example.com"}},

@@ -360,9 +360,9 @@ func (t *Task) detail(now int64, errs []DetailError) (map[string]any, mediaFacts
 	case "LiveStreamProcessTask":
 		container["Url"] = "rtmp://live.invalid/app/" + t.ID + "?txSecret=" + LiveTxSecret + "&txTime=6B8E2F00"
 	case "ScheduleTask":
-		container["InputInfo"] = map[string]any{"Type": "S3", "S3InputInfo": map[string]any{"S3Bucket": "media", "S3Region": "us-east-1",
+		container["InputInfo"] = map[string]any{"Type": "AWS-S3", "S3InputInfo": map[string]any{"S3Bucket": "media", "S3Region": "us-east-1",
 			"S3Object": "/input/" + t.ID + ".mp4", "S3SecretId": S3SecretID, "S3SecretKey": S3SecretKey}}
-		facts.inputs = []MediaInput{{Ordinal: 0, Type: "S3", Bucket: "media", Region: "us-east-1", Object: "/input/" + t.ID + ".mp4"}}
+		facts.inputs = []MediaInput{{Ordinal: 0, Type: "AWS-S3", Bucket: "media", Region: "us-east-1", Object: "/input/" + t.ID + ".mp4"}}
 		activities := []any{}
 		for i, st := range t.SubTaskTypes {
 			kind := mps.SubTaskKind(st)
@@ -407,6 +407,12 @@ func (t *Task) detail(now int64, errs []DetailError) (map[string]any, mediaFacts
 		container["MediaProcessResultSet"] = media
 	}
 	out[typ] = container
+	// The API's Response names every container, the others null.
+	for _, k := range []string{"WorkflowTask", "ScheduleTask", "EditMediaTask", "LiveStreamProcessTask"} {
+		if k != typ {
+			out[k] = nil
+		}
+	}
 	return out, facts
 }
 

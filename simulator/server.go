@@ -234,6 +234,10 @@ type TruthTask struct {
 	Outcome    string `json:"Outcome,omitempty"`
 	ErrCode    string `json:"ErrCode,omitempty"`
 	ErrCodeExt string `json:"ErrCodeExt,omitempty"`
+	// Outputs and Inputs are the media facts of the detail the API has
+	// (none once it expired).
+	Outputs []MediaOutput `json:"Outputs,omitempty"`
+	Inputs  []MediaInput  `json:"Inputs,omitempty"`
 }
 
 // Truth lists every task the API would return at the clock's now (those
@@ -253,6 +257,10 @@ func (s *Server) Truth() []TruthTask {
 		tt.Outcome, tt.ErrCode, tt.ErrCodeExt = t.Expected(now, s.cfg.DetailErrors)
 		if tt.Outcome != "" && now-t.Create > int64(s.cfg.DetailRetention) {
 			tt.Outcome, tt.ErrCode, tt.ErrCodeExt = mps.OutcomeExpired, "", ""
+		}
+		if tt.Outcome == mps.OutcomeSucceeded || tt.Outcome == mps.OutcomeFailed {
+			m := t.media(now, s.cfg.DetailErrors)
+			tt.Outputs, tt.Inputs = m.outputs, m.inputs
 		}
 		out = append(out, tt)
 	}

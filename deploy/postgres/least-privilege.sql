@@ -50,6 +50,11 @@ BEGIN
     IF to_regprocedure('public.mps_maintain_partitions(integer)') IS NOT NULL THEN
         GRANT EXECUTE ON FUNCTION public.mps_maintain_partitions(integer) TO mps_archiver_app;
     END IF;
+    -- The media facts are written by a trigger, as the owner (migration 17):
+    -- the daemon only reads them.
+    IF to_regclass('public.task_outputs') IS NOT NULL THEN
+        REVOKE INSERT, UPDATE ON public.task_outputs, public.task_inputs FROM mps_archiver_app;
+    END IF;
 END $$;
 
 -- Readers (people, Grafana, BI tools): SELECT on every table and view, now

@@ -140,3 +140,100 @@ func LeakedFragment(s string, secrets ...string) string {
 	}
 	return ""
 }
+
+// AssertMediaFacts compares task_outputs and task_inputs with the media
+// facts of the truth's tasks whose outcome the archive holds (in full, not
+// truncated): every row the truth has, and no other.
+func AssertMediaFacts(t testing.TB, dbURL string, truth []simulator.TruthTask) {
+	t.Helper()
+	held := map[string]bool{}
+	for _, r := range pgtest.Query(t, dbURL, `SELECT task_id FROM task_details WHERE raw IS NOT NULL AND NOT raw_truncated AND outcome <> 'expired'`) {
+		held[r[0].(string)] = true
+	}
+	var want []string
+	facts := 0
+	for _, tt := range truth {
+		if !held[tt.TaskId] {
+			continue
+		}
+		for _, o := range tt.Outputs {
+			dur := "-"
+			if !o.NoDuration {
+				dur = fmt.Sprint(o.DurationS)
+			}
+			want = append(want, fmt.Sprintf("%s/%d %s tmpl=%d %s dur=%s %dx%d %s %s %g %d %d %s %s %s %s", tt.TaskId, o.Ordinal, o.Kind, o.Template,
+				o.Container, dur, o.Width, o.Height, MediaTier(o.Width, o.Height), o.VideoCodec, o.FPS, o.Bitrate, o.Size, o.StorageType, o.Bucket, o.Region, o.Path))
+		}
+		for _, i := range tt.Inputs {
+			want = append(want, fmt.Sprintf("%s/in%d %s %s %s %s %s %g %dx%d %d", tt.TaskId, i.Ordinal, i.Type, i.Bucket, i.Region, i.Object, i.URL,
+				i.DurationS, i.Width, i.Height, i.Size))
+		}
+		facts += len(tt.Outputs) + len(tt.Inputs)
+	}
+	var got []string
+	for _, r := range pgtest.Query(t, dbURL, `
+SELECT format('%s/%s %s tmpl=%s %s dur=%s %sx%s %s %s %s %s %s %s %s %s %s', task_id, ordinal, kind, coalesce(template, 0),
+              coalesce(container, ''), coalesce(duration_s::text, CASE WHEN no_duration IS NOT NULL THEN '-' END), coalesce(width, 0), coalesce(height, 0),
+              coalesce(tier, ''), coalesce(video_codec, ''), coalesce(fps, 0), coalesce(bitrate, 0), coalesce(size_bytes, 0),
+              storage_type, bucket, region, path)
+  FROM task_outputs
+UNION ALL
+SELECT format('%s/in%s %s %s %s %s %s %s %sx%s %s', task_id, ordinal, type, coalesce(bucket, ''), coalesce(region, ''), coalesce(object, ''),
+              coalesce(url, ''), coalesce(duration_s, 0), coalesce(width, 0), coalesce(height, 0), coalesce(size_bytes, 0))
+  FROM task_inputs`) {
+		got = append(got, r[0].(string))
+	}
+	norm := func(xs []string) []string {
+		out := make([]string, len(xs))
+		for i, x := range xs {
+			out[i] = strings.Join(strings.Fields(x), " ")
+		}
+		slices.Sort(out)
+		return out
+	}
+	w, g := norm(want), norm(got)
+	if !slices.Equal(w, g) {
+		missing, extra := 0, 0
+		for _, x := range w {
+			if _, found := slices.BinarySearch(g, x); !found {
+				if missing++; missing <= 5 {
+					t.Errorf("media fact missing from the archive: %s", x)
+				}
+			}
+		}
+		for _, x := range g {
+			if _, found := slices.BinarySearch(w, x); !found {
+				if extra++; extra <= 5 {
+					t.Errorf("media fact not in the truth: %s", x)
+				}
+			}
+		}
+		t.Errorf("media facts: %d missing, %d not in the truth (of %d)", missing, extra, len(w))
+	}
+	if facts == 0 {
+		t.Error("no media fact was compared: the truth has none for the outcomes held")
+	}
+}
+
+// MediaTier is the billing tier of a resolution's short edge, as Tencent's
+// pricing page states it (the tests' own statement of the rule).
+func MediaTier(w, h int) string {
+	e := min(w, h)
+	switch {
+	case e <= 0:
+		return ""
+	case e <= 480:
+		return "SD"
+	case e <= 720:
+		return "HD"
+	case e <= 1080:
+		return "FHD"
+	case e <= 1440:
+		return "2K"
+	case e <= 2160:
+		return "4K"
+	case e <= 4320:
+		return "8K"
+	}
+	return "above 8K"
+}
