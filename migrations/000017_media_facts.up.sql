@@ -290,7 +290,8 @@ BEGIN
 END $$;
 
 -- Only the trigger writes the media facts (default privileges may have
--- given the archiver's role more).
+-- given the archiver's role more); whoever may read the sub-task results
+-- may read them.
 DO $$
 DECLARE
     g record;
@@ -301,13 +302,6 @@ BEGIN
         EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON task_outputs, task_inputs FROM %s',
                        CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE g.grantee::regrole::text END);
     END LOOP;
-END $$;
-
--- Whoever may read the sub-task results may read the media facts.
-DO $$
-DECLARE
-    g record;
-BEGIN
     FOR g IN SELECT a.grantee FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) AS a
               WHERE c.oid = 'task_subtask_results'::regclass AND a.privilege_type = 'SELECT' AND a.grantee <> c.relowner LOOP
         EXECUTE format('GRANT SELECT ON task_outputs, task_inputs TO %s',
