@@ -138,7 +138,7 @@ WITH c AS (
     -- The container of the detail's TaskType (the others are null).
     SELECT detail->>'TaskType' AS typ, detail->(detail->>'TaskType') AS c
      WHERE jsonb_typeof(detail) = 'object' AND jsonb_typeof(detail->(detail->>'TaskType')) = 'object'
-), results AS (
+), results AS MATERIALIZED (  -- each result's member is looked up once, not in every column
     SELECT (e.ord - 1)::integer AS ordinal, mps_json_text(e.item->'Type') AS kind,
            e.item->mps_media_member(mps_json_text(e.item->'Type')) AS r
       FROM c, jsonb_array_elements(CASE WHEN c.typ = 'WorkflowTask' AND jsonb_typeof(c.c->'MediaProcessResultSet') = 'array'
@@ -200,7 +200,7 @@ CREATE FUNCTION mps_media_inputs(detail jsonb)
 WITH c AS (
     SELECT detail->>'TaskType' AS typ, detail->(detail->>'TaskType') AS c
      WHERE jsonb_typeof(detail) = 'object' AND jsonb_typeof(detail->(detail->>'TaskType')) = 'object'
-), inputs AS (
+), inputs AS MATERIALIZED (
     SELECT 0 AS ordinal, c.c->'InputInfo' AS i, CASE WHEN jsonb_typeof(c.c->'MetaData') = 'object' THEN c.c->'MetaData' END AS md
       FROM c WHERE c.typ IN ('WorkflowTask', 'ScheduleTask') AND jsonb_typeof(c.c->'InputInfo') = 'object'
     UNION ALL
@@ -267,6 +267,8 @@ DECLARE
     m timestamp;
     months integer;
     i integer := 0;
+    t text;
+    fn text;
 BEGIN
     PERFORM mps_maintain_partitions();
     CREATE TEMP TABLE mps_media_months ON COMMIT DROP AS
@@ -278,12 +280,12 @@ BEGIN
      WHERE d.create_time IS NULL AND d.raw IS NOT NULL AND NOT d.raw_truncated ON CONFLICT DO NOTHING;
     FOR m IN SELECT mps_media_months.m FROM mps_media_months ORDER BY 1 LOOP
         PERFORM mps_ensure_partitions(m AT TIME ZONE 'UTC', (m + interval '1 month') AT TIME ZONE 'UTC');
-        INSERT INTO task_outputs SELECT d.task_id, d.create_time, f.* FROM task_details d CROSS JOIN LATERAL mps_media_outputs(d.raw) f
-         WHERE d.create_time >= m AT TIME ZONE 'UTC' AND d.create_time < (m + interval '1 month') AT TIME ZONE 'UTC'
-           AND d.raw IS NOT NULL AND NOT d.raw_truncated ON CONFLICT DO NOTHING;
-        INSERT INTO task_inputs SELECT d.task_id, d.create_time, f.* FROM task_details d CROSS JOIN LATERAL mps_media_inputs(d.raw) f
-         WHERE d.create_time >= m AT TIME ZONE 'UTC' AND d.create_time < (m + interval '1 month') AT TIME ZONE 'UTC'
-           AND d.raw IS NOT NULL AND NOT d.raw_truncated ON CONFLICT DO NOTHING;
+        -- Bounds as literals: the month's partition alone is planned.
+        FOR t, fn IN VALUES ('task_outputs', 'mps_media_outputs'), ('task_inputs', 'mps_media_inputs') LOOP
+            EXECUTE format('INSERT INTO %I SELECT d.task_id, d.create_time, f.* FROM task_details d CROSS JOIN LATERAL %I(d.raw) f
+                             WHERE d.create_time >= %L AND d.create_time < %L AND d.raw IS NOT NULL AND NOT d.raw_truncated
+                                ON CONFLICT DO NOTHING', t, fn, m AT TIME ZONE 'UTC', (m + interval '1 month') AT TIME ZONE 'UTC');
+        END LOOP;
         i := i + 1;
         RAISE NOTICE 'media facts: read % (% of % months)', to_char(m, 'YYYY-MM'), i, months;
     END LOOP;
