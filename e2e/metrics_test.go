@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -327,6 +328,12 @@ func TestMetricsInventory(t *testing.T) {
 		fams = append(fams, mf)
 	}
 	lines := inventory(fams)
+	// serve stops first: a run it starts on its schedule (every five
+	// minutes) would hold the run lock, and the sync below would skip.
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(t, time.Minute); code != 0 {
+		t.Fatalf("serve exited %d on SIGTERM", code)
+	}
 
 	gw, gwURL := startPushgateway(t)
 	env["MPS_ARCHIVER_PUSHGATEWAY"] = gwURL
