@@ -99,16 +99,25 @@ CREATE FUNCTION mps_media_tier(width integer, height integer) RETURNS text
 -- A location without what may carry a secret: its query string and
 -- fragment, encoded or not (a signed URL's signature and key id are in its
 -- query). mps_media_url also drops a URL's user info, with or without a
--- scheme: everything before the last @ but the scheme.
+-- scheme, by the rule mps.Redact applies (an '@' later in the path stays).
 CREATE FUNCTION mps_media_path(u text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$ SELECT regexp_replace(u, '([?#]|%3[Ff]|%23).*$', '') $$;
 
 CREATE FUNCTION mps_media_url(u text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$ SELECT CASE WHEN strpos(p, '@') = 0 THEN p
-                      ELSE coalesce(substring(p FROM '^[A-Za-z][A-Za-z0-9+.-]*://'), '') || regexp_replace(p, '^.*@', '') END
-            FROM (SELECT mps_media_path(u) AS p) x $$;
+    AS $$ SELECT CASE
+        WHEN strpos(rest, '@') = 0 THEN p
+        -- user info in the authority (user:pass@host, [REDACTED]@host)
+        WHEN strpos(split_part(rest, '/', 1), '@') > 0 THEN scheme || regexp_replace(rest, '^[^/]*@', '')
+        -- a password holding '/' (user:pa/ss@host): the authority has a ':'
+        -- that is no port's; as mps.Redact reads it, up to the last '@'
+        WHEN split_part(rest, '/', 1) ~ ':' AND split_part(split_part(rest, '/', 1), ':', 2) !~ '^[0-9]*$'
+             THEN scheme || regexp_replace(rest, '^.*@', '')
+        ELSE p END
+      FROM (SELECT p, coalesce(substring(p FROM '^[A-Za-z][A-Za-z0-9+.-]*://'), '') AS scheme,
+                   substr(p, length(coalesce(substring(p FROM '^[A-Za-z][A-Za-z0-9+.-]*://'), '')) + 1) AS rest
+              FROM (SELECT mps_media_path(u) AS p) x) y $$;
 
 -- The media kinds whose results are outputs (not the AI ones), and the
 -- member of a result item (or of an activity's ActivityResItem) that holds

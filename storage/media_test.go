@@ -172,9 +172,12 @@ func TestMediaFactsOfHostileDetails(t *testing.T) {
 		{"edit-urls", `{"TaskType":"EditMediaTask","EditMediaTask":{"Status":"FINISH","ErrCode":0.0,"Output":{"Path":"/edit"},
   "Input":{"FileInfoSet":[{"InputInfo":{"Type":"URL","UrlInputInfo":{"Url":"AKIDuser:SuperSecretPw1@h.example/a.mp4"}}},
     {"InputInfo":{"Type":"URL","UrlInputInfo":{"Url":"https://AKIDuser:pa/ss'w0rd@h.example/b.mp4"}}},
-    {"InputInfo":{"Type":"URL","UrlInputInfo":{"Url":"https://h.example/c.mp4%3FX-Amz-Signature%3Ddeadbeef"}}}]}}}`,
+    {"InputInfo":{"Type":"URL","UrlInputInfo":{"Url":"https://h.example/c.mp4%3FX-Amz-Signature%3Ddeadbeef"}}},
+    {"InputInfo":{"Type":"URL","UrlInputInfo":{"Url":"https://cdn.example/u/@alice/d.mp4"}}},
+    {"InputInfo":{"Type":"URL","UrlInputInfo":{"Url":"https://cdn.example:8080/u/@bob/e.mp4"}}}]}}}`,
 			"[]",
-			"[[URL <nil> <nil> <nil> h.example/a.mp4] [URL <nil> <nil> <nil> https://h.example/b.mp4] [URL <nil> <nil> <nil> https://h.example/c.mp4]]"},
+			"[[URL <nil> <nil> <nil> h.example/a.mp4] [URL <nil> <nil> <nil> https://h.example/b.mp4] [URL <nil> <nil> <nil> https://h.example/c.mp4] " +
+				"[URL <nil> <nil> <nil> https://cdn.example/u/@alice/d.mp4] [URL <nil> <nil> <nil> https://cdn.example:8080/u/@bob/e.mp4]]"},
 	}
 	for _, c := range cases {
 		if _, err := st.WritePage(ctx, syncer.WritePageParams{RunID: run, Status: mps.StatusFinish, Tasks: []mps.Task{task(c.id, created, "action-trans")}}); err != nil {
