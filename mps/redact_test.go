@@ -91,6 +91,8 @@ func TestRedactSecrets(t *testing.T) {
 			"Tags":[{"Key":"genre","Value":"news"}],"Output":{"ObjectKey":"out/a.mp4","Key":"out/b.mp4"},"StreamKey":"live-1","KeyServerUrl":"https://k.example.com"}}`,
 			[]string{"SECRET8abcdef", "ek-1", "dk-1", "hk-1", "sk-1", "a128-1", "ck-1", "akh-1"},
 			[]string{`"Key":"genre"`, `"Value":"news"`, `"ObjectKey":"out/a.mp4"`, `"Key":"out/b.mp4"`, `"StreamKey":"live-1"`, `"KeyServerUrl":"https://k.example.com"`}},
+		{"S3 output storage keys", `{"TranscodeTask":{"Output":{"Path":"/o.mp4","OutputStorage":{"Type":"AWS-S3","S3OutputStorage":{"S3Bucket":"out-b","S3Region":"us-east-1","S3SecretId":"AKIDoutEXAMPLE7","S3SecretKey":"outSecretKey9x"}}}}}`,
+			[]string{"AKIDoutEXAMPLE7", "outSecretKey9x"}, []string{`"S3Bucket":"out-b"`, `"S3Region":"us-east-1"`, `"Path":"/o.mp4"`}},
 		{"userinfo without a scheme", `{"Url":"AKIDuser9:SuperSecretPw1@h.example/a.mp4","Mail":"see alice@example.com"}`,
 			[]string{"AKIDuser9", "SuperSecretPw1"}, []string{"@h.example/a.mp4", "alice@example.com"}},
 		{"query percent-encoded whole", `{"Url":"https://h.example/a.mp4%3FX-Amz-Signature%3Ddeadbeefcafe%26X-Amz-Credential%3DAKIAENC1%26part%3D2"}`,

@@ -711,15 +711,7 @@ func writeRatios(w io.Writer, rep *Report) {
 		largest = max(largest, res.Tasks)
 	}
 	small := largest < TargetTasks
-	verdict := func(met bool) string {
-		switch {
-		case small:
-			return "not judged"
-		case met:
-			return "met"
-		}
-		return "MISSED"
-	}
+	verdict := judge(small)
 	fmt.Fprintf(w, "\ncold sync / COPY ceiling:            %.0f%%   (target >= 60%%: %s)\n", 100*r.SyncVsCopy, verdict(r.SyncVsCopy >= 0.6))
 	fmt.Fprintf(w, "cold sync / naive per-row upsert:    %.1fx   (target >= 10x: %s)\n", r.SyncVsNaive, verdict(r.SyncVsNaive >= 10))
 	fmt.Fprintf(w, "under 100 req/s / 10,000 tasks/s:    %.1f%%   (target >= 95%%: %s)\n", 100*r.RateLimitedVsLimit, verdict(r.RateLimitedVsLimit >= 0.95))
@@ -818,4 +810,18 @@ func withChanges(tasks []*simulator.Task, now time.Time) []*simulator.Task {
 			Create: c.UnixNano(), Begin: c.Add(time.Minute).UnixNano(), Finish: c.Add(5 * time.Minute).UnixNano()})
 	}
 	return tasks
+}
+
+// judge returns how a target reads in a report: "met", "MISSED", or, at
+// sizes too small for the target to be judged, "not judged".
+func judge(small bool) func(met bool) string {
+	return func(met bool) string {
+		switch {
+		case small:
+			return "not judged"
+		case met:
+			return "met"
+		}
+		return "MISSED"
+	}
 }

@@ -56,15 +56,7 @@ func writeHistory(w io.Writer, h *HistoryReport) {
 
 	q := h.Ratios
 	small := h.PerDay < TargetPerDay
-	verdict := func(met bool) string {
-		switch {
-		case small:
-			return "not judged"
-		case met:
-			return "met"
-		}
-		return "MISSED"
-	}
+	verdict := judge(small)
 	var lines [][2]string
 	line := func(label, format string, a ...any) {
 		lines = append(lines, [2]string{label + ":", fmt.Sprintf(format, a...)})
