@@ -65,6 +65,8 @@ func TestGrafanaArchiveQueries(t *testing.T) {
 	}
 	env := baseEnv(a, r.app)
 	env["MPS_DETAILS_MODE"], env["MPS_DETAILS_RATE_LIMIT"] = "all", "1000"
+	// The usage panel needs usage: the sync reads it (as the app role).
+	env["MPS_USAGE_MODE"], env["MPS_USAGE_RATE_LIMIT"] = "on", "100"
 	if res := run(t, env, "sync"); res.code != 0 {
 		t.Fatal(res.stderr)
 	}

@@ -306,16 +306,18 @@ func TestMetricsInventory(t *testing.T) {
 	db := migrated(t)
 	env := baseEnv(a, db)
 	env["MPS_DETAILS_MODE"] = "all"
+	env["MPS_USAGE_MODE"], env["MPS_USAGE_RATE_LIMIT"] = "on", "100"
 	p := start(t, env, "serve", "--listen", "127.0.0.1:0")
 	addr := p.httpAddr(t)
-	eventually(t, time.Minute, "a successful run and captured outcomes", func() bool {
+	eventually(t, time.Minute, "a successful run, captured outcomes and read usage", func() bool {
 		if scalar(t, db, `SELECT count(*) FROM task_details`) == 0 {
 			return false
 		}
 		// A run's metrics follow its row: wait for them, not the row.
 		_, m := get(t, "http://"+addr+"/metrics")
 		return strings.Contains(m, "mps_archiver_api_retries_total{") &&
-			metric(t, m, `mps_archiver_sync_runs_total{result="succeeded"}`) >= 1
+			metric(t, m, `mps_archiver_sync_runs_total{result="succeeded"}`) >= 1 &&
+			metric(t, m, `mps_archiver_usage_runs_total{result="succeeded"}`)+metric(t, m, `mps_archiver_usage_runs_total{result="failed"}`) >= 1
 	})
 	_, body := get(t, "http://"+addr+"/metrics")
 	parser := expfmt.NewTextParser(model.UTF8Validation)

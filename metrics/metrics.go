@@ -23,6 +23,7 @@ import (
 	"github.com/mps-archiver/mps-archiver/mps"
 	"github.com/mps-archiver/mps-archiver/mpsclient"
 	"github.com/mps-archiver/mps-archiver/syncer"
+	"github.com/mps-archiver/mps-archiver/usage"
 )
 
 // Metrics are the process's Prometheus series, on their own registry.
@@ -47,6 +48,10 @@ type Metrics struct {
 	runRequests   *prometheus.CounterVec
 	filterSupport *prometheus.GaugeVec
 	detailReqs    *prometheus.CounterVec
+	usageReqs     *prometheus.CounterVec
+	usageRuns     *prometheus.CounterVec
+	usageFigures  *prometheus.CounterVec
+	usageLast     prometheus.Gauge
 
 	mu           sync.Mutex
 	lastSuccess  time.Time
@@ -129,6 +134,18 @@ func New() *Metrics {
 	m.detailReqs = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "api_detail_requests_total", Help: "DescribeTaskDetail HTTP attempts by error code (\"OK\" for success).",
 	}, []string{"code"})
+	m.usageReqs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "api_usage_requests_total", Help: "DescribeUsageData HTTP attempts by error code (\"OK\" for success).",
+	}, []string{"code"})
+	m.usageRuns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "usage_runs_total", Help: "Usage runs (DescribeUsageData) by result: succeeded or failed (a query failed; the others were stored).",
+	}, []string{"result"})
+	m.usageFigures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "usage_figures_total", Help: "Daily usage figures stored, by change: added (a day, region, type and specification first read) or revised (a later reading changed it).",
+	}, []string{"change"})
+	m.usageLast = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "usage_last_success_timestamp_seconds", Help: "Start time of the last successful usage run (0: none yet; absent with usage.mode off).",
+	})
 	lastSuccess := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "last_success_timestamp_seconds", Help: "Start time of the last successful full drain (0: none yet).",
 	}, func() float64 {
@@ -148,7 +165,14 @@ func New() *Metrics {
 	}, func() float64 { return float64(m.retentionBasis().Add(syncer.Window).UnixNano()) / 1e9 })
 	f.MustRegister(m.runs, m.runDuration, m.pages, m.apiRequests, m.apiLatency, m.tasks,
 		m.limiterWaits, m.limiterWaitS, m.skipped, m.gaps, m.lastRunFailed, m.fullFailures, lastSuccess, headroom, deadline,
-		m.drainEvents, m.filterSupport, m.detailReqs, m.runsByKind, m.runRequests, m.retries)
+		m.drainEvents, m.filterSupport, m.detailReqs, m.runsByKind, m.runRequests, m.retries,
+		m.usageReqs, m.usageRuns, m.usageFigures)
+	for _, r := range []string{"succeeded", "failed"} {
+		m.usageRuns.WithLabelValues(r)
+	}
+	for _, c := range []string{"added", "revised"} {
+		m.usageFigures.WithLabelValues(c)
+	}
 	for _, k := range []string{syncer.KindFull, syncer.KindIncremental} {
 		for _, r := range []string{"succeeded", "failed"} {
 			m.runsByKind.WithLabelValues(k, r)
@@ -171,8 +195,12 @@ func New() *Metrics {
 // ObserveAttempt is the API client's per-attempt hook.
 func (m *Metrics) ObserveAttempt(a mpsclient.Attempt) {
 	code := codeLabel(a.Code)
-	if a.Action == mps.ActionDescribeTaskDetail {
+	switch a.Action {
+	case mps.ActionDescribeTaskDetail:
 		m.detailReqs.WithLabelValues(code).Inc()
+		return
+	case mps.ActionDescribeUsageData:
+		m.usageReqs.WithLabelValues(code).Inc()
 		return
 	}
 	m.apiRequests.WithLabelValues(string(a.Status), code).Inc()
@@ -194,6 +222,30 @@ func codeLabel(code string) string {
 		}
 	}
 	return code
+}
+
+// SetUsageLastSuccess exports the start of the last successful usage run
+// (zero: none), and registers the gauge: it exists only where usage is
+// archived.
+func (m *Metrics) SetUsageLastSuccess(t time.Time) {
+	_ = prometheus.WrapRegistererWithPrefix("mps_archiver_", m.Registry).Register(m.usageLast)
+	if !t.IsZero() {
+		m.usageLast.Set(float64(t.UnixNano()) / 1e9)
+	}
+}
+
+// ObserveUsage records a usage run that ran.
+func (m *Metrics) ObserveUsage(res usage.Result, err error) {
+	result := "succeeded"
+	if err != nil {
+		result = "failed"
+	}
+	m.usageRuns.WithLabelValues(result).Inc()
+	m.usageFigures.WithLabelValues("added").Add(float64(res.Added))
+	m.usageFigures.WithLabelValues("revised").Add(float64(res.Revised))
+	if err == nil {
+		m.usageLast.Set(float64(time.Now().Add(-res.Duration).UnixNano()) / 1e9)
+	}
 }
 
 // ObserveRetry counts an attempt that will be retried.

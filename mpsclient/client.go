@@ -53,6 +53,9 @@ type Config struct {
 	// DetailRateLimit is DescribeTaskDetail's own ceiling (default 20),
 	// with a burst of 1.
 	DetailRateLimit float64
+	// UsageRateLimit is DescribeUsageData's own ceiling (default 10), with
+	// a burst of 1: a backfill is a few hundred calls at most.
+	UsageRateLimit float64
 	// PageSize is the Limit sent with each call (default and maximum 100).
 	PageSize int
 	// RequestTimeout bounds each attempt (default 30s).
@@ -94,7 +97,7 @@ type Retry struct {
 
 // Attempt describes one HTTP round trip, for metrics.
 type Attempt struct {
-	Action   string     // mps.ActionDescribeTasks or mps.ActionDescribeTaskDetail
+	Action   string     // mps.ActionDescribeTasks, ActionDescribeTaskDetail or ActionDescribeUsageData
 	Status   mps.Status // the list's status filter (DescribeTasks only)
 	Code     string     // "" on success
 	Duration time.Duration
@@ -107,6 +110,7 @@ type Client struct {
 	sdk           *common.Client
 	limiter       *rate.Limiter
 	detailLimiter *rate.Limiter
+	usageLimiter  *rate.Limiter
 }
 
 // positiveOr is v, or def where v is not positive (unset).
@@ -151,6 +155,7 @@ var Defaults = Config{
 	Endpoint:        mps.DefaultEndpoint,
 	RateLimit:       20,
 	DetailRateLimit: 20,
+	UsageRateLimit:  10,
 	Burst:           1,
 	PageSize:        mps.MaxLimit,
 	RequestTimeout:  30 * time.Second,
@@ -171,6 +176,7 @@ func New(cfg Config) (*Client, error) {
 	cfg.Endpoint = cmp.Or(cfg.Endpoint, def.Endpoint)
 	cfg.RateLimit = positiveOr(cfg.RateLimit, def.RateLimit)
 	cfg.DetailRateLimit = positiveOr(cfg.DetailRateLimit, def.DetailRateLimit)
+	cfg.UsageRateLimit = positiveOr(cfg.UsageRateLimit, def.UsageRateLimit)
 	cfg.Burst = positiveOr(cfg.Burst, def.Burst)
 	if cfg.PageSize > mps.MaxLimit {
 		cfg.PageSize = 0
@@ -221,6 +227,7 @@ func New(cfg Config) (*Client, error) {
 		limiter: rate.NewLimiter(rate.Limit(cfg.RateLimit), cfg.Burst),
 		// Details are a steady queue: no burst of their own.
 		detailLimiter: rate.NewLimiter(rate.Limit(cfg.DetailRateLimit), 1),
+		usageLimiter:  rate.NewLimiter(rate.Limit(cfg.UsageRateLimit), 1),
 	}, nil
 }
 
@@ -297,6 +304,26 @@ func (c *Client) TaskDetail(ctx context.Context, taskID string) (*mps.TaskDetail
 		return nil
 	})
 	return detail, err
+}
+
+// UsageData calls DescribeUsageData for q, retrying transient failures,
+// paced by its own limiter, and returns the rows of q's days.
+func (c *Client) UsageData(ctx context.Context, q mps.UsageQuery) ([]mps.UsageRow, error) {
+	var rows []mps.UsageRow
+	err := c.retry(ctx, c.usageLimiter, func() error {
+		req := &describeUsageDataRequest{BaseRequest: &tchttp.BaseRequest{}, DescribeUsageDataRequestParams: q.Params()}
+		resp := &describeUsageDataResponse{from: q.From, to: q.To}
+		cap, err := c.send(ctx, mps.ActionDescribeUsageData, "", req.BaseRequest, req, resp, &resp.cap)
+		if err == nil && resp.err != nil {
+			err = resp.err
+		}
+		if err = c.finish(mps.ActionDescribeUsageData, "", cap, err); err != nil {
+			return err
+		}
+		rows = resp.rows
+		return nil
+	})
+	return rows, err
 }
 
 // retry makes up to MaxAttempts attempts of one call, each paced by lim and
@@ -639,6 +666,34 @@ type describeTasksRequest struct {
 type describeTaskDetailRequest struct {
 	*tchttp.BaseRequest
 	mps.DescribeTaskDetailRequestParams
+}
+
+// describeUsageDataRequest is DescribeUsageData's typed request.
+type describeUsageDataRequest struct {
+	*tchttp.BaseRequest
+	mps.DescribeUsageDataRequestParams
+}
+
+// describeUsageDataResponse decodes the body with mps.DecodeUsage.
+type describeUsageDataResponse struct {
+	tchttp.BaseResponse
+	cap      *captured
+	from, to time.Time
+	rows     []mps.UsageRow
+	err      error
+}
+
+// UnmarshalJSON is called by the SDK after it has ruled out an error body.
+func (r *describeUsageDataResponse) UnmarshalJSON(body []byte) error {
+	if r.cap != nil && r.cap.body != nil {
+		body = r.cap.body
+	}
+	r.rows, r.err = mps.DecodeUsage(body, r.from, r.to)
+	var ae *mps.APIError
+	if r.err != nil && !errors.As(r.err, &ae) {
+		r.err = &mps.APIError{Code: mps.CodeMalformedResponse, Message: r.err.Error()}
+	}
+	return nil
 }
 
 // describeTaskDetailResponse decodes the body with mps.DecodeTaskDetail,

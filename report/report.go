@@ -49,7 +49,7 @@ var writers = map[string]func(io.Writer, *storage.Report) error{
 
 // SectionNames are the report's tables, in order: what --section takes.
 var SectionNames = []string{"volume", "durations", "subtasks", "unfinished", "sync_health", "coverage_gaps",
-	"outcomes", "error_codes", "subtask_outcomes", "detail_backlog"}
+	"outcomes", "error_codes", "subtask_outcomes", "detail_backlog", "billed_usage", "usage_reconciliation", "output_minutes"}
 
 // WriteSection writes one table of the report in format: for csv a plain
 // table (its header, then its rows) that any tool loads as it is; for
@@ -186,7 +186,35 @@ func sections(r *storage.Report) []section {
 		Header: []string{"queued", "overdue", "gave_up", "oldest_deadline", "expired_uncaptured"},
 		Rows: [][]string{{strconv.FormatInt(d.Queued, 10), strconv.FormatInt(d.Overdue, 10), strconv.FormatInt(d.GaveUp, 10), oldest,
 			strconv.FormatInt(d.Expired, 10)}}})
-	return out
+	return append(out, usageSections(r)...)
+}
+
+// usageSections are what MPS billed over the range (Beijing days), its
+// transcoding next to the archived outputs, and who spent it.
+func usageSections(r *storage.Report) []section {
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+	billed := section{Name: "billed_usage", Title: "What MPS billed (DescribeUsageData, every region; Beijing days)",
+		Header: []string{"type", "specification", "count", "usage", "unit"}}
+	for _, u := range r.Usage {
+		billed.Rows = append(billed.Rows, []string{u.Type, orNone(u.Specification), strconv.FormatInt(u.Count, 10), f(u.Usage), u.Unit})
+	}
+	if len(r.Usage) == 0 {
+		billed.Note = "none archived for these days (usage.mode off, or no usage run yet: `mps-archiver usage`)"
+	}
+	rec := section{Name: "usage_reconciliation", Title: "Billed transcoding against the archived outputs (seconds, by codec × tier of the short edge)",
+		Header: []string{"codec", "tier", "specifications", "billed_s", "accounted_s", "difference_s", "days", "days_agreeing"}}
+	for _, c := range r.Reconciliation {
+		rec.Rows = append(rec.Rows, []string{orNone(c.Codec), orNone(c.Tier), strings.Join(c.Specifications, " "), f(c.BilledS), f(c.AccountedS),
+			f(c.DifferenceS), strconv.FormatInt(c.Days, 10), strconv.FormatInt(c.DaysAgreeing, 10)})
+	}
+	rec.Note = fmt.Sprintf("billed but not seen by the archive: %d outputs without a duration (adaptive streaming), %d finished tasks without a captured outcome; why the two differ: docs/reporting.md",
+		r.Unaccounted.OutputsWithoutDuration, r.Unaccounted.TasksWithoutOutcome)
+	sp := section{Name: "output_minutes", Title: "Who spent it: transcoded output minutes, top 5 task types, templates and buckets",
+		Header: []string{"by", "value", "outputs", "minutes"}}
+	for _, x := range r.Spenders {
+		sp.Rows = append(sp.Rows, []string{x.By, x.Value, strconv.FormatInt(x.Outputs, 10), f(x.Minutes)})
+	}
+	return []section{billed, rec, sp}
 }
 
 func percent(v *float64) string {

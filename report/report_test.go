@@ -65,7 +65,16 @@ func fixture() *storage.Report {
 		ErrorCodes:      []storage.ErrorCodeRow{{Code: "SourceFileError", Tasks: 40}, {Code: "InvalidInput.DefinitionNotExist", Tasks: 22}, {Code: "30010", Tasks: 10}},
 		SubtaskOutcomes: []storage.SubtaskOutcomeRow{{Kind: "Transcode", Subtasks: 900, Failed: 52}, {Kind: "AiRecognition", Subtasks: 140, Failed: 18}},
 		Details:         storage.DetailBacklogRow{Queued: 20, Overdue: 3, OldestDeadline: &last, Expired: 10},
-		Generated:       last.Add(5 * time.Minute),
+		Usage: []storage.BilledRow{{Type: "Snapshot", Specification: "SampleSnapshot", Unit: "images", Count: 40, Usage: 400},
+			{Type: "Transcode", Specification: "Standard.H264.HD", Unit: "seconds", Count: 310, Usage: 91250},
+			{Type: "Transcode", Specification: "TESHD-10.H265.FHD", Unit: "seconds", Count: 42, Usage: 20160}},
+		Reconciliation: []storage.ReconciliationRow{
+			{Codec: "H264", Tier: "HD", Specifications: []string{"Standard.H264.HD"}, BilledS: 91250, AccountedS: 80010.5, DifferenceS: 11239.5, Days: 8, DaysAgreeing: 5},
+			{Codec: "H265", Tier: "FHD", Specifications: []string{"TESHD-10.H265.FHD"}, BilledS: 20160, AccountedS: 20159.7, DifferenceS: 0.3, Days: 8, DaysAgreeing: 8}},
+		Unaccounted: storage.UnaccountedRow{OutputsWithoutDuration: 17, TasksWithoutOutcome: 10},
+		Spenders: []storage.SpenderRow{{By: "task_type", Value: "WorkflowTask", Outputs: 330, Minutes: 1668.5},
+			{By: "template", Value: "100010", Outputs: 300, Minutes: 1333.5}, {By: "bucket", Value: "archive-1250000000", Outputs: 352, Minutes: 1668.5}},
+		Generated: last.Add(5 * time.Minute),
 	}
 }
 

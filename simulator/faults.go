@@ -34,7 +34,7 @@ type Faults struct {
 	Latency time.Duration `json:"latency"`
 	Jitter  time.Duration `json:"jitter"`
 	// Actions limits the faults and latency to these actions
-	// (DescribeTasks, DescribeTaskDetail); empty: every action. A key whose
+	// (DescribeTasks, DescribeTaskDetail, DescribeUsageData); empty: every action. A key whose
 	// CAM policy lacks one action fails that action alone.
 	Actions []string `json:"actions,omitempty"`
 	// DateSkew moves the Date header of every answer away from the clock
@@ -124,8 +124,11 @@ func (fi *faultInjector) draw(action string, hasToken bool) (fault, string, time
 // inject applies the drawn fault; it reports whether the request was answered.
 func (s *Server) inject(w http.ResponseWriter, r *http.Request, reqID string, q query) bool {
 	action := mps.ActionDescribeTasks
-	if q.status == "detail" {
+	switch q.status {
+	case "detail":
 		action = mps.ActionDescribeTaskDetail
+	case "usage":
+		action = mps.ActionDescribeUsageData
 	}
 	kind, code, delay, stall := s.faults.draw(action, q.hasToken)
 	if delay > 0 {
@@ -152,6 +155,11 @@ func (s *Server) inject(w http.ResponseWriter, r *http.Request, reqID string, q 
 		_, _ = w.Write([]byte("<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>stgw</center></body></html>\n"))
 		return true
 	case faultTruncate:
+		if action != mps.ActionDescribeTasks {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"Response":{"Data":[{"TaskType":"Trans`))
+			return true
+		}
 		resp, code, msg := s.list(q, s.Variant())
 		if code != "" {
 			s.fail(w, reqID, q.status, code, msg)

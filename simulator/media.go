@@ -68,6 +68,10 @@ func mediaOutput(id, kind string, i int, template int64, path string) MediaOutpu
 	bitrate := int64(300_000 + (x/11)%8_000_000)
 	switch kind {
 	case "Transcode":
+		if min(res[0], res[1]) > 2160 {
+			// MPS documents no specification above 4K: none is made up.
+			res = [2]int{3840, 2160}
+		}
 		o.Container = []string{"mp4", "hls", "flv"}[(x/13)%3]
 		o.DurationS, o.Width, o.Height, o.Bitrate = duration, res[0], res[1], bitrate
 		o.Size = int64(duration * float64(bitrate) / 8)

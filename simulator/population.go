@@ -31,7 +31,8 @@ type Task struct {
 	// DescribeTaskDetail Response: how scenarios inject hostile details.
 	DetailRaw json.RawMessage
 
-	final atomic.Pointer[[]byte] // rendering once nothing can change
+	final  atomic.Pointer[[]byte]       // rendering once nothing can change
+	billed atomic.Pointer[[]usageEntry] // usage once finished
 }
 
 // render is the task's JSON record at now. A finished task's record never

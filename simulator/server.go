@@ -82,6 +82,11 @@ type Server struct {
 	statsMu sync.Mutex
 	stats   Stats
 
+	// usageOrigin is the Beijing day of the first task the server was
+	// given: DescribeUsageData serves a made-up history before it.
+	usageOrigin  time.Time
+	usageQueries []UsageQueryLog // under statsMu
+
 	countMu    sync.Mutex
 	countAt    time.Time
 	countCache *[4][]int32 // prefix counts: [0] every status, [rank] one status
@@ -207,6 +212,15 @@ func (s *Server) SetTasks(tasks []*Task) {
 	}
 	s.mu.Lock()
 	s.tasks, s.index = sorted, index
+	origin := mps.UsageDay(s.clock.Now().Add(-Retention))
+	if len(sorted) > 0 {
+		if first := mps.UsageDay(time.Unix(0, sorted[0].Create)); first.Before(origin) {
+			origin = first
+		}
+	}
+	if s.usageOrigin.IsZero() || origin.Before(s.usageOrigin) {
+		s.usageOrigin = origin
+	}
 	s.mu.Unlock()
 	s.countMu.Lock()
 	s.countCache = nil
@@ -310,7 +324,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	action := r.Header.Get("X-TC-Action")
-	if action != mps.ActionDescribeTasks && action != mps.ActionDescribeTaskDetail {
+	if action != mps.ActionDescribeTasks && action != mps.ActionDescribeTaskDetail && action != mps.ActionDescribeUsageData {
 		s.fail(w, reqID, "", mps.CodeInvalidAction, fmt.Sprintf("the action %q is not supported", action))
 		return
 	}
@@ -325,6 +339,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if action == mps.ActionDescribeTaskDetail {
 		s.serveDetail(w, r, reqID, body)
+		return
+	}
+	if action == mps.ActionDescribeUsageData {
+		s.serveUsage(w, r, reqID, body)
 		return
 	}
 	v := s.Variant()

@@ -42,8 +42,56 @@ type Report struct {
 	// Sub-task results by kind.
 	SubtaskOutcomes []SubtaskOutcomeRow `json:"subtask_outcomes"`
 	// The detail queue now, and what expired uncaptured in the range.
-	Details   DetailBacklogRow `json:"detail_backlog"`
-	Generated time.Time        `json:"generated_at"`
+	Details DetailBacklogRow `json:"detail_backlog"`
+	// Usage is what MPS billed (usage_daily) over the Beijing days of the
+	// range; Reconciliation places its transcoding next to the archived
+	// outputs; Spenders are the templates, buckets and task types whose
+	// outputs account for the most minutes.
+	Usage          []BilledRow         `json:"billed_usage"`
+	Reconciliation []ReconciliationRow `json:"usage_reconciliation"`
+	Unaccounted    UnaccountedRow      `json:"usage_unaccounted"`
+	Spenders       []SpenderRow        `json:"output_minutes_top"`
+	Generated      time.Time           `json:"generated_at"`
+}
+
+// BilledRow is a type and specification's billed usage over the range.
+type BilledRow struct {
+	Type          string  `json:"type"`
+	Specification string  `json:"specification"`
+	Unit          string  `json:"unit"`
+	Count         int64   `json:"count"`
+	Usage         float64 `json:"usage"`
+}
+
+// ReconciliationRow is billed transcoding next to the archived outputs'
+// durations for a codec and tier (both "" for Audio and Remuxing, named by
+// Specifications) over the range.
+type ReconciliationRow struct {
+	Codec          string   `json:"codec"`
+	Tier           string   `json:"tier"`
+	Specifications []string `json:"specifications"`
+	BilledS        float64  `json:"billed_s"`
+	AccountedS     float64  `json:"accounted_s"`
+	DifferenceS    float64  `json:"difference_s"`
+	Days           int64    `json:"days"`
+	DaysAgreeing   int64    `json:"days_agreeing"`
+}
+
+// UnaccountedRow is what the archive cannot see of the range's bill:
+// outputs without a duration and finished tasks without a captured
+// outcome.
+type UnaccountedRow struct {
+	OutputsWithoutDuration int64 `json:"outputs_without_duration"`
+	TasksWithoutOutcome    int64 `json:"tasks_without_outcome"`
+}
+
+// SpenderRow is a template, bucket or task type and the minutes of its
+// transcoded outputs over the range.
+type SpenderRow struct {
+	By      string  `json:"by"` // template, bucket, task_type
+	Value   string  `json:"value"`
+	Outputs int64   `json:"outputs"`
+	Minutes float64 `json:"minutes"`
 }
 
 // OutcomeRow counts how one period's finished tasks of one type ended.
@@ -347,6 +395,9 @@ SELECT kind, sum(subtasks)::bigint, sum(failed)::bigint
  GROUP BY 1 HAVING sum(subtasks) <> 0 ORDER BY 3 DESC, 2 DESC, 1`, args...); err != nil {
 		return nil, err
 	}
+	if err := s.reportUsage(ctx, tx, r); err != nil {
+		return nil, err
+	}
 	err = tx.QueryRow(ctx, `
 SELECT b.queued, b.overdue, b.gave_up, b.oldest_deadline,
        (SELECT coalesce(sum(tasks), 0)::bigint FROM rollup_daily_outcomes WHERE outcome = 'expired' AND `+where+`)
@@ -355,6 +406,57 @@ SELECT b.queued, b.overdue, b.gave_up, b.oldest_deadline,
 		return nil, fmt.Errorf("report detail backlog: %w", interpretError(err))
 	}
 	return r, nil
+}
+
+// reportUsage reads the usage sections: the range's whole UTC days taken
+// as Beijing days (the API's).
+func (s *Store) reportUsage(ctx context.Context, tx pgx.Tx, r *Report) error {
+	from, to := r.Since.Format(time.DateOnly), r.Until.AddDate(0, 0, -1).Format(time.DateOnly)
+	var err error
+	if r.Usage, err = collect[BilledRow](ctx, tx, "billed usage", `
+SELECT type, specification, unit, sum(count)::bigint, sum(usage)::float8
+  FROM report_usage_daily WHERE day BETWEEN $1::date AND $2::date
+ GROUP BY 1, 2, 3 HAVING sum(count) <> 0 OR sum(usage) <> 0 ORDER BY 1, 5 DESC, 2`, from, to); err != nil {
+		return err
+	}
+	if r.Reconciliation, err = collect[ReconciliationRow](ctx, tx, "usage reconciliation", `
+WITH r AS MATERIALIZED (
+    SELECT *, CASE WHEN codec IS NULL THEN specifications[1] END AS other FROM mps_usage_reconciliation($1::date, $2::date)
+)
+SELECT coalesce(codec, ''), coalesce(tier, ''),
+       (SELECT coalesce(array_agg(DISTINCT s ORDER BY s), '{}') FROM r r2 CROSS JOIN LATERAL unnest(r2.specifications) AS s
+         WHERE r2.codec IS NOT DISTINCT FROM r.codec AND r2.tier IS NOT DISTINCT FROM r.tier AND r2.other IS NOT DISTINCT FROM r.other),
+       sum(billed_s)::float8, sum(accounted_s)::float8, sum(difference_s)::float8,
+       count(DISTINCT day), count(DISTINCT day) FILTER (WHERE status = 'agrees')
+  FROM r GROUP BY codec, tier, other ORDER BY 4 DESC, 1, 2, 3`, from, to); err != nil {
+		return err
+	}
+	err = tx.QueryRow(ctx, `
+SELECT coalesce(sum(outputs_without_duration), 0)::bigint,
+       (SELECT count(*) FROM tasks t LEFT JOIN task_details d ON d.task_id = t.task_id AND d.create_time = t.create_time
+         WHERE t.status = 'FINISH' AND t.create_time >= ($1::date - 8)::timestamp AT TIME ZONE 'UTC'
+           AND t.finish_time >= $1::date::timestamp AT TIME ZONE 'Asia/Shanghai'
+           AND t.finish_time < ($2::date + 1)::timestamp AT TIME ZONE 'Asia/Shanghai'
+           AND (d.task_id IS NULL OR d.outcome NOT IN ('succeeded', 'failed') OR d.raw IS NULL OR d.raw_truncated))
+  FROM mps_output_minutes($1::date, $2::date)`, from, to).Scan(&r.Unaccounted.OutputsWithoutDuration, &r.Unaccounted.TasksWithoutOutcome)
+	if err != nil {
+		return fmt.Errorf("report usage unaccounted: %w", interpretError(err))
+	}
+	if r.Spenders, err = collect[SpenderRow](ctx, tx, "output minutes", `
+WITH m AS MATERIALIZED (SELECT * FROM mps_output_minutes($1::date, $2::date) WHERE outputs > outputs_without_duration),
+ranked AS (
+    SELECT 'template' AS by, coalesce(template::text, '(none)') AS value, sum(outputs - outputs_without_duration)::bigint AS outputs, sum(minutes) AS minutes FROM m GROUP BY 2
+    UNION ALL
+    SELECT 'bucket', coalesce(bucket, '(none)'), sum(outputs - outputs_without_duration)::bigint, sum(minutes) FROM m GROUP BY 2
+    UNION ALL
+    SELECT 'task_type', task_type, sum(outputs - outputs_without_duration)::bigint, sum(minutes) FROM m GROUP BY 2
+)
+SELECT by, value, outputs, minutes::float8 FROM (
+    SELECT *, row_number() OVER (PARTITION BY by ORDER BY minutes DESC, value) AS n FROM ranked) x
+ WHERE n <= 5 ORDER BY array_position(ARRAY['task_type', 'template', 'bucket'], by), minutes DESC, value`, from, to); err != nil {
+		return err
+	}
+	return nil
 }
 
 // collect runs one section's query and reads its rows into T, column by

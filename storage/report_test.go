@@ -227,8 +227,8 @@ func TestDocumentedQueries(t *testing.T) {
 		name := strings.TrimPrefix(strings.SplitN(b[1], ":", 2)[0], "-- ")
 		queries[name] = strings.ReplaceAll(b[1], ":'task_id'", "'"+a.moved+"'")
 	}
-	if len(queries) != 14 {
-		t.Fatalf("%d documented queries, want 14", len(queries))
+	if len(queries) != 15 {
+		t.Fatalf("%d documented queries, want 15", len(queries))
 	}
 	n := int64(len(a.tasks))
 	checks := map[string]func([][]any) error{
@@ -301,6 +301,20 @@ func TestDocumentedQueries(t *testing.T) {
 			want := pgtest.Scalar[float64](t, a.url, `SELECT coalesce(sum(duration_s) / 60, 0) FROM task_outputs WHERE kind IN ('Transcode', 'EditMedia')`)
 			if len(rows) == 0 || math.Abs(minutes-want) > 0.05*float64(len(rows)) {
 				return fmt.Errorf("%d rows, %.1f minutes, want %.1f", len(rows), minutes, want)
+			}
+			return nil
+		},
+		"q15": func(rows [][]any) error {
+			var seconds float64
+			for _, r := range rows {
+				seconds += toFloat(r[4])
+				if st := r[8].(string); st != "agrees" && st != "differs" && st != "billed_only" && st != "archived_only" {
+					return fmt.Errorf("status %q", st)
+				}
+			}
+			want := pgtest.Scalar[float64](t, a.url, `SELECT coalesce(sum(seconds), 0) FROM mps_output_minutes(current_date - 7, current_date) WHERE codec IS NOT NULL AND tier IS NOT NULL`)
+			if math.Abs(seconds-want) > 0.01*float64(len(rows)+1) {
+				return fmt.Errorf("%d rows account for %.1f s, the outputs for %.1f", len(rows), seconds, want)
 			}
 			return nil
 		},

@@ -25,6 +25,7 @@ const runLockKey int64 = 0x6d70732d73796e63
 // Lost is closed so the run can stop before another replica's overlaps it.
 type runLock struct {
 	conn *pgxpool.Conn
+	key  int64
 	lost chan struct{}
 	stop chan struct{}
 	done chan struct{}
@@ -34,12 +35,21 @@ type runLock struct {
 // Lock takes the run lock without waiting; syncer.ErrLocked means another
 // process has it.
 func (s *Store) Lock(ctx context.Context) (syncer.Lock, error) {
+	l, err := s.lock(ctx, runLockKey)
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// lock takes the session advisory lock key without waiting.
+func (s *Store) lock(ctx context.Context, key int64) (*runLock, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, interpretError(err)
 	}
 	var ok bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, runLockKey).Scan(&ok); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok); err != nil {
 		conn.Release()
 		return nil, interpretError(err)
 	}
@@ -47,7 +57,7 @@ func (s *Store) Lock(ctx context.Context) (syncer.Lock, error) {
 		conn.Release()
 		return nil, syncer.ErrLocked
 	}
-	l := &runLock{conn: conn, lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	l := &runLock{conn: conn, key: key, lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	go l.watch()
 	return l, nil
 }
@@ -87,7 +97,7 @@ func (l *runLock) Release(ctx context.Context) {
 		}
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		if _, err := l.conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, runLockKey); err != nil {
+		if _, err := l.conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, l.key); err != nil {
 			// Closing the session frees the lock whatever went wrong.
 			l.conn.Hijack().Close(ctx)
 			return

@@ -46,12 +46,18 @@ var apiEnvironment = fmt.Sprintf(`Environment:
   MPS_RATE_LIMIT                DescribeTasks requests per second (default %g, at most %d)
   MPS_DETAILS_MODE              all, failed or none (default %s)
   MPS_DETAILS_RATE_LIMIT        DescribeTaskDetail requests per second (default %g, at most %d)
+  MPS_USAGE_MODE                on or off: archive billed usage, DescribeUsageData (default %s)
+  MPS_USAGE_SCHEDULE            when usage is read (default %q)
+  MPS_USAGE_RATE_LIMIT          DescribeUsageData requests per second (default %g)
+  MPS_USAGE_REFRESH_DAYS        days read again at each usage run (default %d)
+  MPS_USAGE_REGIONS, _TYPES     what every usage query names (default: every region and type)
   MPS_ARCHIVER_PUSHGATEWAY      sync: push metrics to this Prometheus Pushgateway when done
   MPS_ARCHIVER_PUSHGATEWAY_INSTANCE  sync: the push's instance grouping key (default: the host name)
   MPS_ARCHIVER_CONFIG           a YAML file (see configs/mps-archiver.example.yaml)
   LOG_LEVEL, LOG_FORMAT         debug…error; auto, json, text`,
 	mpsclient.Defaults.Endpoint, mpsclient.Defaults.RateLimit, config.APIRateLimit, config.Default().Details.Mode,
-	mpsclient.Defaults.DetailRateLimit, config.APIRateLimit)
+	mpsclient.Defaults.DetailRateLimit, config.APIRateLimit,
+	config.Default().Usage.Mode, config.Default().Usage.Schedule, mpsclient.Defaults.UsageRateLimit, config.Default().Usage.RefreshDays)
 
 // parse reads a command's flags and allows at most maxArgs positional
 // arguments. stop is true when the command should return err at once: after
@@ -193,6 +199,7 @@ func newClient(cfg config.Config, log *slog.Logger, metrics *metrics.Metrics) (*
 		Region:          cfg.MPS.Region,
 		RateLimit:       cfg.MPS.RateLimit,
 		DetailRateLimit: cfg.Details.RateLimit,
+		UsageRateLimit:  cfg.Usage.RateLimit,
 		Burst:           cfg.MPS.Burst,
 		PageSize:        cfg.MPS.PageSize,
 		RequestTimeout:  cfg.MPS.RequestTimeout,

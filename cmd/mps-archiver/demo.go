@@ -111,6 +111,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	cfg.MPS.SecretID, cfg.MPS.SecretKey = secretID, secretKey
 	cfg.MPS.RateLimit = 50
 	cfg.Details.RateLimit = 100
+	cfg.Usage.RateLimit = 100
 	a, err := newArchiver(ctx, cfg, log, st)
 	if err != nil {
 		return err
@@ -135,11 +136,27 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 		a.fetcher.Start(context.WithoutCancel(ctx))
 	}
 	fmt.Fprintf(out, "Archiver running (schedule %q, metrics at http://%s/metrics) for %s; Ctrl-C stops it.\n\n", *schedule, svc.Addr(), *duration)
+	// Billed usage: the first run backfills the 365 days the API keeps,
+	// the one after the syncs re-reads the last days.
+	readUsage := func(ctx context.Context, what string) {
+		if a.usage == nil || ctx.Err() != nil {
+			return
+		}
+		res, err := a.usage.Run(ctx, "demo")
+		if err != nil {
+			fmt.Fprintf(out, "usage %s failed: %v\n", what, err)
+			return
+		}
+		fmt.Fprintf(out, "usage %s: %s..%s in %d requests (one region each, every type named): %d figures added, %d revised\n",
+			what, res.From.Format(time.DateOnly), res.To.Format(time.DateOnly), res.Requests, res.Added, res.Revised)
+	}
+	readUsage(runCtx, "backfill")
 	<-runCtx.Done()
 	if a.fetcher != nil {
 		a.fetcher.Stop()
 	}
 	svc.Stop()
+	readUsage(context.WithoutCancel(ctx), "refresh")
 
 	// 5. What was archived.
 	fmt.Fprintln(out)
@@ -170,6 +187,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	fmt.Fprintf(out, "  psql '%s' -c \"SELECT status, count(*) FROM tasks GROUP BY status\"\n", shown)
 	fmt.Fprintf(out, "  psql '%s' -c \"SELECT task_type, percentile_cont(0.5) WITHIN GROUP (ORDER BY finish_time - begin_process_time) FROM tasks WHERE status = 'FINISH' GROUP BY 1\"\n", shown)
 	fmt.Fprintf(out, "  psql '%s' -c \"SELECT outcome, coalesce(err_code_ext, err_code) AS error, count(*) FROM task_details GROUP BY 1, 2 ORDER BY 3 DESC\"\n", shown)
+	fmt.Fprintf(out, "  psql '%s' -c \"SELECT day, codec, tier, billed_s, accounted_s, status FROM mps_usage_reconciliation(current_date - 2, current_date) WHERE codec IS NOT NULL ORDER BY 1, 2, 3\"\n", shown)
 	if rep.Total == 0 {
 		return errors.New("the demo archived no task: see the log lines above")
 	}

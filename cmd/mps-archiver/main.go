@@ -116,9 +116,10 @@ func commands() []command {
 		{"migrate", "manage the archive schema: up, down, version, force", runMigrate},
 		{"status", "the archive's health on one screen; exit 4 when something needs attention", runStatus},
 		{"report", "summarise the archive", runReport},
+		{"usage", "read billed usage (DescribeUsageData) now; serve and sync read it on usage.schedule", runUsage},
 		{"details", "the detail queue: requeue what was given up while MPS still has it", runDetails},
 		{"rollups", "check the daily rollups against the raw rows, or rebuild them", runRollups},
-		{"simulate", "run the local MPS API simulator (DescribeTasks, DescribeTaskDetail)", runSimulate},
+		{"simulate", "run the local MPS API simulator (DescribeTasks, DescribeTaskDetail, DescribeUsageData)", runSimulate},
 		{"demo", "throwaway PostgreSQL + simulator + scheduler, end to end", runDemo},
 		{"bench", "measure sync throughput, memory and write amplification on this machine", runBench},
 		{"version", "print the version", runVersion},
@@ -141,7 +142,7 @@ const (
 	exitOK     = 0
 	exitFailed = 1
 	exitUsage  = 2
-	exitLocked = 3 // sync: another process holds the run lock
+	exitLocked = 3 // sync, usage: another process holds the run lock
 )
 
 var errUsage = errors.New("usage")

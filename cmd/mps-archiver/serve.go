@@ -101,6 +101,28 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		stopProgress := detailProgress(env.abortContext(), log, st, fetcher, time.Minute, nil)
 		defer stopProgress()
 	}
+	// Usage is read when its schedule comes round (checked each minute:
+	// a failed run is tried again an hour later), beside the syncs.
+	if a.usage != nil {
+		uctx, stopUsage := context.WithCancel(env.abortContext())
+		usageDone := make(chan struct{})
+		go func() {
+			defer close(usageDone)
+			tick := time.NewTicker(time.Minute)
+			defer tick.Stop()
+			for {
+				a.readUsage(uctx, log, "schedule")
+				select {
+				case <-ctx.Done():
+					return
+				case <-uctx.Done():
+					return
+				case <-tick.C:
+				}
+			}
+		}()
+		defer func() { stopUsage(); <-usageDone }()
+	}
 	<-ctx.Done()
 	log.Info("shutting down", "reason", context.Cause(ctx).Error(), "grace_seconds", cfg.Serve.ShutdownGrace.Seconds())
 	start := time.Now()

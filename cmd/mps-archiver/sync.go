@@ -102,6 +102,12 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 	}
 	daemon.LogResult(log, res, err, extra...)
 	mx.ObserveRun(res, err)
+	// Usage is read when its schedule has come round, so that a timer or
+	// CronJob running only sync keeps it too; it never changes the exit
+	// status (usage_runs and the metrics record a failure).
+	if !errors.Is(err, syncer.ErrLocked) && ctx.Err() == nil {
+		a.readUsage(ctx, log, "sync")
+	}
 	// A skipped run pushes nothing: a push replaces the instance's whole
 	// group, and a run that did not happen has no result to replace the
 	// last real run's with (a failure would read as last_run_failed 0).

@@ -226,6 +226,15 @@ func archive() (any, error) {
   FROM rollup_daily_subtask_outcomes
  WHERE $__timeFilter(day) AND task_type IN ($task_type)
  GROUP BY 1 HAVING sum(subtasks) <> 0 ORDER BY 2 DESC`).table())).
+		WithRow(dashboard.NewRowBuilder("Usage and cost")).
+		WithPanel(series("Billed against archived transcoding", "Per Beijing day: the transcoding seconds MPS billed (usage_daily, every region) and the seconds the archived outputs with a duration account for. A gap is billed time the archive cannot see: adaptive streaming, outcomes not captured (docs/reporting.md). The functions read only the days in range.", "s",
+			sql("A", `SELECT r.day::timestamp AT TIME ZONE 'Asia/Shanghai' AS time, sum(r.billed_s)::float8 AS billed, sum(r.accounted_s)::float8 AS archived
+  FROM (SELECT min(d)::date - 1 AS lo, max(d)::date AS hi
+          FROM generate_series(timestamptz '2019-01-01', now() + interval '1 day', interval '1 day') AS d
+         WHERE $__timeFilter(d)) AS b
+  CROSS JOIN LATERAL mps_usage_reconciliation(b.lo, b.hi) AS r
+ WHERE r.codec IS NOT NULL
+ GROUP BY 1 ORDER BY 1`))).
 		WithRow(dashboard.NewRowBuilder("Unfinished and sync health")).
 		WithPanel(grid("Unfinished tasks", "Tasks not FINISH as last seen, longest in their state first; gone_at: the task left the API's window unfinished.",
 			sql("A", `SELECT task_id, task_type, status, create_time, round(in_state_s) AS in_state_s, gone_at

@@ -36,6 +36,7 @@ func NewRig(t testing.TB, sim *simulator.Server, id, key string, mod func(*mpscl
 		Credential:      common.NewCredential(id, key),
 		RateLimit:       10_000,
 		DetailRateLimit: 10_000,
+		UsageRateLimit:  10_000,
 		Burst:           100,
 		RequestTimeout:  5 * time.Second,
 		BackoffBase:     time.Millisecond,

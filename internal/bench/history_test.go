@@ -11,7 +11,7 @@ import (
 )
 
 // TestLoadDashboardExpandsEveryPanel: the archive dashboard in the checkout
-// has its 14 SQL panels, and each expands to SQL with no Grafana macro
+// has its 15 SQL panels, and each expands to SQL with no Grafana macro
 // left, bounded by the range as Grafana bounds it.
 func TestLoadDashboardExpandsEveryPanel(t *testing.T) {
 	t.Parallel()
@@ -19,8 +19,8 @@ func TestLoadDashboardExpandsEveryPanel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(d.Panels) != 14 {
-		t.Errorf("%d SQL panels, want 14", len(d.Panels))
+	if len(d.Panels) != 15 {
+		t.Errorf("%d SQL panels, want 15", len(d.Panels))
 	}
 	if len(d.Variables) != 1 || d.Variables[0].Name != "task_type" {
 		t.Errorf("variables %+v, want task_type alone", d.Variables)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +32,7 @@ type Config struct {
 	MPS         MPS     `yaml:"mps"`
 	Sync        Sync    `yaml:"sync"`
 	Details     Details `yaml:"details"`
+	Usage       Usage   `yaml:"usage"`
 	Serve       Serve   `yaml:"serve"`
 	Log         Log     `yaml:"log"`
 
@@ -114,6 +116,26 @@ type Details struct {
 	SyncBudget time.Duration `yaml:"sync_budget"`
 }
 
+// Usage configures the archive of billed usage (DescribeUsageData).
+type Usage struct {
+	// Mode: on (the default: a run costs one request a region) or off.
+	Mode string `yaml:"mode"`
+	// Schedule is when usage is read: serve runs it on this cron schedule
+	// (in serve.time_zone), and a sync reads usage when the schedule has
+	// come round since the last usage run, so that a timer or CronJob
+	// that only runs sync keeps usage too.
+	Schedule string `yaml:"schedule"`
+	// RateLimit is DescribeUsageData's own client-side ceiling.
+	RateLimit float64 `yaml:"rate_limit"`
+	// RefreshDays: each run reads again this many days up to today,
+	// whose figures may still be revised.
+	RefreshDays int `yaml:"refresh_days"`
+	// Regions and Types are named in every query: the API answers for
+	// ap-guangzhou and Transcode alone when they are left out.
+	Regions []string `yaml:"regions"`
+	Types   []string `yaml:"types"`
+}
+
 // Serve configures the daemon.
 type Serve struct {
 	Schedule      string        `yaml:"schedule"`
@@ -157,6 +179,8 @@ func Default() Config {
 		// mps.Window at best) is lost for good, so the product captures
 		// unless an operator turns it off.
 		Details: Details{Mode: syncer.DetailsAll, RateLimit: client.DetailRateLimit, Retention: 72 * time.Hour, SyncBudget: 2 * time.Minute},
+		Usage: Usage{Mode: "on", Schedule: DefaultUsageSchedule, RateLimit: client.UsageRateLimit, RefreshDays: 7,
+			Regions: slices.Clone(mps.UsageRegions), Types: slices.Clone(mps.UsageTypes)},
 		Serve: Serve{
 			Schedule:      daemon.DefaultSchedule,
 			Listen:        daemon.DefaultListen,
@@ -174,6 +198,10 @@ func statusNames(sts []mps.Status) []string {
 	}
 	return out
 }
+
+// DefaultUsageSchedule reads usage once a day, after the API's day (UTC+8)
+// has ended.
+const DefaultUsageSchedule = "CRON_TZ=Asia/Shanghai 20 1 * * *"
 
 // Load builds the configuration from defaults, the YAML file at path (""
 // for none) and the environment.
@@ -234,22 +262,28 @@ const (
 
 // Environment variables, the public contract.
 const (
-	EnvDatabaseURL  = "DATABASE_URL"
-	EnvSecretID     = "TENCENTCLOUD_SECRET_ID"
-	EnvSecretKey    = "TENCENTCLOUD_SECRET_KEY"
-	EnvSessionToken = "TENCENTCLOUD_SESSION_TOKEN"
-	EnvEndpoint     = "MPS_ENDPOINT"
-	EnvRegion       = "TENCENTCLOUD_REGION"
-	EnvRateLimit    = "MPS_RATE_LIMIT"
-	EnvDetailsRate  = "MPS_DETAILS_RATE_LIMIT"
-	EnvDetailsMode  = "MPS_DETAILS_MODE"
-	EnvSchedule     = "MPS_ARCHIVER_SCHEDULE"
-	EnvListen       = "MPS_ARCHIVER_LISTEN"
-	EnvTimeZone     = "MPS_ARCHIVER_TIME_ZONE"
-	EnvPushgateway  = "MPS_ARCHIVER_PUSHGATEWAY"
-	EnvPushInstance = "MPS_ARCHIVER_PUSHGATEWAY_INSTANCE"
-	EnvLogLevel     = "LOG_LEVEL"
-	EnvLogFormat    = "LOG_FORMAT"
+	EnvDatabaseURL   = "DATABASE_URL"
+	EnvSecretID      = "TENCENTCLOUD_SECRET_ID"
+	EnvSecretKey     = "TENCENTCLOUD_SECRET_KEY"
+	EnvSessionToken  = "TENCENTCLOUD_SESSION_TOKEN"
+	EnvEndpoint      = "MPS_ENDPOINT"
+	EnvRegion        = "TENCENTCLOUD_REGION"
+	EnvRateLimit     = "MPS_RATE_LIMIT"
+	EnvDetailsRate   = "MPS_DETAILS_RATE_LIMIT"
+	EnvDetailsMode   = "MPS_DETAILS_MODE"
+	EnvSchedule      = "MPS_ARCHIVER_SCHEDULE"
+	EnvListen        = "MPS_ARCHIVER_LISTEN"
+	EnvTimeZone      = "MPS_ARCHIVER_TIME_ZONE"
+	EnvPushgateway   = "MPS_ARCHIVER_PUSHGATEWAY"
+	EnvPushInstance  = "MPS_ARCHIVER_PUSHGATEWAY_INSTANCE"
+	EnvLogLevel      = "LOG_LEVEL"
+	EnvUsageMode     = "MPS_USAGE_MODE"
+	EnvUsageSchedule = "MPS_USAGE_SCHEDULE"
+	EnvUsageRate     = "MPS_USAGE_RATE_LIMIT"
+	EnvUsageRefresh  = "MPS_USAGE_REFRESH_DAYS"
+	EnvUsageRegions  = "MPS_USAGE_REGIONS"
+	EnvUsageTypes    = "MPS_USAGE_TYPES"
+	EnvLogFormat     = "LOG_FORMAT"
 )
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -282,23 +316,37 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		}
 	}
 	plain := map[string]*string{
-		EnvEndpoint:     &c.MPS.Endpoint,
-		EnvRegion:       &c.MPS.Region,
-		EnvSchedule:     &c.Serve.Schedule,
-		EnvListen:       &c.Serve.Listen,
-		EnvTimeZone:     &c.Serve.TimeZone,
-		EnvPushgateway:  &c.Sync.Pushgateway,
-		EnvPushInstance: &c.Sync.PushgatewayInstance,
-		EnvLogLevel:     &c.Log.Level,
-		EnvLogFormat:    &c.Log.Format,
-		EnvDetailsMode:  &c.Details.Mode,
+		EnvEndpoint:      &c.MPS.Endpoint,
+		EnvRegion:        &c.MPS.Region,
+		EnvSchedule:      &c.Serve.Schedule,
+		EnvListen:        &c.Serve.Listen,
+		EnvTimeZone:      &c.Serve.TimeZone,
+		EnvPushgateway:   &c.Sync.Pushgateway,
+		EnvPushInstance:  &c.Sync.PushgatewayInstance,
+		EnvLogLevel:      &c.Log.Level,
+		EnvLogFormat:     &c.Log.Format,
+		EnvDetailsMode:   &c.Details.Mode,
+		EnvUsageMode:     &c.Usage.Mode,
+		EnvUsageSchedule: &c.Usage.Schedule,
 	}
 	for name, dst := range plain {
 		if v := getenv(name); v != "" {
 			*dst = strings.TrimSpace(v)
 		}
 	}
-	for name, dst := range map[string]*float64{EnvRateLimit: &c.MPS.RateLimit, EnvDetailsRate: &c.Details.RateLimit} {
+	for name, dst := range map[string]*[]string{EnvUsageRegions: &c.Usage.Regions, EnvUsageTypes: &c.Usage.Types} {
+		if v := getenv(name); v != "" {
+			*dst = splitList(v)
+		}
+	}
+	if v := getenv(EnvUsageRefresh); v != "" {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%s=%q: not a whole number", EnvUsageRefresh, v)
+		}
+		c.Usage.RefreshDays = n
+	}
+	for name, dst := range map[string]*float64{EnvRateLimit: &c.MPS.RateLimit, EnvDetailsRate: &c.Details.RateLimit, EnvUsageRate: &c.Usage.RateLimit} {
 		if v := getenv(name); v != "" {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil {
@@ -309,6 +357,14 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	}
 	return nil
 }
+
+// splitList reads a comma- or space-separated list.
+func splitList(v string) []string {
+	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+}
+
+// UsageOn reports whether usage is archived.
+func (c *Config) UsageOn() bool { return c.Usage.Mode == "on" }
 
 // Statuses parses Sync.Statuses.
 func (c *Config) Statuses() ([]mps.Status, error) {
@@ -426,7 +482,7 @@ func (c *Config) problems(needAPI bool) []error {
 		for _, rl := range []struct {
 			key, env string
 			v        float64
-		}{{"mps.rate_limit", EnvRateLimit, c.MPS.RateLimit}, {"details.rate_limit", EnvDetailsRate, c.Details.RateLimit}} {
+		}{{"mps.rate_limit", EnvRateLimit, c.MPS.RateLimit}, {"details.rate_limit", EnvDetailsRate, c.Details.RateLimit}, {"usage.rate_limit", EnvUsageRate, c.Usage.RateLimit}} {
 			switch {
 			case rl.v <= 0:
 				errs = append(errs, fmt.Errorf("%s (%s): %v must be positive", rl.key, rl.env, rl.v))
@@ -443,6 +499,7 @@ func (c *Config) problems(needAPI bool) []error {
 		if c.Details.Retention < time.Hour || c.Details.Retention > mps.Window {
 			errs = append(errs, fmt.Errorf("details.retention: %s is outside 1h..%dh (the API keeps details 72h on the international site, %dh on the China site)", c.Details.Retention, windowHours, windowHours))
 		}
+		errs = append(errs, c.usageProblems()...)
 		if c.Details.SyncBudget < 0 {
 			errs = append(errs, fmt.Errorf("details.sync_budget: %s must not be negative", c.Details.SyncBudget))
 		}
@@ -496,6 +553,44 @@ func (c *Config) problems(needAPI bool) []error {
 	case "auto", "json", "text":
 	default:
 		errs = append(errs, fmt.Errorf("log.format: %q is not auto, json or text", c.Log.Format))
+	}
+	return errs
+}
+
+// usageProblems checks the usage settings.
+func (c *Config) usageProblems() []error {
+	var errs []error
+	switch c.Usage.Mode {
+	case "on", "off":
+	default:
+		errs = append(errs, fmt.Errorf("usage.mode (%s): %q is not on or off", EnvUsageMode, c.Usage.Mode))
+	}
+	if c.Usage.Mode != "on" {
+		return errs
+	}
+	if _, err := daemon.ParseSchedule(c.Usage.Schedule, c.Serve.TimeZone); err != nil {
+		errs = append(errs, fmt.Errorf("usage.schedule (%s): %v", EnvUsageSchedule, err))
+	}
+	if c.Usage.RefreshDays < 1 || c.Usage.RefreshDays > mps.UsageMaxSpanDays {
+		errs = append(errs, fmt.Errorf("usage.refresh_days (%s): %d is outside 1..%d (one query reads at most %d days)", EnvUsageRefresh, c.Usage.RefreshDays, mps.UsageMaxSpanDays, mps.UsageMaxSpanDays))
+	}
+	if len(c.Usage.Regions) == 0 {
+		errs = append(errs, fmt.Errorf("usage.regions (%s): empty (the API would answer for ap-guangzhou alone)", EnvUsageRegions))
+	}
+	for _, r := range c.Usage.Regions {
+		if r == "" || len(r) > 40 || strings.ContainsFunc(r, func(c rune) bool { return !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') }) {
+			errs = append(errs, fmt.Errorf("usage.regions (%s): %q is not a region name (ap-guangzhou, aws, …)", EnvUsageRegions, r))
+			break
+		}
+	}
+	if len(c.Usage.Types) == 0 {
+		errs = append(errs, fmt.Errorf("usage.types (%s): empty (the API would answer for Transcode alone)", EnvUsageTypes))
+	}
+	for _, t := range c.Usage.Types {
+		if !slices.Contains(mps.UsageTypes, t) {
+			errs = append(errs, fmt.Errorf("usage.types (%s): %q is not one of %s", EnvUsageTypes, t, strings.Join(mps.UsageTypes, ", ")))
+			break
+		}
 	}
 	return errs
 }

@@ -326,6 +326,26 @@ func TestAlertsOnAFreshInstall(t *testing.T) {
 			mps_archiver_sync_runs_total{result="failed"} 0+1` + steps + `
 			mps_archiver_coverage_gaps_total 0+0` + steps,
 			[]string{"MPSArchiverRetentionHeadroomLow", "MPSArchiverRetentionHeadroomCritical", "MPSArchiverSyncFailing"}},
+		// The engine's clock starts at 0: a last success "two days and an
+		// hour before it" is a negative time.
+		{"serve, usage last read over two days ago", serve, `load 1m
+			mps_archiver_retention_headroom_seconds 604800-60` + steps + `
+			mps_archiver_retention_deadline_timestamp_seconds 604800+0` + steps + `
+			mps_archiver_last_success_timestamp_seconds 0+0` + steps + `
+			mps_archiver_last_run_failed 0+0` + steps + `
+			mps_archiver_sync_runs_total{result="succeeded"} 0+0` + steps + `
+			mps_archiver_sync_runs_total{result="failed"} 0+0` + steps + `
+			mps_archiver_coverage_gaps_total 0+0` + steps + `
+			mps_archiver_usage_last_success_timestamp_seconds -176400+0` + steps + `
+			mps_archiver_usage_runs_total{result="failed"} 0+1` + steps,
+			[]string{"MPSArchiverUsageStale"}},
+		{"cronjob, usage last read over two days ago", cron, `load 1m
+			mps_archiver_retention_deadline_timestamp_seconds{job="mps-archiver-sync"} 604800+0` + steps + `
+			push_time_seconds{job="mps-archiver-sync"} 0+60` + steps + `
+			mps_archiver_last_run_failed{job="mps-archiver-sync"} 0+0` + steps + `
+			mps_archiver_coverage_gaps_total{job="mps-archiver-sync"} 0+0` + steps + `
+			mps_archiver_usage_last_success_timestamp_seconds{job="mps-archiver-sync"} -176400+0` + steps,
+			[]string{"MPSArchiverUsageStale"}},
 		{"cronjob, first sync under way", cron, `load 1m
 			mps_archiver_retention_deadline_timestamp_seconds{job="mps-archiver-sync"} 604800+0` + steps + `
 			push_time_seconds{job="mps-archiver-sync"} 0+60` + steps + `

@@ -1,0 +1,170 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mps-archiver/mps-archiver/mps"
+	"github.com/mps-archiver/mps-archiver/syncer"
+	"github.com/mps-archiver/mps-archiver/usage"
+)
+
+// usageLockKey is the advisory lock of a usage run: the ASCII bytes of
+// "mps-usag" read as a big-endian int64.
+const usageLockKey int64 = 0x6d70732d75736167
+
+// LockUsage takes the usage run lock without waiting; usage.ErrLocked
+// means another process holds it.
+func (s *Store) LockUsage(ctx context.Context) (usage.Lock, error) {
+	l, err := s.lock(ctx, usageLockKey)
+	if errors.Is(err, syncer.ErrLocked) {
+		return nil, usage.ErrLocked
+	}
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// UsageRuns is the start of the last successful usage run and of the last
+// one at all.
+func (s *Store) UsageRuns(ctx context.Context) (usage.Runs, error) {
+	var r usage.Runs
+	var ok, any *time.Time
+	err := s.pool.QueryRow(ctx, `
+SELECT max(started_at) FILTER (WHERE status = 'succeeded'), max(started_at) FROM usage_runs`).Scan(&ok, &any)
+	if err != nil {
+		return r, fmt.Errorf("read usage runs: %w", interpretError(err))
+	}
+	if ok != nil {
+		r.LastSuccess = ok.UTC()
+	}
+	if any != nil {
+		r.LastAttempt = any.UTC()
+	}
+	return r, nil
+}
+
+// UsageCoverage is the days read so far of each region and type.
+func (s *Store) UsageCoverage(ctx context.Context) (map[usage.Key]usage.Coverage, error) {
+	rows, err := s.pool.Query(ctx, `SELECT region, type, first_day, last_day FROM usage_coverage`)
+	if err != nil {
+		return nil, fmt.Errorf("read usage coverage: %w", interpretError(err))
+	}
+	out := map[usage.Key]usage.Coverage{}
+	var k usage.Key
+	var c usage.Coverage
+	_, err = pgx.ForEachRow(rows, []any{&k.Region, &k.Type, &c.First, &c.Last}, func() error {
+		out[k] = c
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read usage coverage: %w", interpretError(err))
+	}
+	return out, nil
+}
+
+// StartUsageRun records a usage run, and fails the runs a dead process
+// left running (the caller holds the usage lock).
+func (s *Store) StartUsageRun(ctx context.Context, trigger string, backfill bool, from, to time.Time) (int64, error) {
+	host, _ := os.Hostname()
+	var id int64
+	err := s.pool.QueryRow(ctx, `
+WITH abandoned AS (
+    UPDATE usage_runs SET status = 'failed', finished_at = now(),
+           error = 'abandoned: the process running it stopped before recording an outcome'
+     WHERE status = 'running'
+)
+INSERT INTO usage_runs (trigger, host, backfill, from_day, to_day) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+		trigger, host, backfill, date(from), date(to)).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("insert usage run: %w", interpretError(err))
+	}
+	return id, nil
+}
+
+// date is t's calendar day for a date column (NULL for the zero time).
+func date(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.Format(time.DateOnly)
+}
+
+// StoreUsage replaces the figures of q's region, types and days with rows:
+// new figures are added, changed ones revised, and ones the API no longer
+// reports set to zero; then q's days join the coverage of each type. One
+// transaction: a query's days are stored whole or not at all.
+func (s *Store) StoreUsage(ctx context.Context, runID int64, q mps.UsageQuery, rows []mps.UsageRow) (usage.Stored, error) {
+	var st usage.Stored
+	days := make([]string, len(rows))
+	types := make([]string, len(rows))
+	specs := make([]string, len(rows))
+	counts := make([]int64, len(rows))
+	amounts := make([]string, len(rows))
+	for i, r := range rows {
+		days[i], types[i], specs[i], counts[i], amounts[i] = r.Day.Format(time.DateOnly), r.Type, r.Specification, r.Count, r.Usage
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `
+WITH new AS (
+    SELECT * FROM unnest($5::date[], $6::text[], $7::text[], $8::bigint[], $9::numeric[]) AS n(day, type, specification, count, usage)
+), gone AS (
+    UPDATE usage_daily u SET count = 0, usage = 0, changed_at = now(), revisions = u.revisions + 1
+     WHERE u.region = $1 AND u.type = ANY($2) AND u.day BETWEEN $3 AND $4 AND (u.count > 0 OR u.usage > 0)
+       AND NOT EXISTS (SELECT FROM new n WHERE n.day = u.day AND n.type = u.type AND n.specification = u.specification)
+    RETURNING 1
+), up AS (
+    INSERT INTO usage_daily AS u (day, region, type, specification, count, usage)
+    SELECT day, $1, type, specification, count, usage FROM new
+    ON CONFLICT (day, region, type, specification) DO UPDATE
+       SET count = EXCLUDED.count, usage = EXCLUDED.usage, changed_at = now(), revisions = u.revisions + 1
+     WHERE (u.count, u.usage) IS DISTINCT FROM (EXCLUDED.count, EXCLUDED.usage)
+    RETURNING (u.xmax = 0) AS added
+)
+SELECT count(*) FILTER (WHERE added), count(*) FILTER (WHERE NOT added) + (SELECT count(*) FROM gone) FROM up`,
+			q.Region, q.Types, date(q.From), date(q.To), days, types, specs, counts, amounts).Scan(&st.Added, &st.Revised)
+		if err != nil {
+			return err
+		}
+		// Coverage grows when the days join on; a hole (no run for over
+		// the API's 365 days) starts it again.
+		_, err = tx.Exec(ctx, `
+INSERT INTO usage_coverage AS c (region, type, first_day, last_day)
+SELECT $1, t, $3::date, $4::date FROM unnest($2::text[]) AS t
+ON CONFLICT (region, type) DO UPDATE SET
+    first_day = CASE WHEN EXCLUDED.first_day <= c.last_day + 1 THEN least(c.first_day, EXCLUDED.first_day) ELSE EXCLUDED.first_day END,
+    last_day  = CASE WHEN EXCLUDED.first_day <= c.last_day + 1 THEN greatest(c.last_day, EXCLUDED.last_day) ELSE EXCLUDED.last_day END,
+    read_at   = now()`, q.Region, q.Types, date(q.From), date(q.To))
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `
+UPDATE usage_runs SET requests = requests + 1, figures_added = figures_added + $2, figures_revised = figures_revised + $3 WHERE id = $1`,
+			runID, st.Added, st.Revised)
+		return err
+	})
+	if err != nil {
+		return usage.Stored{}, fmt.Errorf("store usage: %w", interpretError(err))
+	}
+	return st, nil
+}
+
+// FinishUsageRun records a usage run's outcome.
+func (s *Store) FinishUsageRun(ctx context.Context, runID int64, res usage.Result, runErr error) error {
+	status, msg := "succeeded", ""
+	if runErr != nil {
+		status, msg = "failed", runErr.Error()
+	}
+	_, err := s.pool.Exec(ctx, `
+UPDATE usage_runs SET status = $2, finished_at = now(), error = nullif($3, '') WHERE id = $1`, runID, status, msg)
+	if err != nil {
+		return fmt.Errorf("finish usage run: %w", interpretError(err))
+	}
+	return nil
+}
