@@ -43,7 +43,10 @@ func TestRollupsFollowEveryWrite(t *testing.T) {
 	ctx := context.Background()
 	run := startRun(t, st)
 	now := time.Now().UTC().Truncate(time.Second)
-	day := now.Add(-30 * time.Hour)
+	// 10:00 UTC of the day before yesterday or so: a, b and e created an
+	// hour apart on one UTC day whatever the time the test runs (from
+	// 05:00 to 06:00 UTC, now - 30 h plus an hour crossed midnight).
+	day := now.Add(-30 * time.Hour).Truncate(24 * time.Hour).Add(10 * time.Hour)
 	mk := func(id string, created time.Time, begin, finish time.Duration, sub ...string) mps.Task {
 		tk := task(id, created, sub...)
 		if begin > 0 {
