@@ -65,7 +65,7 @@ func TestUsageThroughTheBinary(t *testing.T) {
 		code             int
 	}{
 		{"MPS_USAGE_MODE", "off", "usage.mode is off", 2},
-		{"MPS_USAGE_TYPES", "Transcode,Transcoding", `usage.types (MPS_USAGE_TYPES): "Transcoding" is not one of`, 1},
+		{"MPS_USAGE_TYPES", "Transcode,Trans;coding", `usage.types (MPS_USAGE_TYPES): "Trans;coding" is not a type name`, 1},
 		{"MPS_USAGE_REFRESH_DAYS", "120", "usage.refresh_days (MPS_USAGE_REFRESH_DAYS): 120 is outside 1..90", 1},
 		{"MPS_USAGE_SCHEDULE", "every day", "usage.schedule (MPS_USAGE_SCHEDULE)", 1},
 	} {
@@ -75,6 +75,25 @@ func TestUsageThroughTheBinary(t *testing.T) {
 		if r.code != c.code || !strings.Contains(r.stderr, c.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
 			t.Errorf("%s=%s: exit %d, want %d and one line with %q:\n%s", c.env, c.value, r.code, c.code, c.want, r.stderr)
 		}
+	}
+}
+
+// TestBadUsageSettingsDoNotStopSync: a wrong usage setting is logged and
+// no usage is read, but tasks are archived all the same (they would leave
+// the API's window).
+func TestBadUsageSettingsDoNotStopSync(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	a := newAPI(t, generate(50, now, nil), simulator.NewClock(now, 0), simulator.Faults{})
+	db := migrated(t)
+	env := baseEnv(a, db)
+	env["MPS_USAGE_MODE"], env["MPS_USAGE_SCHEDULE"] = "on", "every day"
+	r := run(t, env, "sync")
+	if r.code != 0 || !strings.Contains(r.stderr, "billed usage is not read: its settings are invalid") || !strings.Contains(r.stderr, "usage.schedule (MPS_USAGE_SCHEDULE)") {
+		t.Fatalf("sync: exit %d:\n%s", r.code, r.stderr)
+	}
+	if scalar(t, db, `SELECT count(*) FROM tasks`) == 0 || len(a.sim.UsageQueries()) != 0 {
+		t.Errorf("tasks archived: %d; usage queries: %d", scalar(t, db, `SELECT count(*) FROM tasks`), len(a.sim.UsageQueries()))
 	}
 }
 

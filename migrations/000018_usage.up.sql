@@ -89,41 +89,46 @@ CREATE FUNCTION mps_output_minutes(since date, until date)
 $$;
 
 -- Billed transcoding next to what the archive's outputs account for, per
--- Beijing day and codec × tier of the short edge: the bill knows Standard
--- from TESHD (the specification's first part), the outputs do not, so the
--- row sums them. Audio and Remuxing are rows of their own (codec and tier
--- NULL), billed only. outputs_without_duration (adaptive streaming) and
--- tasks_without_outcome (finished tasks whose detail was not captured) are
--- the day's, repeated on each of its rows: billed time the archive cannot
--- see. Each billed figure is whole seconds: status is agrees when the
--- difference is within half a second per figure (billed_figures), else
--- differs, billed_only or archived_only.
+-- Beijing day and class: codec × tier of the short edge for video (the
+-- bill knows Standard from TESHD and Edit, the specification's first
+-- part, the outputs do not, so the row sums them), Audio for outputs with
+-- a duration but no video stream and no resolution, and Remuxing (billed
+-- only: an output does not say it was remuxed), codec and tier NULL.
+-- The day's outputs_without_duration (adaptive streaming),
+-- outputs_unclassified (a duration but a codec without a resolution or the
+-- other way round) and tasks_without_outcome (finished tasks whose detail
+-- was not captured) are repeated on each of its rows: billed time the
+-- archive cannot place. Each billed figure is whole seconds: status is
+-- agrees when the difference is within half a second per figure
+-- (billed_figures), else differs, billed_only or archived_only.
 CREATE FUNCTION mps_usage_reconciliation(since date, until date)
     RETURNS TABLE (day date, codec text, tier text, specifications text[], billed_figures bigint, billed_count bigint, billed_s numeric,
                    outputs bigint, accounted_s numeric, difference_s numeric,
-                   outputs_without_duration bigint, tasks_without_outcome bigint, status text)
+                   outputs_without_duration bigint, outputs_unclassified bigint, tasks_without_outcome bigint, status text)
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
     WITH billed AS (
         SELECT u.day,
-               CASE WHEN split_part(u.specification, '.', 3) <> '' THEN split_part(u.specification, '.', 2) END AS codec,
-               CASE WHEN split_part(u.specification, '.', 3) <> '' THEN split_part(u.specification, '.', 3) END AS tier,
-               CASE WHEN split_part(u.specification, '.', 3) = '' THEN u.specification END AS other,
+               CASE WHEN split_part(u.specification, '.', 3) <> ''
+                    THEN split_part(u.specification, '.', 2) || '.' || split_part(u.specification, '.', 3)
+                    ELSE u.specification END AS class,
                array_agg(DISTINCT u.specification ORDER BY u.specification) AS specifications,
                count(*) AS figures, sum(u.count)::bigint AS billed_count, sum(u.usage) AS billed_s
           FROM usage_daily u
          WHERE u.type = 'Transcode' AND u.day BETWEEN since AND until AND (u.count > 0 OR u.usage > 0)
-         GROUP BY 1, 2, 3, 4
+         GROUP BY 1, 2
     ), minutes AS (
         SELECT * FROM mps_output_minutes(since, until)
     ), accounted AS (
-        SELECT m.day, m.codec, m.tier, sum(m.outputs - m.outputs_without_duration)::bigint AS outputs,
+        SELECT m.day, coalesce(m.codec || '.' || m.tier, 'Audio') AS class,
+               sum(m.outputs - m.outputs_without_duration)::bigint AS outputs,
                round(sum(m.seconds)::numeric, 3) AS accounted_s
           FROM minutes m
-         WHERE m.outputs > m.outputs_without_duration AND m.codec IS NOT NULL AND m.tier IS NOT NULL
-         GROUP BY 1, 2, 3
+         WHERE m.outputs > m.outputs_without_duration AND (m.codec IS NULL) = (m.tier IS NULL)
+         GROUP BY 1, 2
     ), unseen AS (
-        SELECT m.day, sum(m.outputs_without_duration)::bigint AS outputs_without_duration
+        SELECT m.day, sum(m.outputs_without_duration)::bigint AS outputs_without_duration,
+               coalesce(sum(m.outputs - m.outputs_without_duration) FILTER (WHERE (m.codec IS NULL) <> (m.tier IS NULL)), 0)::bigint AS outputs_unclassified
           FROM minutes m GROUP BY 1
     ), no_outcome AS (
         SELECT (t.finish_time AT TIME ZONE 'Asia/Shanghai')::date AS day, count(*) AS tasks_without_outcome
@@ -136,18 +141,18 @@ CREATE FUNCTION mps_usage_reconciliation(since date, until date)
            AND (d.task_id IS NULL OR d.outcome NOT IN ('succeeded', 'failed') OR d.raw IS NULL OR d.raw_truncated)
          GROUP BY 1
     ), rows AS (
-        SELECT coalesce(b.day, a.day) AS day, coalesce(b.codec, a.codec) AS codec, coalesce(b.tier, a.tier) AS tier,
-               coalesce(b.specifications, '{}') AS specifications, coalesce(b.figures, 0) AS figures, coalesce(b.billed_count, 0) AS billed_count,
+        SELECT coalesce(b.day, a.day) AS day, coalesce(b.class, a.class) AS class,
+               coalesce(b.specifications, CASE WHEN a.class LIKE '%.%' THEN '{}' ELSE ARRAY[a.class] END) AS specifications,
+               coalesce(b.figures, 0) AS figures, coalesce(b.billed_count, 0) AS billed_count,
                coalesce(b.billed_s, 0) AS billed_s, coalesce(a.outputs, 0) AS outputs, coalesce(a.accounted_s, 0) AS accounted_s,
                b.day IS NOT NULL AS billed, a.day IS NOT NULL AS archived
-          FROM (SELECT * FROM billed WHERE other IS NULL) b
-          FULL JOIN accounted a ON a.day = b.day AND a.codec = b.codec AND a.tier = b.tier
-        UNION ALL
-        SELECT b.day, NULL, NULL, b.specifications, b.figures, b.billed_count, b.billed_s, 0, 0, true, false
-          FROM billed b WHERE b.other IS NOT NULL
+          FROM billed b
+          FULL JOIN accounted a ON a.day = b.day AND a.class = b.class
     )
-    SELECT r.day, r.codec, r.tier, r.specifications, r.figures, r.billed_count, r.billed_s, r.outputs, r.accounted_s,
-           r.billed_s - r.accounted_s, coalesce(s.outputs_without_duration, 0), coalesce(n.tasks_without_outcome, 0),
+    SELECT r.day, nullif(split_part(r.class, '.', 1), r.class), nullif(split_part(r.class, '.', 2), ''),
+           r.specifications, r.figures, r.billed_count, r.billed_s, r.outputs, r.accounted_s,
+           r.billed_s - r.accounted_s, coalesce(s.outputs_without_duration, 0), coalesce(s.outputs_unclassified, 0),
+           coalesce(n.tasks_without_outcome, 0),
            CASE WHEN NOT r.archived THEN 'billed_only'
                 WHEN NOT r.billed THEN 'archived_only'
                 WHEN abs(r.billed_s - r.accounted_s) <= 0.5 * r.figures + 0.001 THEN 'agrees'

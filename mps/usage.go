@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
+	"math/big"
+	"regexp"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -118,84 +121,204 @@ type UsageRow struct {
 // not a DescribeUsageData answer.
 var ErrMalformedUsage = errors.New("malformed DescribeUsageData response")
 
-// DecodeUsage reads a DescribeUsageData body into rows. An error answer is
-// an *APIError. A type with specifications gives one row per
-// specification and day; a type without gives its summary (Specification
-// ""). Days outside from..to and rows of zero count and usage are left
-// out: the caller replaces the whole range with what is returned.
-func DecodeUsage(body []byte, from, to time.Time) ([]UsageRow, error) {
+// UsageAnswer is a decoded DescribeUsageData answer.
+type UsageAnswer struct {
+	// Rows are the non-zero figures of the days asked for, one per day,
+	// type and specification.
+	Rows []UsageRow
+	// Types are the task types the answer has a Data item for.
+	Types []string
+	// Problems name figures that could not be read (left out) and
+	// answers that contradict themselves, one line each.
+	Problems []string
+}
+
+// DecodeUsage reads a DescribeUsageData body. An error answer is an
+// *APIError; a body that is not of the answer's shape wraps
+// ErrMalformedUsage. Within it, nothing odd fails the whole answer: a
+// figure that cannot be read is left out and named in Problems.
+//
+// A type with specifications gives one row per specification and day; a
+// type without gives its summary (Specification ""), and so does the part
+// of a day's summary that its specifications do not account for. A day,
+// type and specification given twice (twice listed, or two times of one
+// Beijing day) are added up. Days outside from..to and figures of zero
+// are left out: the caller replaces the days it asked for with what is
+// returned.
+func DecodeUsage(body []byte, from, to time.Time) (UsageAnswer, error) {
+	var ans UsageAnswer
 	var env struct {
 		Response json.RawMessage `json:"Response"`
 	}
 	if err := json.Unmarshal(body, &env); err != nil || len(env.Response) == 0 {
-		return nil, fmt.Errorf("%w: no Response object", ErrMalformedUsage)
+		return ans, fmt.Errorf("%w: no Response object", ErrMalformedUsage)
 	}
 	var e ErrorBody
 	if json.Unmarshal(env.Response, &e) == nil && e.Error.Code != "" {
-		return nil, &APIError{Action: ActionDescribeUsageData, Code: e.Error.Code, Message: e.Error.Message, RequestID: e.RequestId}
+		return ans, &APIError{Action: ActionDescribeUsageData, Code: e.Error.Code, Message: e.Error.Message, RequestID: e.RequestId}
 	}
 	var r DescribeUsageDataResponseParams
 	d := json.NewDecoder(bytes.NewReader(env.Response))
 	d.UseNumber()
 	if err := d.Decode(&r); err != nil {
-		return nil, fmt.Errorf("%w: %s", ErrMalformedUsage, truncate(err.Error(), 120))
+		return ans, fmt.Errorf("%w: %s", ErrMalformedUsage, truncate(err.Error(), 120))
 	}
-	var rows []UsageRow
-	add := func(typ, spec string, items []UsageItem) error {
-		for _, it := range items {
-			row, keep, err := usageRow(typ, spec, it, from, to)
-			if err != nil {
-				return err
-			}
-			if keep {
-				rows = append(rows, row)
-			}
+	type key struct {
+		day       time.Time
+		typ, spec string
+	}
+	sums := map[key]*figure{}
+	var order []key
+	add := func(k key, f figure) {
+		if s, ok := sums[k]; ok {
+			s.add(f)
+			return
 		}
-		return nil
+		sums[k] = &f
+		order = append(order, k)
+	}
+	problem := func(format string, args ...any) {
+		if len(ans.Problems) < 20 {
+			ans.Problems = append(ans.Problems, fmt.Sprintf(format, args...))
+		}
+	}
+	read := func(typ, spec string, items []UsageItem, each func(time.Time, figure)) {
+		for _, it := range items {
+			day, f, err := readItem(it)
+			if err != nil {
+				problem("%s %q: %v: left out", typ, spec, err)
+				continue
+			}
+			if day.Before(from) || day.After(to) {
+				continue
+			}
+			each(day, f)
+		}
 	}
 	for _, t := range r.Data {
 		if t.TaskType == "" {
-			return nil, fmt.Errorf("%w: a Data item has no TaskType", ErrMalformedUsage)
-		}
-		if len(t.Details) == 0 {
-			if err := add(t.TaskType, "", t.Summary); err != nil {
-				return nil, err
-			}
+			problem("a Data item has no TaskType: left out")
 			continue
 		}
-		for _, s := range t.Details {
-			if s.Specification == "" {
-				return nil, fmt.Errorf("%w: a %s specification has no name", ErrMalformedUsage, t.TaskType)
+		if !slices.Contains(ans.Types, t.TaskType) {
+			ans.Types = append(ans.Types, t.TaskType)
+		}
+		summary := map[time.Time]*figure{}
+		var days []time.Time
+		read(t.TaskType, "(summary)", t.Summary, func(day time.Time, f figure) {
+			if s, ok := summary[day]; ok {
+				s.add(f)
+				return
 			}
-			if err := add(t.TaskType, s.Specification, s.Data); err != nil {
-				return nil, err
+			summary[day] = &f
+			days = append(days, day)
+		})
+		detailed := map[time.Time]*figure{}
+		specs := map[time.Time]int64{}
+		for _, sp := range t.Details {
+			read(t.TaskType, sp.Specification, sp.Data, func(day time.Time, f figure) {
+				add(key{day, t.TaskType, sp.Specification}, f)
+				specs[day]++
+				if s, ok := detailed[day]; ok {
+					s.add(f)
+				} else {
+					c := figure{count: f.count, usage: new(big.Rat).Set(f.usage)}
+					detailed[day] = &c
+				}
+			})
+		}
+		// What a day's summary has beyond its specifications (all of it,
+		// for a type without any) is kept as the type's own figure. Each
+		// figure may be rounded on its own (to whole seconds): a difference
+		// of no task and at most a unit per specification is rounding.
+		for _, day := range days {
+			rest := *summary[day]
+			if dt, ok := detailed[day]; ok {
+				slack := new(big.Rat).SetInt64(specs[day])
+				over := new(big.Rat).Sub(dt.usage, rest.usage)
+				if rest.count < dt.count || over.Cmp(slack) > 0 {
+					problem("%s %s: the specifications add up to more than the summary: kept as they are", t.TaskType, day.Format(time.DateOnly))
+				}
+				rest.sub(*dt)
+				if rest.count == 0 && rest.usage.Cmp(slack) <= 0 {
+					continue
+				}
+			}
+			if rest.count > 0 || rest.usage.Sign() > 0 {
+				add(key{day, t.TaskType, ""}, rest)
 			}
 		}
 	}
-	return rows, nil
+	for _, k := range order {
+		f := sums[k]
+		if f.count == 0 && f.usage.Sign() == 0 {
+			continue
+		}
+		ans.Rows = append(ans.Rows, UsageRow{Day: k.day, Type: k.typ, Specification: k.spec, Count: f.count, Usage: f.amount()})
+	}
+	return ans, nil
 }
 
-func usageRow(typ, spec string, it UsageItem, from, to time.Time) (UsageRow, bool, error) {
+// figure is a count and an exact usage.
+type figure struct {
+	count int64
+	usage *big.Rat
+}
+
+func (f *figure) add(g figure) {
+	f.count += g.count
+	f.usage = new(big.Rat).Add(f.usage, g.usage)
+}
+
+// sub takes g away, down to zero at most.
+func (f *figure) sub(g figure) {
+	f.count = max(f.count-g.count, 0)
+	f.usage = new(big.Rat).Sub(f.usage, g.usage)
+	if f.usage.Sign() < 0 {
+		f.usage = new(big.Rat)
+	}
+}
+
+// amount is the usage as a decimal: exact where it has at most 6
+// decimals, which is all the API writes.
+func (f *figure) amount() string {
+	s := strings.TrimRight(f.usage.FloatString(6), "0")
+	return strings.TrimSuffix(s, ".")
+}
+
+// readItem reads one day's figure: Time the day's start (any ISO 8601
+// offset: the Beijing day it falls on), Count a whole number (written
+// 3 or 3.0), Usage a non-negative decimal.
+func readItem(it UsageItem) (time.Time, figure, error) {
 	at, err := time.Parse(time.RFC3339, it.Time)
 	if err != nil {
-		return UsageRow{}, false, fmt.Errorf("%w: %s %s: Time %q is not an ISO 8601 time", ErrMalformedUsage, typ, spec, it.Time)
+		return time.Time{}, figure{}, fmt.Errorf("Time %q is not an ISO 8601 time", it.Time)
 	}
-	day := UsageDay(at)
-	count, err := strconv.ParseInt(string(cmpOr(it.Count, "0")), 10, 64)
-	if err != nil || count < 0 {
-		return UsageRow{}, false, fmt.Errorf("%w: %s %s %s: Count %q is not a count", ErrMalformedUsage, typ, spec, it.Time, it.Count)
+	// Shapes checked first: an exponent of a billion would cost big.Rat
+	// that many digits.
+	if it.Count != "" && !countShape.MatchString(string(it.Count)) {
+		return time.Time{}, figure{}, fmt.Errorf("%s: Count %q is not a count", it.Time, it.Count)
 	}
-	usage := string(cmpOr(it.Usage, "0"))
-	if f, err := strconv.ParseFloat(usage, 64); err != nil || f < 0 {
-		return UsageRow{}, false, fmt.Errorf("%w: %s %s %s: Usage %q is not an amount", ErrMalformedUsage, typ, spec, it.Time, it.Usage)
-	} else if f == 0 && count == 0 {
-		return UsageRow{}, false, nil
+	if it.Usage != "" && !amountShape.MatchString(string(it.Usage)) {
+		return time.Time{}, figure{}, fmt.Errorf("%s: Usage %q is not an amount", it.Time, it.Usage)
 	}
-	if day.Before(from) || day.After(to) {
-		return UsageRow{}, false, nil
+	count, ok := new(big.Rat).SetString(string(cmpOr(it.Count, "0")))
+	if !ok || !count.IsInt() || count.Sign() < 0 || !count.Num().IsInt64() {
+		return time.Time{}, figure{}, fmt.Errorf("%s: Count %q is not a count", it.Time, it.Count)
 	}
-	return UsageRow{Day: day, Type: typ, Specification: spec, Count: count, Usage: usage}, true, nil
+	usage, ok := new(big.Rat).SetString(string(cmpOr(it.Usage, "0")))
+	if !ok || usage.Sign() < 0 {
+		return time.Time{}, figure{}, fmt.Errorf("%s: Usage %q is not an amount", it.Time, it.Usage)
+	}
+	return UsageDay(at), figure{count: count.Num().Int64(), usage: usage}, nil
 }
+
+// The shapes a count and an amount may take: digits, a fraction, a small
+// exponent.
+var (
+	countShape  = regexp.MustCompile(`^[0-9]{1,18}(\.0*)?$`)
+	amountShape = regexp.MustCompile(`^[0-9]{1,30}(\.[0-9]{0,12})?([eE][+-]?[0-9]{1,2})?$`)
+)
 
 func cmpOr(n json.Number, def json.Number) json.Number {
 	if n == "" {

@@ -307,9 +307,9 @@ func (c *Client) TaskDetail(ctx context.Context, taskID string) (*mps.TaskDetail
 }
 
 // UsageData calls DescribeUsageData for q, retrying transient failures,
-// paced by its own limiter, and returns the rows of q's days.
-func (c *Client) UsageData(ctx context.Context, q mps.UsageQuery) ([]mps.UsageRow, error) {
-	var rows []mps.UsageRow
+// paced by its own limiter, and returns the figures of q's days.
+func (c *Client) UsageData(ctx context.Context, q mps.UsageQuery) (mps.UsageAnswer, error) {
+	var ans mps.UsageAnswer
 	err := c.retry(ctx, c.usageLimiter, func() error {
 		req := &describeUsageDataRequest{BaseRequest: &tchttp.BaseRequest{}, DescribeUsageDataRequestParams: q.Params()}
 		resp := &describeUsageDataResponse{from: q.From, to: q.To}
@@ -320,10 +320,10 @@ func (c *Client) UsageData(ctx context.Context, q mps.UsageQuery) ([]mps.UsageRo
 		if err = c.finish(mps.ActionDescribeUsageData, "", cap, err); err != nil {
 			return err
 		}
-		rows = resp.rows
+		ans = resp.ans
 		return nil
 	})
-	return rows, err
+	return ans, err
 }
 
 // retry makes up to MaxAttempts attempts of one call, each paced by lim and
@@ -679,7 +679,7 @@ type describeUsageDataResponse struct {
 	tchttp.BaseResponse
 	cap      *captured
 	from, to time.Time
-	rows     []mps.UsageRow
+	ans      mps.UsageAnswer
 	err      error
 }
 
@@ -688,7 +688,7 @@ func (r *describeUsageDataResponse) UnmarshalJSON(body []byte) error {
 	if r.cap != nil && r.cap.body != nil {
 		body = r.cap.body
 	}
-	r.rows, r.err = mps.DecodeUsage(body, r.from, r.to)
+	r.ans, r.err = mps.DecodeUsage(body, r.from, r.to)
 	var ae *mps.APIError
 	if r.err != nil && !errors.As(r.err, &ae) {
 		r.err = &mps.APIError{Code: mps.CodeMalformedResponse, Message: r.err.Error()}

@@ -207,8 +207,8 @@ func usageSections(r *storage.Report) []section {
 		rec.Rows = append(rec.Rows, []string{orNone(c.Codec), orNone(c.Tier), strings.Join(c.Specifications, " "), f(c.BilledS), f(c.AccountedS),
 			f(c.DifferenceS), strconv.FormatInt(c.Days, 10), strconv.FormatInt(c.DaysAgreeing, 10)})
 	}
-	rec.Note = fmt.Sprintf("billed but not seen by the archive: %d outputs without a duration (adaptive streaming), %d finished tasks without a captured outcome; why the two differ: docs/reporting.md",
-		r.Unaccounted.OutputsWithoutDuration, r.Unaccounted.TasksWithoutOutcome)
+	rec.Note = fmt.Sprintf("billed but not placed by the archive: %d outputs without a duration (adaptive streaming), %d without a codec or a resolution, %d finished tasks without a captured outcome; why the two differ: docs/reporting.md",
+		r.Unaccounted.OutputsWithoutDuration, r.Unaccounted.OutputsUnclassified, r.Unaccounted.TasksWithoutOutcome)
 	sp := section{Name: "output_minutes", Title: "Who spent it: transcoded output minutes, top 5 task types, templates and buckets",
 		Header: []string{"by", "value", "outputs", "minutes"}}
 	for _, x := range r.Spenders {

@@ -82,6 +82,7 @@ type ReconciliationRow struct {
 // outcome.
 type UnaccountedRow struct {
 	OutputsWithoutDuration int64 `json:"outputs_without_duration"`
+	OutputsUnclassified    int64 `json:"outputs_unclassified"`
 	TasksWithoutOutcome    int64 `json:"tasks_without_outcome"`
 }
 
@@ -433,12 +434,13 @@ SELECT coalesce(codec, ''), coalesce(tier, ''),
 	}
 	err = tx.QueryRow(ctx, `
 SELECT coalesce(sum(outputs_without_duration), 0)::bigint,
+       coalesce(sum(outputs - outputs_without_duration) FILTER (WHERE (codec IS NULL) <> (tier IS NULL)), 0)::bigint,
        (SELECT count(*) FROM tasks t LEFT JOIN task_details d ON d.task_id = t.task_id AND d.create_time = t.create_time
          WHERE t.status = 'FINISH' AND t.create_time >= ($1::date - 8)::timestamp AT TIME ZONE 'UTC'
            AND t.finish_time >= $1::date::timestamp AT TIME ZONE 'Asia/Shanghai'
            AND t.finish_time < ($2::date + 1)::timestamp AT TIME ZONE 'Asia/Shanghai'
            AND (d.task_id IS NULL OR d.outcome NOT IN ('succeeded', 'failed') OR d.raw IS NULL OR d.raw_truncated))
-  FROM mps_output_minutes($1::date, $2::date)`, from, to).Scan(&r.Unaccounted.OutputsWithoutDuration, &r.Unaccounted.TasksWithoutOutcome)
+  FROM mps_output_minutes($1::date, $2::date)`, from, to).Scan(&r.Unaccounted.OutputsWithoutDuration, &r.Unaccounted.OutputsUnclassified, &r.Unaccounted.TasksWithoutOutcome)
 	if err != nil {
 		return fmt.Errorf("report usage unaccounted: %w", interpretError(err))
 	}

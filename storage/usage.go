@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -100,8 +101,17 @@ func date(t time.Time) any {
 // new figures are added, changed ones revised, and ones the API no longer
 // reports set to zero; then q's days join the coverage of each type. One
 // transaction: a query's days are stored whole or not at all.
-func (s *Store) StoreUsage(ctx context.Context, runID int64, q mps.UsageQuery, rows []mps.UsageRow) (usage.Stored, error) {
+func (s *Store) StoreUsage(ctx context.Context, runID int64, q mps.UsageQuery, ans mps.UsageAnswer) (usage.Stored, error) {
 	var st usage.Stored
+	rows := ans.Rows
+	// Only the types asked for: one the answer has no Data item for keeps
+	// its figures (an answer that leaves a type out says nothing of it).
+	answered := make([]string, 0, len(q.Types))
+	for _, t := range q.Types {
+		if slices.Contains(ans.Types, t) {
+			answered = append(answered, t)
+		}
+	}
 	days := make([]string, len(rows))
 	types := make([]string, len(rows))
 	specs := make([]string, len(rows))
@@ -113,22 +123,25 @@ func (s *Store) StoreUsage(ctx context.Context, runID int64, q mps.UsageQuery, r
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `
 WITH new AS (
-    SELECT * FROM unnest($5::date[], $6::text[], $7::text[], $8::bigint[], $9::numeric[]) AS n(day, type, specification, count, usage)
+    -- Added up again here: a figure given twice must not fail the upsert.
+    SELECT day, type, specification, sum(count)::bigint AS count, sum(usage) AS usage
+      FROM unnest($5::date[], $6::text[], $7::text[], $8::bigint[], $9::numeric[]) AS n(day, type, specification, count, usage)
+     GROUP BY 1, 2, 3
 ), gone AS (
     UPDATE usage_daily u SET count = 0, usage = 0, changed_at = now(), revisions = u.revisions + 1
-     WHERE u.region = $1 AND u.type = ANY($2) AND u.day BETWEEN $3 AND $4 AND (u.count > 0 OR u.usage > 0)
+     WHERE u.region = $1 AND u.type = ANY($10) AND u.day BETWEEN $3 AND $4 AND (u.count > 0 OR u.usage > 0)
        AND NOT EXISTS (SELECT FROM new n WHERE n.day = u.day AND n.type = u.type AND n.specification = u.specification)
     RETURNING 1
 ), up AS (
     INSERT INTO usage_daily AS u (day, region, type, specification, count, usage)
-    SELECT day, $1, type, specification, count, usage FROM new
+    SELECT day, $1, type, specification, count, usage FROM new WHERE type = ANY($2)
     ON CONFLICT (day, region, type, specification) DO UPDATE
        SET count = EXCLUDED.count, usage = EXCLUDED.usage, changed_at = now(), revisions = u.revisions + 1
      WHERE (u.count, u.usage) IS DISTINCT FROM (EXCLUDED.count, EXCLUDED.usage)
     RETURNING (u.xmax = 0) AS added
 )
 SELECT count(*) FILTER (WHERE added), count(*) FILTER (WHERE NOT added) + (SELECT count(*) FROM gone) FROM up`,
-			q.Region, q.Types, date(q.From), date(q.To), days, types, specs, counts, amounts).Scan(&st.Added, &st.Revised)
+			q.Region, q.Types, date(q.From), date(q.To), days, types, specs, counts, amounts, answered).Scan(&st.Added, &st.Revised)
 		if err != nil {
 			return err
 		}

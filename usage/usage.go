@@ -30,8 +30,10 @@ type Key struct{ Region, Type string }
 // without a hole.
 type Coverage struct{ First, Last time.Time }
 
-// Lock is held for a run: one process reads usage at a time.
+// Lock is held for a run: one process reads usage at a time. Lost is
+// closed when the lock's session is gone (another process may take it).
 type Lock interface {
+	Lost() <-chan struct{}
 	Release(ctx context.Context)
 }
 
@@ -51,15 +53,17 @@ type Store interface {
 	UsageRuns(ctx context.Context) (Runs, error)
 	UsageCoverage(ctx context.Context) (map[Key]Coverage, error)
 	StartUsageRun(ctx context.Context, trigger string, backfill bool, from, to time.Time) (int64, error)
-	// StoreUsage replaces the figures of q's region, types and days with
-	// rows and extends their coverage, in one transaction.
-	StoreUsage(ctx context.Context, runID int64, q mps.UsageQuery, rows []mps.UsageRow) (Stored, error)
+	// StoreUsage replaces the figures of q's region and days with the
+	// answer's (of the types q asked for; those of a type the answer has
+	// no Data item for are kept) and extends the coverage of q's types, in
+	// one transaction.
+	StoreUsage(ctx context.Context, runID int64, q mps.UsageQuery, ans mps.UsageAnswer) (Stored, error)
 	FinishUsageRun(ctx context.Context, runID int64, res Result, runErr error) error
 }
 
 // Client reads DescribeUsageData.
 type Client interface {
-	UsageData(ctx context.Context, q mps.UsageQuery) ([]mps.UsageRow, error)
+	UsageData(ctx context.Context, q mps.UsageQuery) (mps.UsageAnswer, error)
 }
 
 // Config says what to read.
@@ -87,6 +91,7 @@ type Result struct {
 	Revised  int64
 	Failed   int // queries that failed
 	Skipped  int // later queries of a failed one's region and types, left to the next run
+	Problems int // figures left out, or answers that contradict themselves (logged)
 	Duration time.Duration
 }
 
@@ -217,25 +222,39 @@ func (a *Archiver) run(ctx context.Context, trigger string, ifDue bool) (res Res
 	// coverage grows only without a hole, so the next run reads on from
 	// the failed days instead of leaving them behind.
 	stopped := map[string]bool{}
+queries:
 	for _, q := range qs {
-		if ctx.Err() != nil {
-			first = cmp.Or(first, ctx.Err())
-			break
+		select {
+		case <-ctx.Done():
+			first = cmp.Or(first, context.Cause(ctx))
+			break queries
+		case <-lock.Lost():
+			first = cmp.Or(first, errors.New("the usage lock's database session was lost: stopped, so that another process's run cannot overlap this one"))
+			break queries
+		default:
 		}
 		group := q.Region + "\x00" + strings.Join(q.Types, ",")
 		if stopped[group] {
 			res.Skipped++
 			continue
 		}
-		rows, err := a.client.UsageData(ctx, q)
+		ans, err := a.client.UsageData(ctx, q)
 		if err == nil {
+			if len(ans.Problems) > 0 {
+				res.Problems += len(ans.Problems)
+				a.log.Warn("usage answer partly unreadable", "region", q.Region, "from", q.From.Format(time.DateOnly), "to", q.To.Format(time.DateOnly),
+					"problems", len(ans.Problems), "first", ans.Problems[0])
+			}
 			var st Stored
-			if st, err = a.store.StoreUsage(ctx, res.RunID, q, rows); err == nil {
+			if st, err = a.store.StoreUsage(ctx, res.RunID, q, ans); err == nil {
 				res.Requests++
 				res.Added += st.Added
 				res.Revised += st.Revised
 				continue
 			}
+		}
+		if ctx.Err() != nil {
+			err = context.Cause(ctx)
 		}
 		// A region the account cannot read, or an outage: the others are
 		// still read, and the next run starts from what was stored.

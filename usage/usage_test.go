@@ -171,10 +171,11 @@ func TestDefaultsTrap(t *testing.T) {
 	r := archivetest.NewRig(t, sim, secretID, secretKey, nil)
 	today := mps.UsageDay(now)
 	from := today.AddDate(0, 0, -30)
-	rows, err := r.Client.UsageData(context.Background(), mps.UsageQuery{From: from, To: today})
+	ans, err := r.Client.UsageData(context.Background(), mps.UsageQuery{From: from, To: today})
 	if err != nil {
 		t.Fatal(err)
 	}
+	rows := ans.Rows
 	var defaults, guangzhouTranscode, all float64
 	for _, row := range rows {
 		if row.Type != "Transcode" {
@@ -327,7 +328,7 @@ func TestReconciliation(t *testing.T) {
 		}
 	}
 	rows := pgtest.Query(t, r.DB, `
-SELECT to_char(day, 'YYYY-MM-DD'), codec, tier, billed_s::float8, accounted_s::float8, difference_s::float8, outputs_without_duration, tasks_without_outcome, status, billed_figures
+SELECT to_char(day, 'YYYY-MM-DD'), codec, tier, billed_s::float8, accounted_s::float8, difference_s::float8, outputs_without_duration + outputs_unclassified, tasks_without_outcome, status, billed_figures
   FROM mps_usage_reconciliation(current_date - 400, current_date + 400) WHERE codec IS NOT NULL`)
 	checked, agreeing, flagged := 0, 0, 0
 	for _, row := range rows {
@@ -437,18 +438,21 @@ func TestRevisedAndVanishedFigures(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := mps.UsageQuery{From: day(1), To: day(3), Types: []string{"Transcode", "Snapshot"}, Region: "aws"}
-	st, err := r.Store.StoreUsage(ctx, run, q, []mps.UsageRow{
+	both := []string{"Transcode", "Snapshot"}
+	st, err := r.Store.StoreUsage(ctx, run, q, mps.UsageAnswer{Types: both, Rows: []mps.UsageRow{
 		{Day: day(1), Type: "Transcode", Specification: "Standard.H264.HD", Count: 2, Usage: "120"},
 		{Day: day(2), Type: "Transcode", Specification: "Audio", Count: 1, Usage: "30.5"},
 		{Day: day(3), Type: "Snapshot", Specification: "SampleSnapshot", Count: 1, Usage: "10"},
-	})
+	}})
 	if err != nil || st != (usage.Stored{Added: 3}) {
 		t.Fatalf("first reading: %+v, %v", st, err)
 	}
-	st, err = r.Store.StoreUsage(ctx, run, mps.UsageQuery{From: day(2), To: day(4), Types: q.Types, Region: "aws"}, []mps.UsageRow{
+	st, err = r.Store.StoreUsage(ctx, run, mps.UsageQuery{From: day(2), To: day(4), Types: q.Types, Region: "aws"}, mps.UsageAnswer{Types: both, Rows: []mps.UsageRow{
 		{Day: day(3), Type: "Snapshot", Specification: "SampleSnapshot", Count: 2, Usage: "20"},
 		{Day: day(4), Type: "Transcode", Specification: "Standard.H265.4K", Count: 1, Usage: "60"},
-	})
+		// A type not asked for is not stored.
+		{Day: day(4), Type: "Enhance", Specification: "x", Count: 1, Usage: "60"},
+	}})
 	if err != nil || st != (usage.Stored{Added: 1, Revised: 2}) {
 		t.Fatalf("second reading: %+v, %v", st, err)
 	}
@@ -463,10 +467,18 @@ func TestRevisedAndVanishedFigures(t *testing.T) {
 		t.Errorf("coverage: %s", got)
 	}
 	// A hole: what was read before it no longer joins on.
-	if _, err := r.Store.StoreUsage(ctx, run, mps.UsageQuery{From: day(10), To: day(12), Types: []string{"Snapshot"}, Region: "aws"}, nil); err != nil {
+	if _, err := r.Store.StoreUsage(ctx, run, mps.UsageQuery{From: day(10), To: day(12), Types: []string{"Snapshot"}, Region: "aws"}, mps.UsageAnswer{Types: []string{"Snapshot"}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := cov(); got != "[[Snapshot 01-10 01-12] [Transcode 01-01 01-04]]" {
 		t.Errorf("coverage after a hole: %s", got)
+	}
+	// An answer without a Data item for Transcode says nothing of it: its
+	// figures stay.
+	if _, err := r.Store.StoreUsage(ctx, run, mps.UsageQuery{From: day(1), To: day(4), Types: both, Region: "aws"}, mps.UsageAnswer{Types: []string{"Snapshot"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := pgtest.Scalar[int64](t, r.DB, `SELECT count(*) FROM usage_daily WHERE type = 'Transcode' AND count > 0`); got != 2 {
+		t.Errorf("%d Transcode figures left after an answer without Transcode, want 2", got)
 	}
 }

@@ -105,8 +105,13 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 	// Usage is read when its schedule has come round, so that a timer or
 	// CronJob running only sync keeps it too; it never changes the exit
 	// status (usage_runs and the metrics record a failure).
+	// It has usageSyncBudget at most: an outage of DescribeUsageData must
+	// not hold a sync that has done its work (a CronJob's next run waits
+	// for it); what is not read is read by the next due run.
 	if !errors.Is(err, syncer.ErrLocked) && ctx.Err() == nil {
-		a.readUsage(ctx, log, "sync")
+		uctx, cancel := context.WithTimeoutCause(ctx, usageSyncBudget, errUsageBudget)
+		a.readUsage(uctx, log, "sync")
+		cancel()
 	}
 	// A skipped run pushes nothing: a push replaces the instance's whole
 	// group, and a run that did not happen has no result to replace the
@@ -129,6 +134,12 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 	}
 	return nil
 }
+
+// usageSyncBudget bounds the usage run of a sync; a backfill at the
+// default 10 requests a second takes about 9 s.
+const usageSyncBudget = 2 * time.Minute
+
+var errUsageBudget = fmt.Errorf("the sync's budget for reading usage (%s) ran out; the next due run goes on from what was stored", usageSyncBudget)
 
 // detailAttrs are a sync's detail figures, for its one log line.
 func detailAttrs(ctx context.Context, st *storage.Store, f *details.Fetcher, err error) []any {

@@ -36,6 +36,9 @@ Exit statuses:
 	if !cfg.UsageOn() {
 		return usageErrorf("usage.mode is off (%s): nothing to read", "MPS_USAGE_MODE")
 	}
+	if _, err := cfg.UsageProblems(); err != nil {
+		return err
+	}
 	log := newLogger(env.Stderr, cfg.Log)
 	st, err := openStore(ctx, cfg, true)
 	if err != nil {

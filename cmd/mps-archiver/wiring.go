@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/mps-archiver/mps-archiver/daemon"
@@ -52,6 +53,16 @@ func newArchiver(ctx context.Context, cfg config.Config, log *slog.Logger, st *s
 		metrics.WatchDetails(st, a.fetcher)
 	}
 	if cfg.UsageOn() {
+		unknown, err := cfg.UsageProblems()
+		if err != nil {
+			// Tasks are archived all the same: a usage setting is no
+			// reason to let them leave the API's window.
+			log.Error("billed usage is not read: its settings are invalid", "error", err.Error())
+			return a, nil
+		}
+		if len(unknown) > 0 {
+			log.Warn("usage.types names types this binary does not know; they are asked for as written (the API refuses a wrong one)", "types", strings.Join(unknown, ","))
+		}
 		sched, err := daemon.ParseSchedule(cfg.Usage.Schedule, cfg.Serve.TimeZone)
 		if err != nil {
 			return nil, fmt.Errorf("usage.schedule: %w", err)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -499,7 +500,6 @@ func (c *Config) problems(needAPI bool) []error {
 		if c.Details.Retention < time.Hour || c.Details.Retention > mps.Window {
 			errs = append(errs, fmt.Errorf("details.retention: %s is outside 1h..%dh (the API keeps details 72h on the international site, %dh on the China site)", c.Details.Retention, windowHours, windowHours))
 		}
-		errs = append(errs, c.usageProblems()...)
 		if c.Details.SyncBudget < 0 {
 			errs = append(errs, fmt.Errorf("details.sync_budget: %s must not be negative", c.Details.SyncBudget))
 		}
@@ -557,7 +557,27 @@ func (c *Config) problems(needAPI bool) []error {
 	return errs
 }
 
-// usageProblems checks the usage settings.
+// UsageProblems checks the usage settings, apart from the others: a
+// wrong usage setting must not stop the archiving of tasks (the commands
+// that archive log it and read no usage; `usage` refuses to run). Unknown
+// is a type name this binary does not know, which is passed on to the API
+// (a type Tencent adds later), to be said in a warning.
+func (c *Config) UsageProblems() (unknown []string, err error) {
+	errs := c.usageProblems()
+	if c.Usage.Mode == "on" {
+		for _, t := range c.Usage.Types {
+			if !slices.Contains(mps.UsageTypes, t) && typeName.MatchString(t) {
+				unknown = append(unknown, t)
+			}
+		}
+	}
+	return unknown, joinOneLine(errs)
+}
+
+// typeName is what a task type's name may look like.
+var typeName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,63}$`)
+
+// usageProblems lists what is wrong with the usage settings.
 func (c *Config) usageProblems() []error {
 	var errs []error
 	switch c.Usage.Mode {
@@ -587,8 +607,8 @@ func (c *Config) usageProblems() []error {
 		errs = append(errs, fmt.Errorf("usage.types (%s): empty (the API would answer for Transcode alone)", EnvUsageTypes))
 	}
 	for _, t := range c.Usage.Types {
-		if !slices.Contains(mps.UsageTypes, t) {
-			errs = append(errs, fmt.Errorf("usage.types (%s): %q is not one of %s", EnvUsageTypes, t, strings.Join(mps.UsageTypes, ", ")))
+		if !typeName.MatchString(t) {
+			errs = append(errs, fmt.Errorf("usage.types (%s): %q is not a type name (one of %s, or another the API knows)", EnvUsageTypes, t, strings.Join(mps.UsageTypes, ", ")))
 			break
 		}
 	}
