@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +60,25 @@ func TestUsageThroughTheBinary(t *testing.T) {
 	if strings.Contains(r.stderr+r.stdout, secretKey) {
 		t.Error("the usage run's output holds the secret key")
 	}
+	// status says where usage stands.
+	r = run(t, env, "status", "--format", "json")
+	var st struct {
+		Usage *struct {
+			LastSuccess *time.Time `json:"last_success"`
+			ReadThrough *time.Time `json:"read_through"`
+			Pairs       int        `json:"regions_x_types"`
+		} `json:"usage"`
+		Attention []string `json:"attention"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.Usage == nil || st.Usage.LastSuccess == nil || st.Usage.ReadThrough == nil ||
+		st.Usage.Pairs != len(mps.UsageRegions)*len(mps.UsageTypes) || !st.Usage.ReadThrough.Equal(mps.UsageDay(time.Now())) {
+		t.Errorf("status: %v\n%s", err, r.stdout)
+	}
+	for _, a := range st.Attention {
+		if strings.Contains(a, "usage") {
+			t.Errorf("status: %q", a)
+		}
+	}
 
 	for _, c := range []struct {
 		env, value, want string
@@ -94,6 +114,32 @@ func TestBadUsageSettingsDoNotStopSync(t *testing.T) {
 	}
 	if scalar(t, db, `SELECT count(*) FROM tasks`) == 0 || len(a.sim.UsageQueries()) != 0 {
 		t.Errorf("tasks archived: %d; usage queries: %d", scalar(t, db, `SELECT count(*) FROM tasks`), len(a.sim.UsageQueries()))
+	}
+}
+
+// TestUsageFailureIsLoud: when DescribeUsageData fails (a CAM policy
+// without it), `usage` exits 1 naming the code, a sync still exits 0 (its
+// tasks are drained and committed), and `status` asks for attention.
+func TestUsageFailureIsLoud(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	a := newAPI(t, generate(50, now, nil), simulator.NewClock(now, 0),
+		simulator.Faults{ErrorRate: 1, ErrorCodes: []string{"UnauthorizedOperation"}, Actions: []string{mps.ActionDescribeUsageData}})
+	db := migrated(t)
+	env := baseEnv(a, db)
+	env["MPS_USAGE_MODE"], env["MPS_USAGE_RATE_LIMIT"] = "on", "100"
+	if r := run(t, env, "sync"); r.code != 0 || !strings.Contains(r.stderr, `"msg":"usage run failed"`) || !strings.Contains(r.stderr, "UnauthorizedOperation") {
+		t.Fatalf("sync: exit %d:\n%s", r.code, r.stderr)
+	}
+	if r := run(t, env, "usage"); r.code != 1 || !strings.Contains(r.stderr, "UnauthorizedOperation") {
+		t.Fatalf("usage: exit %d:\n%s", r.code, r.stderr)
+	}
+	r := run(t, env, "status")
+	if r.code != 4 || !strings.Contains(r.stdout, "billed usage has not been read since the install: the last usage run failed") {
+		t.Fatalf("status: exit %d:\n%s", r.code, r.stdout)
+	}
+	if got := scalar(t, db, `SELECT count(*) FROM usage_runs WHERE status = 'failed' AND error LIKE '%UnauthorizedOperation%'`); got != 2 {
+		t.Errorf("%d failed usage runs recorded, want 2", got)
 	}
 }
 

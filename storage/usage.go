@@ -181,3 +181,33 @@ UPDATE usage_runs SET status = $2, finished_at = now(), error = nullif($3, '') W
 	}
 	return nil
 }
+
+// UsageStatus is what `status` says of billed usage.
+type UsageStatus struct {
+	LastSuccess *time.Time `json:"last_success,omitempty"`
+	LastAttempt *time.Time `json:"last_attempt,omitempty"`
+	LastError   string     `json:"last_error,omitempty"` // of the last run, when it failed
+	// ReadThrough is the last day read of the region and type read least
+	// far (nil: none read); Pairs counts the regions × types read.
+	ReadThrough *time.Time `json:"read_through,omitempty"`
+	Pairs       int64      `json:"regions_x_types"`
+}
+
+// UsageStatus reads the usage ledger and coverage.
+func (s *Store) UsageStatus(ctx context.Context) (UsageStatus, error) {
+	var u UsageStatus
+	var lastErr *string
+	err := s.pool.QueryRow(ctx, `
+SELECT (SELECT max(started_at) FROM usage_runs WHERE status = 'succeeded'),
+       r.started_at, CASE WHEN r.status = 'failed' THEN r.error END,
+       (SELECT min(last_day)::timestamp AT TIME ZONE 'UTC' FROM usage_coverage), (SELECT count(*) FROM usage_coverage)
+  FROM (SELECT NULL) AS one LEFT JOIN LATERAL (SELECT started_at, status, error FROM usage_runs ORDER BY id DESC LIMIT 1) AS r ON true`).
+		Scan(&u.LastSuccess, &u.LastAttempt, &lastErr, &u.ReadThrough, &u.Pairs)
+	if err != nil {
+		return u, fmt.Errorf("read usage status: %w", interpretError(err))
+	}
+	if lastErr != nil {
+		u.LastError = *lastErr
+	}
+	return u, nil
+}

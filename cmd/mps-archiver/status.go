@@ -36,8 +36,11 @@ type statusReport struct {
 	API             map[string]string    `json:"api_capabilities"`
 	// Dated tasks the last successful run's start could not move into a
 	// month's partition.
-	WaitingForPartition int64    `json:"tasks_waiting_for_partition"`
-	Attention           []string `json:"attention"`
+	WaitingForPartition int64 `json:"tasks_waiting_for_partition"`
+	// Usage is billed usage's ledger and coverage (absent with usage.mode
+	// off).
+	Usage     *storage.UsageStatus `json:"usage,omitempty"`
+	Attention []string             `json:"attention"`
 }
 
 // runStatus shows the archive's health on one screen and exits 4 when
@@ -134,6 +137,22 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 	if a.Details.Failing > 0 && a.Details.Failing == a.Details.Pending {
 		r.Attention = append(r.Attention, fmt.Sprintf("every queued outcome (%d) failed its last read: see task_detail_queue.last_error; after the fix, `mps-archiver details requeue`", a.Details.Failing))
 	}
+	if cfg.UsageOn() && r.SchemaVersion >= 18 {
+		u, err := st.UsageStatus(ctx)
+		if err != nil {
+			return err
+		}
+		r.Usage = &u
+		// As MPSArchiverUsageStale: a usage run was tried, and none has
+		// succeeded for two days.
+		if u.LastAttempt != nil && u.LastError != "" && (u.LastSuccess == nil || now.Sub(*u.LastSuccess) > 48*time.Hour) {
+			since := "since the install"
+			if u.LastSuccess != nil {
+				since = "for " + ago(now, *u.LastSuccess)
+			}
+			r.Attention = append(r.Attention, fmt.Sprintf("billed usage has not been read %s: the last usage run failed: %s (see usage_runs; MPS keeps usage 365 days)", since, firstLine(u.LastError)))
+		}
+	}
 	if r.WaitingForPartition > 0 {
 		r.Attention = append(r.Attention, fmt.Sprintf("%d tasks wait in the DEFAULT partition for their month's partition, which runs could not make: see the run log's warning (a lock not granted within 3 s, or a role without EXECUTE on mps_maintain_partitions: re-run deploy/postgres/least-privilege.sql)", r.WaitingForPartition))
 	}
@@ -197,6 +216,19 @@ func printStatus(env *Env, format string, r statusReport) error {
 			api = []string{"not learned yet"}
 		}
 		fmt.Fprintf(w, "API\t%s\n", strings.Join(api, ", "))
+		if u := r.Usage; u != nil {
+			line := "not read yet (serve, or a sync when usage.schedule comes round, or `mps-archiver usage`)"
+			if u.LastSuccess != nil {
+				line = "last read " + ago(now, *u.LastSuccess) + " ago"
+			}
+			if u.ReadThrough != nil {
+				line += fmt.Sprintf("; every one of %d regions × types read through %s", u.Pairs, u.ReadThrough.Format(time.DateOnly))
+			}
+			if u.LastError != "" {
+				line += "; the last run failed"
+			}
+			fmt.Fprintf(w, "Billed usage\t%s\n", line)
+		}
 		if err := w.Flush(); err != nil {
 			return err
 		}
