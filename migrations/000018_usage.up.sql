@@ -20,6 +20,21 @@ CREATE TABLE usage_daily (
     PRIMARY KEY (day, region, type, specification)
 );
 
+-- Every figure a later reading replaced, as it was: what MPS said it
+-- billed, and until when (the audit of a revised bill).
+CREATE TABLE usage_revisions (
+    day           date        NOT NULL,
+    region        text        NOT NULL,
+    type          text        NOT NULL,
+    specification text        NOT NULL,
+    count         bigint      NOT NULL,
+    usage         numeric     NOT NULL,
+    read_at       timestamptz NOT NULL,  -- when this figure was read (its changed_at)
+    replaced_at   timestamptz NOT NULL DEFAULT now(),
+    run_id        bigint                 -- the usage run whose reading replaced it
+);
+CREATE INDEX usage_revisions_figure_idx ON usage_revisions (day, region, type, specification);
+
 -- Which days of each region and type have been read: first_day..last_day,
 -- without a hole. A run reads on from last_day (re-reading the last days,
 -- whose figures may be revised); a region or type never read is

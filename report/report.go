@@ -201,7 +201,8 @@ func usageSections(r *storage.Report) []section {
 	if len(r.Usage) == 0 {
 		billed.Note = "none archived for these days (usage.mode off, or no usage run yet: `mps-archiver usage`)"
 	}
-	rec := section{Name: "usage_reconciliation", Title: "Billed transcoding against the archived outputs (seconds, by codec × tier of the short edge)",
+	span := fmt.Sprintf("%s … %s", r.OutputsSince.Format(time.DateOnly), r.OutputsUntil.Format(time.DateOnly))
+	rec := section{Name: "usage_reconciliation", Title: "Billed transcoding against the archived outputs, " + span + " (seconds, by codec × tier of the short edge)",
 		Header: []string{"codec", "tier", "specifications", "billed_s", "accounted_s", "difference_s", "days", "days_agreeing"}}
 	for _, c := range r.Reconciliation {
 		rec.Rows = append(rec.Rows, []string{orNone(c.Codec), orNone(c.Tier), strings.Join(c.Specifications, " "), f(c.BilledS), f(c.AccountedS),
@@ -209,7 +210,10 @@ func usageSections(r *storage.Report) []section {
 	}
 	rec.Note = fmt.Sprintf("billed but not placed by the archive: %d outputs without a duration (adaptive streaming), %d without a codec or a resolution, %d finished tasks without a captured outcome; why the two differ: docs/reporting.md",
 		r.Unaccounted.OutputsWithoutDuration, r.Unaccounted.OutputsUnclassified, r.Unaccounted.TasksWithoutOutcome)
-	sp := section{Name: "output_minutes", Title: "Who spent it: transcoded output minutes, top 5 task types, templates and buckets",
+	if !r.OutputsSince.Equal(r.Since.UTC().Truncate(24 * time.Hour)) {
+		rec.Note += fmt.Sprintf("; these sections read the archived outputs, and cover the range's last %d days at most (any range: mps_usage_reconciliation)", storage.ReportOutputDays)
+	}
+	sp := section{Name: "output_minutes", Title: "Who spent it: transcoded output minutes, " + span + ", top 5 task types, templates and buckets",
 		Header: []string{"by", "value", "outputs", "minutes"}}
 	for _, x := range r.Spenders {
 		sp.Rows = append(sp.Rows, []string{x.By, x.Value, strconv.FormatInt(x.Outputs, 10), f(x.Minutes)})

@@ -71,7 +71,8 @@ func fixture() *storage.Report {
 		Reconciliation: []storage.ReconciliationRow{
 			{Codec: "H264", Tier: "HD", Specifications: []string{"Standard.H264.HD"}, BilledS: 91250, AccountedS: 80010.5, DifferenceS: 11239.5, Days: 8, DaysAgreeing: 5},
 			{Codec: "H265", Tier: "FHD", Specifications: []string{"TESHD-10.H265.FHD"}, BilledS: 20160, AccountedS: 20159.7, DifferenceS: 0.3, Days: 8, DaysAgreeing: 8}},
-		Unaccounted: storage.UnaccountedRow{OutputsWithoutDuration: 17, TasksWithoutOutcome: 10},
+		Unaccounted:  storage.UnaccountedRow{OutputsWithoutDuration: 17, TasksWithoutOutcome: 10},
+		OutputsSince: time.Date(2026, 11, 8, 0, 0, 0, 0, time.UTC), OutputsUntil: time.Date(2026, 11, 15, 0, 0, 0, 0, time.UTC),
 		Spenders: []storage.SpenderRow{{By: "task_type", Value: "WorkflowTask", Outputs: 330, Minutes: 1668.5},
 			{By: "template", Value: "100010", Outputs: 300, Minutes: 1333.5}, {By: "bucket", Value: "archive-1250000000", Outputs: 352, Minutes: 1668.5}},
 		Generated: last.Add(5 * time.Minute),

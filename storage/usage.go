@@ -99,8 +99,9 @@ func date(t time.Time) any {
 
 // StoreUsage replaces the figures of q's region, types and days with rows:
 // new figures are added, changed ones revised, and ones the API no longer
-// reports set to zero; then q's days join the coverage of each type. One
-// transaction: a query's days are stored whole or not at all.
+// reports set to zero, each replaced figure kept in usage_revisions; then
+// q's days join the coverage of each type. One transaction: a query's days
+// are stored whole or not at all.
 func (s *Store) StoreUsage(ctx context.Context, runID int64, q mps.UsageQuery, ans mps.UsageAnswer) (usage.Stored, error) {
 	var st usage.Stored
 	rows := ans.Rows
@@ -127,6 +128,18 @@ WITH new AS (
     SELECT day, type, specification, sum(count)::bigint AS count, sum(usage) AS usage
       FROM unnest($5::date[], $6::text[], $7::text[], $8::bigint[], $9::numeric[]) AS n(day, type, specification, count, usage)
      GROUP BY 1, 2, 3
+), old AS (
+    -- The figures about to change, as they are: kept in usage_revisions.
+    SELECT u.day, u.type, u.specification, u.count, u.usage, u.changed_at
+      FROM usage_daily u
+     WHERE u.region = $1 AND u.day BETWEEN $3 AND $4 AND u.type = ANY($2)
+       AND (CASE WHEN EXISTS (SELECT FROM new n WHERE n.day = u.day AND n.type = u.type AND n.specification = u.specification)
+                 THEN EXISTS (SELECT FROM new n WHERE n.day = u.day AND n.type = u.type AND n.specification = u.specification
+                                AND (n.count, n.usage) IS DISTINCT FROM (u.count, u.usage))
+                 ELSE u.type = ANY($10) AND (u.count > 0 OR u.usage > 0) END)
+), kept AS (
+    INSERT INTO usage_revisions (day, region, type, specification, count, usage, read_at, run_id)
+    SELECT day, $1, type, specification, count, usage, changed_at, $11 FROM old
 ), gone AS (
     UPDATE usage_daily u SET count = 0, usage = 0, changed_at = now(), revisions = u.revisions + 1
      WHERE u.region = $1 AND u.type = ANY($10) AND u.day BETWEEN $3 AND $4 AND (u.count > 0 OR u.usage > 0)
@@ -141,7 +154,7 @@ WITH new AS (
     RETURNING (u.xmax = 0) AS added
 )
 SELECT count(*) FILTER (WHERE added), count(*) FILTER (WHERE NOT added) + (SELECT count(*) FROM gone) FROM up`,
-			q.Region, q.Types, date(q.From), date(q.To), days, types, specs, counts, amounts, answered).Scan(&st.Added, &st.Revised)
+			q.Region, q.Types, date(q.From), date(q.To), days, types, specs, counts, amounts, answered, runID).Scan(&st.Added, &st.Revised)
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/robfig/cron/v3"
+
 	"github.com/mps-archiver/mps-archiver/details"
 	"github.com/mps-archiver/mps-archiver/internal/archivetest"
 	"github.com/mps-archiver/mps-archiver/internal/pgtest"
@@ -148,6 +150,9 @@ func TestBackfillThenRefresh(t *testing.T) {
 	}
 	if res.Revised == 0 {
 		t.Errorf("refresh: nothing revised, though tasks finished meanwhile")
+	}
+	if kept := pgtest.Scalar[int64](t, r.DB, `SELECT count(*) FROM usage_revisions`); kept != res.Revised {
+		t.Errorf("%d revised figures, %d kept in usage_revisions", res.Revised, kept)
 	}
 	assertUsage(t, r)
 	ledger := pgtest.Query(t, r.DB, `SELECT status, backfill, requests, figures_added + figures_revised > 0 FROM usage_runs ORDER BY id`)
@@ -460,6 +465,10 @@ func TestRevisedAndVanishedFigures(t *testing.T) {
 	if want := "[[01 Standard.H264.HD 2 120 0] [02 Audio 0 0 1] [03 SampleSnapshot 2 20 1] [04 Standard.H265.4K 1 60 0]]"; got != want {
 		t.Errorf("usage_daily:\n got %s\nwant %s", got, want)
 	}
+	// What each revision replaced is kept.
+	if got := fmt.Sprint(pgtest.Query(t, r.DB, `SELECT to_char(day, 'DD'), specification, count, usage::text, run_id FROM usage_revisions ORDER BY day`)); got != fmt.Sprintf("[[02 Audio 1 30.5 %d] [03 SampleSnapshot 1 10 %d]]", run, run) {
+		t.Errorf("usage_revisions: %s", got)
+	}
 	cov := func() string {
 		return fmt.Sprint(pgtest.Query(t, r.DB, `SELECT type, to_char(first_day, 'MM-DD'), to_char(last_day, 'MM-DD') FROM usage_coverage ORDER BY type`))
 	}
@@ -480,5 +489,40 @@ func TestRevisedAndVanishedFigures(t *testing.T) {
 	}
 	if got := pgtest.Scalar[int64](t, r.DB, `SELECT count(*) FROM usage_daily WHERE type = 'Transcode' AND count > 0`); got != 2 {
 		t.Errorf("%d Transcode figures left after an answer without Transcode, want 2", got)
+	}
+}
+
+// TestDue: a run is due when the schedule has come round since the last
+// success (or none succeeded), and not within an hour of a failed one.
+func TestDue(t *testing.T) {
+	sched, err := cron.ParseStandard("CRON_TZ=Asia/Shanghai 20 1 * * *")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := usage.New(usage.Config{Schedule: sched}, nil, nil, slog.New(slog.DiscardHandler))
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	now := at("2026-12-02T12:00:00+08:00")
+	for _, c := range []struct {
+		name string
+		runs usage.Runs
+		want bool
+	}{
+		{"never run", usage.Runs{}, true},
+		{"succeeded after today's 01:20", usage.Runs{LastSuccess: at("2026-12-02T01:20:05+08:00"), LastAttempt: at("2026-12-02T01:20:05+08:00")}, false},
+		{"succeeded before today's 01:20", usage.Runs{LastSuccess: at("2026-12-01T23:00:00+08:00"), LastAttempt: at("2026-12-01T23:00:00+08:00")}, true},
+		{"failed 10 minutes ago", usage.Runs{LastSuccess: at("2026-11-30T01:20:00+08:00"), LastAttempt: at("2026-12-02T11:50:00+08:00")}, false},
+		{"failed 2 hours ago", usage.Runs{LastSuccess: at("2026-11-30T01:20:00+08:00"), LastAttempt: at("2026-12-02T10:00:00+08:00")}, true},
+		{"never succeeded, failed 2 hours ago", usage.Runs{LastAttempt: at("2026-12-02T10:00:00+08:00")}, true},
+		{"never succeeded, failed just now", usage.Runs{LastAttempt: at("2026-12-02T11:59:00+08:00")}, false},
+	} {
+		if got := a.Due(c.runs, now); got != c.want {
+			t.Errorf("%s: due %v, want %v", c.name, got, c.want)
+		}
 	}
 }
