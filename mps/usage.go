@@ -182,11 +182,16 @@ func DecodeUsage(body []byte, from, to time.Time) (UsageAnswer, error) {
 			ans.Problems = append(ans.Problems, fmt.Sprintf(format, args...))
 		}
 	}
+	// A type with a figure that cannot be read is not taken as answered:
+	// its stored figures of the days asked are not set to zero for want of
+	// the unreadable one (the readable ones are stored all the same).
+	unreadable := map[string]bool{}
 	read := func(typ, spec string, items []UsageItem, each func(time.Time, figure)) {
 		for _, it := range items {
 			day, f, err := readItem(it)
 			if err != nil {
 				problem("%s %q: %v: left out", typ, spec, err)
+				unreadable[typ] = true
 				continue
 			}
 			if day.Before(from) || day.After(to) {
@@ -200,7 +205,9 @@ func DecodeUsage(body []byte, from, to time.Time) (UsageAnswer, error) {
 			problem("a Data item has no TaskType: left out")
 			continue
 		}
-		if !slices.Contains(ans.Types, t.TaskType) {
+		if slices.Contains(ans.Types, t.TaskType) {
+			problem("%s has two Data items: their figures are added up", t.TaskType)
+		} else {
 			ans.Types = append(ans.Types, t.TaskType)
 		}
 		summary := map[time.Time]*figure{}
@@ -229,12 +236,13 @@ func DecodeUsage(body []byte, from, to time.Time) (UsageAnswer, error) {
 		}
 		// What a day's summary has beyond its specifications (all of it,
 		// for a type without any) is kept as the type's own figure. Each
-		// figure may be rounded on its own (to whole seconds): a difference
-		// of no task and at most a unit per specification is rounding.
+		// figure may be rounded on its own (to whole units): a difference
+		// of no task and at most half a unit per figure, the summary's
+		// included, is rounding.
 		for _, day := range days {
 			rest := *summary[day]
 			if dt, ok := detailed[day]; ok {
-				slack := new(big.Rat).SetInt64(specs[day])
+				slack := big.NewRat(specs[day]+1, 2)
 				over := new(big.Rat).Sub(dt.usage, rest.usage)
 				if rest.count < dt.count || over.Cmp(slack) > 0 {
 					problem("%s %s: the specifications add up to more than the summary: kept as they are", t.TaskType, day.Format(time.DateOnly))
@@ -249,6 +257,7 @@ func DecodeUsage(body []byte, from, to time.Time) (UsageAnswer, error) {
 			}
 		}
 	}
+	ans.Types = slices.DeleteFunc(ans.Types, func(t string) bool { return unreadable[t] })
 	for _, k := range order {
 		f := sums[k]
 		if f.count == 0 && f.usage.Sign() == 0 {

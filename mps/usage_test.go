@@ -53,14 +53,20 @@ func TestDecodeUsageOfOddAnswers(t *testing.T) {
 	}
 	// 01-02: summary 61 s for specifications of 60 s: rounding, not a
 	// figure of its own. Three figures unreadable, one Data item without a
-	// type: named.
-	if len(ans.Problems) != 4 || fmt.Sprint(ans.Types) != "[Transcode AIReview]" {
+	// type: named; and Transcode, with unreadable figures, is not taken as
+	// answered (its stored figures are not set to zero for them).
+	if len(ans.Problems) != 4 || fmt.Sprint(ans.Types) != "[AIReview]" {
 		t.Errorf("problems %q, types %v", ans.Problems, ans.Types)
 	}
 	for _, p := range ans.Problems {
 		if strings.Contains(p, "\n") {
 			t.Errorf("a problem of more than one line: %q", p)
 		}
+	}
+	twice, err := DecodeUsage([]byte(`{"Response":{"Data":[{"TaskType":"AIReview","Summary":[{"Time":"2026-01-02T00:00:00+08:00","Count":1,"Usage":5}]},
+	  {"TaskType":"AIReview","Summary":[{"Time":"2026-01-02T00:00:00+08:00","Count":1,"Usage":5}]}]}}`), day(1), day(3))
+	if err != nil || len(twice.Rows) != 1 || twice.Rows[0].Usage != "10" || len(twice.Problems) != 1 || fmt.Sprint(twice.Types) != "[AIReview]" {
+		t.Errorf("a type given twice: %+v, %v", twice, err)
 	}
 	if _, err := DecodeUsage([]byte(`{"Response":{"Error":{"Code":"InvalidParameterValue","Message":"bad"},"RequestId":"r"}}`), day(1), day(3)); ErrorCode(err) != CodeInvalidParameter {
 		t.Errorf("an error answer: %v", err)

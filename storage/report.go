@@ -473,8 +473,15 @@ SELECT coalesce(codec, ''), coalesce(tier, ''),
 		r.Reconciliation[i] = x.ReconciliationRow
 		r.Unaccounted.OutputsWithoutDuration, r.Unaccounted.OutputsUnclassified = x.WithoutDuration, x.Unclassified
 	}
-	for _, o := range r.Outcomes {
-		r.Unaccounted.TasksWithoutOutcome += o.Expired + o.Unknown
+	// Finished tasks without a captured outcome, from the rollups, over
+	// the days of the outputs read (by day of creation).
+	err = tx.QueryRow(ctx, `
+SELECT greatest(coalesce((SELECT sum(finished) FROM rollup_daily_tasks WHERE day BETWEEN $1::date AND $2::date AND ($3 = '' OR task_type = $3)), 0)
+              - coalesce((SELECT sum(tasks) FROM rollup_daily_outcomes
+                           WHERE outcome IN ('succeeded', 'failed') AND day BETWEEN $1::date AND $2::date AND ($3 = '' OR task_type = $3)), 0), 0)::bigint`,
+		r.OutputsSince.Format(time.DateOnly), r.OutputsUntil.Format(time.DateOnly), r.Params.TaskType).Scan(&r.Unaccounted.TasksWithoutOutcome)
+	if err != nil {
+		return fmt.Errorf("report usage: finished tasks without an outcome: %w", interpretError(err))
 	}
 	if r.Spenders, err = collect[SpenderRow](ctx, tx, "output minutes", `
 WITH m AS MATERIALIZED (SELECT * FROM mps_output_minutes(`+days+`) WHERE outputs > outputs_without_duration),

@@ -137,7 +137,7 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 	if a.Details.Failing > 0 && a.Details.Failing == a.Details.Pending {
 		r.Attention = append(r.Attention, fmt.Sprintf("every queued outcome (%d) failed its last read: see task_detail_queue.last_error; after the fix, `mps-archiver details requeue`", a.Details.Failing))
 	}
-	if cfg.UsageOn() && r.SchemaVersion >= 18 {
+	if cfg.UsageOn() && (r.SchemaVersion > 18 || r.SchemaVersion == 18 && !r.SchemaDirty) {
 		u, err := st.UsageStatus(ctx)
 		if err != nil {
 			return err
