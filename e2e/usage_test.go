@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -89,7 +90,7 @@ func TestUsageThroughTheBinary(t *testing.T) {
 		{"MPS_USAGE_REFRESH_DAYS", "120", "usage.refresh_days (MPS_USAGE_REFRESH_DAYS): 120 is outside 1..90", 1},
 		{"MPS_USAGE_SCHEDULE", "every day", "usage.schedule (MPS_USAGE_SCHEDULE)", 1},
 	} {
-		bad := maps(env)
+		bad := maps.Clone(env)
 		bad[c.env] = c.value
 		r := run(t, bad, "usage")
 		if r.code != c.code || !strings.Contains(r.stderr, c.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
@@ -141,12 +142,4 @@ func TestUsageFailureIsLoud(t *testing.T) {
 	if got := scalar(t, db, `SELECT count(*) FROM usage_runs WHERE status = 'failed' AND error LIKE '%UnauthorizedOperation%'`); got != 2 {
 		t.Errorf("%d failed usage runs recorded, want 2", got)
 	}
-}
-
-func maps(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }

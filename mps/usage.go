@@ -2,6 +2,7 @@ package mps
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -311,11 +312,11 @@ func readItem(it UsageItem) (time.Time, figure, error) {
 	if it.Usage != "" && !amountShape.MatchString(string(it.Usage)) {
 		return time.Time{}, figure{}, fmt.Errorf("%s: Usage %q is not an amount", it.Time, it.Usage)
 	}
-	count, ok := new(big.Rat).SetString(string(cmpOr(it.Count, "0")))
+	count, ok := new(big.Rat).SetString(string(cmp.Or(it.Count, "0")))
 	if !ok || !count.IsInt() || count.Sign() < 0 || !count.Num().IsInt64() {
 		return time.Time{}, figure{}, fmt.Errorf("%s: Count %q is not a count", it.Time, it.Count)
 	}
-	usage, ok := new(big.Rat).SetString(string(cmpOr(it.Usage, "0")))
+	usage, ok := new(big.Rat).SetString(string(cmp.Or(it.Usage, "0")))
 	if !ok || usage.Sign() < 0 {
 		return time.Time{}, figure{}, fmt.Errorf("%s: Usage %q is not an amount", it.Time, it.Usage)
 	}
@@ -328,10 +329,3 @@ var (
 	countShape  = regexp.MustCompile(`^[0-9]{1,18}(\.0*)?$`)
 	amountShape = regexp.MustCompile(`^[0-9]{1,30}(\.[0-9]{0,12})?([eE][+-]?[0-9]{1,2})?$`)
 )
-
-func cmpOr(n json.Number, def json.Number) json.Number {
-	if n == "" {
-		return def
-	}
-	return n
-}

@@ -427,9 +427,9 @@ const ReportOutputDays = 31
 // as Beijing days (the API's). The functions get the days as literals, so
 // that only the months of tasks they need are planned (a parameter would
 // leave it to a generic plan); the reconciliation reads the archived
-// outputs of the range once, and the spenders once more. What the outcomes
-// could not see comes from the outcomes section (rollups), by day of
-// creation.
+// outputs of the range once, and the spenders once more. The finished
+// tasks without an outcome come from the rollups, over the same days (by
+// day of creation).
 func (s *Store) reportUsage(ctx context.Context, tx pgx.Tx, r *Report) error {
 	from, to := r.Since.Format(time.DateOnly), r.Until.AddDate(0, 0, -1).Format(time.DateOnly)
 	r.OutputsSince, r.OutputsUntil = r.Since, r.Until.AddDate(0, 0, -1)

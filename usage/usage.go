@@ -178,6 +178,17 @@ func (a *Archiver) Run(ctx context.Context, trigger string) (Result, error) {
 
 func (a *Archiver) run(ctx context.Context, trigger string, ifDue bool) (res Result, ran bool, err error) {
 	start := time.Now()
+	// serve asks every minute: most times a read of the ledger says no,
+	// without taking the lock (checked again under it).
+	if ifDue {
+		runs, err := a.store.UsageRuns(ctx)
+		if err != nil {
+			return res, false, err
+		}
+		if !a.Due(runs, a.cfg.Now()) {
+			return res, false, nil
+		}
+	}
 	lock, err := a.store.LockUsage(ctx)
 	if err != nil {
 		if ifDue && errors.Is(err, ErrLocked) {
