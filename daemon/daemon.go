@@ -45,6 +45,9 @@ type Config struct {
 	Listen        string // "" disables HTTP
 	RunOnStart    bool
 	ShutdownGrace time.Duration
+	// Handlers are served beside /healthz, /readyz and /metrics, by
+	// pattern ("GET /checkpoint").
+	Handlers map[string]http.Handler
 }
 
 // Service is the running daemon.
@@ -334,6 +337,9 @@ func (s *Service) Handler() http.Handler {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
+	for pattern, h := range s.cfg.Handlers {
+		mux.Handle(pattern, h)
+	}
 	return mux
 }
 

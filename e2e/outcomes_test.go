@@ -81,8 +81,10 @@ func TestKillNineDuringDetailCapture(t *testing.T) {
 	if dup := scalar(t, db, `SELECT count(*) FROM (SELECT task_id, ordinal FROM task_subtask_results GROUP BY 1, 2 HAVING count(*) > 1) d`); dup != 0 {
 		t.Fatalf("%d duplicated sub-task rows", dup)
 	}
-	// Outcomes counted by the rollups as they were stored, kills and all.
+	// Outcomes counted by the rollups as they were stored, kills and all,
+	// and each in the proof log once with the archive.
 	archivetest.AssertRollups(t, db)
+	archivetest.AssertProofLog(t, db)
 }
 
 // TestServeCapturesOutcomesWithoutLeaking: serve reads every detail in the

@@ -16,6 +16,7 @@ import (
 	"github.com/mps-archiver/mps-archiver/internal/pgtemp"
 	"github.com/mps-archiver/mps-archiver/internal/pgtest"
 	"github.com/mps-archiver/mps-archiver/migrations"
+	"github.com/mps-archiver/mps-archiver/proof"
 	"github.com/mps-archiver/mps-archiver/simulator"
 )
 
@@ -288,8 +289,27 @@ func TestSecretsNeverLeak(t *testing.T) {
 	withPw := strings.Replace(db, "postgres@", "leak_test:"+strings.ReplaceAll(dbPassword, "!", "%21")+"@", 1)
 	env := baseEnv(a, withPw)
 	env["LOG_LEVEL"] = "debug"
+	// The proof log's signing key: in a file, as the docs say, and wrong
+	// in a variable for one run.
+	signingKey, _, err := proof.GenerateKey("leak-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signingFile := filepath.Join(t.TempDir(), "signing.key")
+	if err := os.WriteFile(signingFile, []byte(signingKey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env["MPS_ARCHIVER_SIGNING_KEY_FILE"] = signingFile
+	const badSigningKey = "PRIVATE+KEY+leak-test+0badc0de+SigningSecret7Kq"
 	var all strings.Builder
 	collect := func(r result) { all.WriteString(r.stdout + r.stderr) }
+	badKey := baseEnv(a, withPw)
+	badKey["MPS_ARCHIVER_SIGNING_KEY"] = badSigningKey
+	if r := run(t, badKey, "sync"); r.code == 0 || !strings.Contains(r.stderr, "signing") {
+		t.Fatalf("a malformed signing key: exit %d: %s", r.code, r.stderr)
+	} else {
+		collect(r)
+	}
 
 	collect(run(t, env, "sync"))
 	wrong := baseEnv(a, withPw)
@@ -314,6 +334,11 @@ func TestSecretsNeverLeak(t *testing.T) {
 	})
 	_, m := get(t, "http://"+addr+"/metrics")
 	_, ready := get(t, "http://"+addr+"/readyz")
+	if code, cp := get(t, "http://"+addr+"/checkpoint"); code != 200 || !strings.Contains(cp, "— leak-test ") {
+		t.Fatalf("/checkpoint: %d %s", code, cp)
+	} else {
+		all.WriteString(cp)
+	}
 	p.signal(syscall.SIGTERM)
 	p.wait(t, 30*time.Second)
 	all.WriteString(p.stderr.String() + p.stdout.String() + m + ready)
@@ -332,7 +357,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if !strings.Contains(text, "AuthFailure.SignatureFailure") || !strings.Contains(text, "sync succeeded") {
 		t.Fatalf("the runs did not happen as planned:\n%s", text)
 	}
-	for _, secret := range []string{secretKey, dbPassword, strings.ReplaceAll(dbPassword, "!", "%21")} {
+	keyPart := signingKey[strings.LastIndex(signingKey, "+")+1:]
+	for _, secret := range []string{secretKey, dbPassword, strings.ReplaceAll(dbPassword, "!", "%21"), keyPart, "SigningSecret7Kq"} {
 		if i := strings.Index(text, secret); i >= 0 {
 			t.Fatalf("secret %q found: …%s…", secret, text[max(0, i-200):min(len(text), i+100)])
 		}

@@ -6,6 +6,7 @@ package metrics
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -52,6 +53,9 @@ type Metrics struct {
 	usageRuns     *prometheus.CounterVec
 	usageFigures  *prometheus.CounterVec
 	usageLast     prometheus.Gauge
+	checkpoint    *prometheus.GaugeVec
+	checkpointAt  prometheus.Gauge
+	checkpointErr prometheus.Counter
 
 	mu           sync.Mutex
 	lastSuccess  time.Time
@@ -146,6 +150,16 @@ func New() *Metrics {
 	m.usageLast = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "usage_last_success_timestamp_seconds", Help: "Start time of the last successful usage run (0: none yet; absent with usage.mode off).",
 	})
+	m.checkpoint = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "proof_checkpoint_size",
+		Help: "Leaves in the proof log at the last checkpoint, labelled with its origin, root hash (hex) and signing key (\"\" when unsigned): a copy of the checkpoint outside the database.",
+	}, []string{"origin", "root", "key"})
+	m.checkpointAt = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "proof_checkpoint_timestamp_seconds", Help: "When the last checkpoint of the proof log was made (0: none by this process).",
+	})
+	m.checkpointErr = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "proof_checkpoint_errors_total", Help: "Checkpoints of the proof log that could not be made, stored or published after a run.",
+	})
 	lastSuccess := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "last_success_timestamp_seconds", Help: "Start time of the last successful full drain (0: none yet).",
 	}, func() float64 {
@@ -166,7 +180,7 @@ func New() *Metrics {
 	f.MustRegister(m.runs, m.runDuration, m.pages, m.apiRequests, m.apiLatency, m.tasks,
 		m.limiterWaits, m.limiterWaitS, m.skipped, m.gaps, m.lastRunFailed, m.fullFailures, lastSuccess, headroom, deadline,
 		m.drainEvents, m.filterSupport, m.detailReqs, m.runsByKind, m.runRequests, m.retries,
-		m.usageReqs, m.usageRuns, m.usageFigures)
+		m.usageReqs, m.usageRuns, m.usageFigures, m.checkpoint, m.checkpointAt, m.checkpointErr)
 	for _, r := range []string{"succeeded", "failed"} {
 		m.usageRuns.WithLabelValues(r)
 	}
@@ -246,6 +260,18 @@ func (m *Metrics) ObserveUsage(res usage.Result, err error) {
 	if err == nil {
 		m.usageLast.Set(float64(time.Now().Add(-res.Duration).UnixNano()) / 1e9)
 	}
+}
+
+// ObserveCheckpoint records a checkpoint of the proof log (err: it could
+// not be made, stored or published).
+func (m *Metrics) ObserveCheckpoint(origin string, size uint64, root []byte, key string, err error) {
+	if err != nil {
+		m.checkpointErr.Inc()
+		return
+	}
+	m.checkpoint.Reset()
+	m.checkpoint.WithLabelValues(origin, hex.EncodeToString(root), key).Set(float64(size))
+	m.checkpointAt.SetToCurrentTime()
 }
 
 // ObserveRetry counts an attempt that will be retried.

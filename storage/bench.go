@@ -100,12 +100,32 @@ SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint
 	return n, interpretError(err)
 }
 
-// ResetArchive empties every archive table.
+// ResetArchive empties every archive table, and the proof log.
 func (s *BenchDB) ResetArchive(ctx context.Context) error {
 	_, err := s.pool.Exec(ctx, `TRUNCATE tasks, task_status_changes, sync_runs, coverage_gaps, api_capabilities, task_detail_queue, task_details, task_subtask_results,
     rollup_daily_tasks, rollup_daily_durations, rollup_daily_subtasks, rollup_daily_outcomes, rollup_daily_error_codes,
-    rollup_daily_subtask_outcomes, rollup_monthly_durations, task_outputs, task_inputs; CHECKPOINT`)
+    rollup_daily_subtask_outcomes, rollup_monthly_durations, task_outputs, task_inputs, proof_checkpoints;
+ALTER TABLE proof_log DISABLE TRIGGER proof_log_append_only;
+TRUNCATE proof_log;
+ALTER TABLE proof_log ENABLE TRIGGER proof_log_append_only;
+UPDATE proof_log_head SET size = 0;
+CHECKPOINT`)
 	return interpretError(err)
+}
+
+// SetProofLog switches the proof log's appends on or off (what it costs
+// a sync is measured so; an archive never has it off, and verify reports
+// it).
+func (s *BenchDB) SetProofLog(ctx context.Context, on bool) error {
+	_, err := s.pool.Exec(ctx, `UPDATE proof_log_head SET enabled = $1`, on)
+	return interpretError(err)
+}
+
+// ProofLeaves is the proof log's size.
+func (s *BenchDB) ProofLeaves(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT size FROM proof_log_head`).Scan(&n)
+	return n, interpretError(err)
 }
 
 // QueueAllDetails queues every FINISH task for detail capture, as a fresh

@@ -123,6 +123,15 @@ ON CONFLICT DO NOTHING`, r.TaskID, ords, kinds, sts, codes, exts, msgs, defs, ou
 	if _, err := tx.Exec(ctx, `DELETE FROM task_detail_queue WHERE task_id = $1`, r.TaskID); err != nil {
 		return false, fmt.Errorf("dequeue %s: %w", r.TaskID, interpretError(err))
 	}
+	// The outcome as stored, sub-tasks included, joins the proof log last:
+	// the head's lock is held from here to the commit.
+	if inserted {
+		if _, err := tx.Exec(ctx, appendLeaves+`(
+SELECT 1 AS o, 'outcome' AS kind, mps_proof_key(d.task_id, d.create_time) AS key, mps_proof_outcome(d) AS data FROM task_details d
+ WHERE d.task_id = $1 AND (d.create_time = $2 OR $2::timestamptz IS NULL AND d.create_time IS NULL)) l`, r.TaskID, created); err != nil {
+			return false, fmt.Errorf("log detail of %s: %w", r.TaskID, interpretError(err))
+		}
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return false, fmt.Errorf("store detail of %s: %w", r.TaskID, interpretError(err))
 	}
@@ -191,20 +200,26 @@ ON CONFLICT (task_id) DO UPDATE SET not_before = '-infinity', leased_until = NUL
 		return 0, 0, fmt.Errorf("requeue details: %w", interpretError(err))
 	}
 	requeued = tag.RowsAffected()
-	// A given-up detail is final to CompleteDetail: it is made undecided so
-	// that the new reading replaces it.
-	if _, err := tx.Exec(ctx, `
-UPDATE task_details d SET outcome = 'undecided'
-  FROM task_detail_queue q
- WHERE q.task_id = d.task_id AND d.create_time IS NOT DISTINCT FROM q.create_time
-   AND d.outcome = 'expired' AND d.err_code = 'gave_up'`); err != nil {
-		return 0, 0, fmt.Errorf("requeue details: %w", interpretError(err))
-	}
 	tag, err = tx.Exec(ctx, `UPDATE task_detail_queue SET not_before = '-infinity' WHERE not_before > now()`)
 	if err != nil {
 		return 0, 0, fmt.Errorf("requeue details: %w", interpretError(err))
 	}
 	woken = tag.RowsAffected()
+	// A given-up detail is final to CompleteDetail: it is made undecided so
+	// that the new reading replaces it. Last, with its proof leaves: the
+	// proof head's lock must be the last a writer takes (a worker storing
+	// an outcome holds a queue row while it waits for it).
+	if _, err := tx.Exec(ctx, `
+WITH requeued AS (
+    UPDATE task_details d SET outcome = 'undecided'
+      FROM task_detail_queue q
+     WHERE q.task_id = d.task_id AND d.create_time IS NOT DISTINCT FROM q.create_time
+       AND d.outcome = 'expired' AND d.err_code = 'gave_up'
+    RETURNING d.task_id, d AS rec
+)
+`+appendLeaves+`(SELECT 1 AS o, 'outcome' AS kind, mps_proof_key(task_id, (rec).create_time) AS key, mps_proof_outcome(rec) AS data FROM requeued) l`); err != nil {
+		return 0, 0, fmt.Errorf("requeue details: %w", interpretError(err))
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return 0, 0, fmt.Errorf("requeue details: %w", interpretError(err))
 	}

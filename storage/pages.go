@@ -78,15 +78,25 @@ upserted AS (
            last_changed_at = now(),
            last_changed_run_id = EXCLUDED.last_changed_run_id
      WHERE mps_status_rank(EXCLUDED.status) >= mps_status_rank(t.status)
- RETURNING t.task_id
+ RETURNING t.task_id, t AS rec
 ),
 transitions AS (
-    INSERT INTO task_status_changes (task_id, create_time, run_id, from_status, to_status)
+    INSERT INTO task_status_changes AS s (task_id, create_time, run_id, from_status, to_status)
     SELECT c.task_id, c.key_time, $1, c.old_status, $2
       FROM changed c
       JOIN upserted u ON u.task_id = c.task_id
      WHERE c.old_status IS NOT NULL AND c.old_status <> $2::text
+     ORDER BY c.task_id
+ RETURNING s.task_id, s AS rec
 ),
+-- The proof log: each task as written and each transition, one leaf a
+-- fact, in this statement (migration 19).
+leaves AS (
+    SELECT 1 AS o, mps_proof_key(task_id, (rec).create_time) AS key, 'task' AS kind, mps_proof_task(rec) AS data FROM upserted
+    UNION ALL
+    SELECT 2, task_id || '#' || (rec).id, 'status_change', mps_proof_status_change(rec) FROM transitions
+),
+proof AS (` + appendLeaves + `leaves),
 -- Detail capture: 'finished' queues the tasks this page shows FINISH for the
 -- first time (first seen there, or moved there); 'listed' queues every task
 -- on the page that has no detail yet.
@@ -107,7 +117,7 @@ queued AS (
 )
 -- Inserted: not found by the lookup (xmax cannot be read from a
 -- partitioned table's RETURNING).
-SELECT count(*) FILTER (WHERE c.found IS NULL), count(*) FILTER (WHERE c.found)
+SELECT count(*) FILTER (WHERE c.found IS NULL), count(*) FILTER (WHERE c.found), (SELECT appended FROM proof)
   FROM upserted u JOIN changed c ON c.task_id = u.task_id`
 
 // WritePage writes one page. Tasks must have distinct TaskIds (the syncer
@@ -136,7 +146,7 @@ func (s *Store) WritePage(ctx context.Context, p syncer.WritePageParams) (syncer
 	err := s.pool.QueryRow(ctx, writePageSQL,
 		p.RunID, string(p.Status), ids, types, subs, creates, begins, finishes, raws, p.EnqueueDetails, p.DetailRetention.Seconds(),
 		mps.Window.Seconds(), lo, hi,
-	).Scan(&res.Inserted, &res.Updated)
+	).Scan(&res.Inserted, &res.Updated, nil)
 	if err != nil {
 		return res, fmt.Errorf("upsert %d tasks: %w", n, interpretError(err))
 	}
@@ -196,3 +206,10 @@ func arrayLiteral(sb *strings.Builder, elems []string) string {
 	sb.WriteByte('}')
 	return sb.String()
 }
+
+// appendLeaves, followed by a subquery of (o, kind, key, data) rows,
+// appends them to the proof log ordered by (o, key) and yields one row
+// whose column appended says how many (migration 19). A writer appends
+// its facts' leaves in the statement or transaction that writes them,
+// last, so that the head's lock is held only until the commit.
+const appendLeaves = `SELECT mps_proof_append(array_agg(kind ORDER BY o, key), array_agg(key ORDER BY o, key), array_agg(data ORDER BY o, key)) AS appended FROM `

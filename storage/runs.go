@@ -127,15 +127,16 @@ func (s *Store) StartRun(ctx context.Context, p syncer.StartRunParams) (syncer.R
 	}
 	err = s.pool.QueryRow(ctx, `
 WITH abandoned AS (
-    UPDATE sync_runs
+    UPDATE sync_runs r
        SET status = 'failed', finished_at = now(),
            error = 'abandoned: the process running it stopped, or lost the database, before recording an outcome'
      WHERE status = 'running'
- RETURNING 1
+ RETURNING r.id, r AS rec
+), proof AS (`+appendLeaves+`(SELECT 1 AS o, 'run' AS kind, id::text AS key, mps_proof_run(rec) AS data FROM abandoned) l
 )
 INSERT INTO sync_runs (trigger, host, kind, lower_bound, version)
 VALUES ($1, $2, coalesce(nullif($3, ''), 'full'), $4, $5)
-RETURNING id, (SELECT count(*) FROM abandoned)`, p.Trigger, p.Host, p.Kind, ts(p.LowerBound), p.Version).Scan(&out.RunID, &out.Abandoned)
+RETURNING id, (SELECT count(*) FROM abandoned) + 0 * (SELECT appended FROM proof)`, p.Trigger, p.Host, p.Kind, ts(p.LowerBound), p.Version).Scan(&out.RunID, &out.Abandoned)
 	if err != nil {
 		return out, fmt.Errorf("insert sync run: %w", interpretError(err))
 	}
@@ -237,13 +238,19 @@ SELECT id, start FROM (
 			if end := p.APIStartedAt.Add(-syncer.Window); end.After(prevStart) {
 				gap := &syncer.Gap{PreviousRunID: prevID, Start: prevStart, End: end}
 				if _, err := tx.Exec(ctx, `
-INSERT INTO coverage_gaps (run_id, previous_run_id, gap_start, gap_end) VALUES ($1, $2, $3, $4)`,
+WITH g AS (INSERT INTO coverage_gaps AS g (run_id, previous_run_id, gap_start, gap_end) VALUES ($1, $2, $3, $4) RETURNING g.id, g AS rec)
+`+appendLeaves+`(SELECT 1 AS o, 'gap' AS kind, id::text AS key, mps_proof_gap(rec) AS data FROM g) l`,
 					p.RunID, prevID, gap.Start, gap.End); err != nil {
 					return out, fmt.Errorf("record coverage gap: %w", interpretError(err))
 				}
 				out.Gap = gap
 			}
 		}
+	}
+	// The run's result joins the proof log last: the head's lock is held
+	// from here to the commit.
+	if _, err := tx.Exec(ctx, appendLeaves+`(SELECT 1 AS o, 'run' AS kind, r.id::text AS key, mps_proof_run(r) AS data FROM sync_runs r WHERE r.id = $1) l`, p.RunID); err != nil {
+		return out, fmt.Errorf("log sync run %d: %w", p.RunID, interpretError(err))
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return out, fmt.Errorf("finish sync run %d: %w", p.RunID, interpretError(err))
@@ -468,7 +475,9 @@ SELECT task_id, create_time, finish_time FROM tasks
 
 // MarkGone records that unfinished tasks left the API's window.
 func (s *Store) MarkGone(ctx context.Context, ids []string) error {
-	if _, err := s.pool.Exec(ctx, `UPDATE tasks SET gone_at = now() WHERE task_id = ANY($1) AND gone_at IS NULL`, ids); err != nil {
+	if _, err := s.pool.Exec(ctx, `
+WITH gone AS (UPDATE tasks t SET gone_at = now() WHERE task_id = ANY($1) AND gone_at IS NULL RETURNING t.task_id, t AS rec)
+`+appendLeaves+`(SELECT 1 AS o, 'task' AS kind, mps_proof_key(task_id, (rec).create_time) AS key, mps_proof_task(rec) AS data FROM gone) l`, ids); err != nil {
 		return fmt.Errorf("mark %d tasks gone: %w", len(ids), interpretError(err))
 	}
 	return nil

@@ -77,11 +77,12 @@ func (s *Store) StartUsageRun(ctx context.Context, trigger string, backfill bool
 	var id int64
 	err := s.pool.QueryRow(ctx, `
 WITH abandoned AS (
-    UPDATE usage_runs SET status = 'failed', finished_at = now(),
+    UPDATE usage_runs r SET status = 'failed', finished_at = now(),
            error = 'abandoned: the process running it stopped before recording an outcome'
      WHERE status = 'running'
-)
-INSERT INTO usage_runs (trigger, host, backfill, from_day, to_day) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+    RETURNING r.id, r AS rec
+), proof AS (`+appendLeaves+`(SELECT 1 AS o, 'usage_run' AS kind, id::text AS key, mps_proof_usage_run(rec) AS data FROM abandoned) l)
+INSERT INTO usage_runs (trigger, host, backfill, from_day, to_day) SELECT $1, $2, $3, $4, $5 FROM proof RETURNING id`,
 		trigger, host, backfill, date(from), date(to)).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("insert usage run: %w", interpretError(err))
@@ -144,16 +145,20 @@ WITH new AS (
     UPDATE usage_daily u SET count = 0, usage = 0, changed_at = now(), revisions = u.revisions + 1
      WHERE u.region = $1 AND u.type = ANY($10) AND u.day BETWEEN $3 AND $4 AND (u.count > 0 OR u.usage > 0)
        AND NOT EXISTS (SELECT FROM new n WHERE n.day = u.day AND n.type = u.type AND n.specification = u.specification)
-    RETURNING 1
+    RETURNING u AS rec
 ), up AS (
     INSERT INTO usage_daily AS u (day, region, type, specification, count, usage)
     SELECT day, $1, type, specification, count, usage FROM new WHERE type = ANY($2)
     ON CONFLICT (day, region, type, specification) DO UPDATE
        SET count = EXCLUDED.count, usage = EXCLUDED.usage, changed_at = now(), revisions = u.revisions + 1
      WHERE (u.count, u.usage) IS DISTINCT FROM (EXCLUDED.count, EXCLUDED.usage)
-    RETURNING (u.xmax = 0) AS added
+    RETURNING (u.xmax = 0) AS added, u AS rec
+), proof AS (`+appendLeaves+`(
+    SELECT 1 AS o, 'usage' AS kind, mps_proof_usage_key(rec) AS key, mps_proof_usage(rec) AS data FROM gone
+    UNION ALL
+    SELECT 1, 'usage', mps_proof_usage_key(rec), mps_proof_usage(rec) FROM up) l
 )
-SELECT count(*) FILTER (WHERE added), count(*) FILTER (WHERE NOT added) + (SELECT count(*) FROM gone) FROM up`,
+SELECT count(*) FILTER (WHERE added), count(*) FILTER (WHERE NOT added) + (SELECT count(*) FROM gone) + 0 * (SELECT appended FROM proof) FROM up`,
 			q.Region, q.Types, date(q.From), date(q.To), days, types, specs, counts, amounts, answered, runID).Scan(&st.Added, &st.Revised)
 		if err != nil {
 			return err
@@ -171,7 +176,7 @@ ON CONFLICT (region, type) DO UPDATE SET
 			return err
 		}
 		_, err = tx.Exec(ctx, `
-UPDATE usage_runs SET requests = requests + 1, figures_added = figures_added + $2, figures_revised = figures_revised + $3 WHERE id = $1`,
+UPDATE usage_runs SET requests = requests + 1, figures_added = figures_added + $2, figures_revised = figures_revised + $3 WHERE id = $1 AND status = 'running'`,
 			runID, st.Added, st.Revised)
 		return err
 	})
@@ -188,7 +193,8 @@ func (s *Store) FinishUsageRun(ctx context.Context, runID int64, res usage.Resul
 		status, msg = "failed", runErr.Error()
 	}
 	_, err := s.pool.Exec(ctx, `
-UPDATE usage_runs SET status = $2, finished_at = now(), error = nullif($3, '') WHERE id = $1`, runID, status, msg)
+WITH r AS (UPDATE usage_runs r SET status = $2, finished_at = now(), error = nullif($3, '') WHERE id = $1 AND status = 'running' RETURNING r.id, r AS rec)
+`+appendLeaves+`(SELECT 1 AS o, 'usage_run' AS kind, id::text AS key, mps_proof_usage_run(rec) AS data FROM r) l`, runID, status, msg)
 	if err != nil {
 		return fmt.Errorf("finish usage run: %w", interpretError(err))
 	}

@@ -53,6 +53,8 @@ var apiEnvironment = fmt.Sprintf(`Environment:
   MPS_USAGE_REGIONS, _TYPES     what every usage query names (default: every region and type)
   MPS_ARCHIVER_PUSHGATEWAY      sync: push metrics to this Prometheus Pushgateway when done
   MPS_ARCHIVER_PUSHGATEWAY_INSTANCE  sync: the push's instance grouping key (default: the host name)
+  MPS_ARCHIVER_SIGNING_KEY_FILE the key the proof log's checkpoints are signed with (mps-archiver keys generate)
+  MPS_ARCHIVER_CHECKPOINT_DIR   where each signed checkpoint is written, never replaced (write-once storage)
   MPS_ARCHIVER_CONFIG           a YAML file (see configs/mps-archiver.example.yaml)
   LOG_LEVEL, LOG_FORMAT         debug…error; auto, json, text`,
 	mpsclient.Defaults.Endpoint, mpsclient.Defaults.RateLimit, config.APIRateLimit, config.Default().Details.Mode,
@@ -74,6 +76,29 @@ func parse(fs *flag.FlagSet, args []string, maxArgs int) (stop bool, err error) 
 		return true, usageErrorf("unexpected argument %q (see `mps-archiver %s -h`)", fs.Arg(maxArgs), fs.Name())
 	}
 	return false, nil
+}
+
+// parseMixed is parse for a command whose flags may also follow its
+// arguments (`keys generate NAME --out FILE`); the arguments are left in
+// positional.
+func parseMixed(fs *flag.FlagSet, args []string, maxArgs int) (positional []string, stop bool, err error) {
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, true, nil
+			}
+			return nil, true, errUsage
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(positional) > maxArgs {
+		return nil, true, usageErrorf("unexpected argument %q (see `mps-archiver %s -h`)", positional[maxArgs], fs.Name())
+	}
+	return positional, false, nil
 }
 
 // usageErrorf is a usage error: the command line asks for something the

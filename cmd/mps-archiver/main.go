@@ -119,6 +119,10 @@ func commands() []command {
 		{"usage", "read billed usage (DescribeUsageData) now; serve and sync read it on usage.schedule", runUsage},
 		{"details", "the detail queue: requeue what was given up while MPS still has it", runDetails},
 		{"rollups", "check the daily rollups against the raw rows, or rebuild them", runRollups},
+		{"verify", "check the archive against its proof log and signed checkpoints, or a bundle offline", runVerify},
+		{"prove", "write a proof bundle of one task's facts, checkable offline", runProve},
+		{"export", "write a proof bundle of a time range's facts, checkable offline", runExport},
+		{"keys", "make a checkpoint signing key, or print the configured one's public key", runKeys},
 		{"simulate", "run the local MPS API simulator (DescribeTasks, DescribeTaskDetail, DescribeUsageData)", runSimulate},
 		{"demo", "throwaway PostgreSQL + simulator + scheduler, end to end", runDemo},
 		{"bench", "measure sync throughput, memory and write amplification on this machine", runBench},
@@ -195,6 +199,7 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w, "\nEnvironment: DATABASE_URL, TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY, MPS_ENDPOINT,")
 	fmt.Fprintln(w, "MPS_RATE_LIMIT, MPS_DETAILS_MODE, MPS_DETAILS_RATE_LIMIT, MPS_ARCHIVER_PUSHGATEWAY(_INSTANCE),")
+	fmt.Fprintln(w, "MPS_ARCHIVER_SIGNING_KEY_FILE, MPS_ARCHIVER_CHECKPOINT_DIR, MPS_ARCHIVER_VERIFIER_KEYS,")
 	fmt.Fprintln(w, "MPS_ARCHIVER_CONFIG, TENCENTCLOUD_REGION, LOG_LEVEL, LOG_FORMAT")
 	fmt.Fprintln(w, "(secrets also as *_FILE). `mps-archiver COMMAND -h` describes a command's flags;")
 	fmt.Fprintln(w, "the documentation is at "+docsURL+".")

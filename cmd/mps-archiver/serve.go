@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"runtime"
 	"time"
 
@@ -82,7 +83,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		Listen:        cfg.Serve.Listen,
 		RunOnStart:    cfg.Serve.RunOnStart,
 		ShutdownGrace: cfg.Serve.ShutdownGrace,
-	}, a.syncer, st, metrics, log)
+		Handlers:      map[string]http.Handler{"GET /checkpoint": checkpointHandler(st)},
+	}, checkpointing{a, log}, st, metrics, log)
 	if err != nil {
 		return err
 	}

@@ -40,6 +40,7 @@ type statusReport struct {
 	// Usage is billed usage's ledger and coverage (absent with usage.mode
 	// off).
 	Usage     *storage.UsageStatus `json:"usage,omitempty"`
+	Proof     *storage.ProofStatus `json:"proof_log,omitempty"`
 	Attention []string             `json:"attention"`
 }
 
@@ -153,6 +154,16 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 			r.Attention = append(r.Attention, fmt.Sprintf("billed usage has not been read %s: the last usage run failed: %s (see usage_runs; MPS keeps usage 365 days)", since, firstLine(u.LastError)))
 		}
 	}
+	if r.SchemaVersion > 19 || r.SchemaVersion == 19 && !r.SchemaDirty {
+		p, err := st.ProofStatus(ctx)
+		if err != nil {
+			return err
+		}
+		r.Proof = &p
+		if !p.Enabled {
+			r.Attention = append(r.Attention, "the proof log is switched off (proof_log_head.enabled): facts written since are not in it, and `mps-archiver verify` fails; UPDATE proof_log_head SET enabled = true")
+		}
+	}
 	if r.WaitingForPartition > 0 {
 		r.Attention = append(r.Attention, fmt.Sprintf("%d tasks wait in the DEFAULT partition for their month's partition, which runs could not make: see the run log's warning (a lock not granted within 3 s, or a role without EXECUTE on mps_maintain_partitions: re-run deploy/postgres/least-privilege.sql)", r.WaitingForPartition))
 	}
@@ -228,6 +239,21 @@ func printStatus(env *Env, format string, r statusReport) error {
 				line += "; the last run failed"
 			}
 			fmt.Fprintf(w, "Billed usage\t%s\n", line)
+		}
+		if p := r.Proof; p != nil {
+			line := fmt.Sprintf("%d facts", p.Leaves)
+			switch {
+			case p.SignedAt != nil:
+				line += fmt.Sprintf("; last signed checkpoint at %d, %s ago", p.SignedSize, ago(now, *p.SignedAt))
+				if p.CheckpointKey != "" {
+					line += " by " + p.CheckpointKey
+				}
+			case p.CheckpointAt != nil:
+				line += fmt.Sprintf("; last checkpoint at %d, %s ago, unsigned (set MPS_ARCHIVER_SIGNING_KEY_FILE)", p.CheckpointSize, ago(now, *p.CheckpointAt))
+			default:
+				line += "; no checkpoint yet (one is made after each run)"
+			}
+			fmt.Fprintf(w, "Proof log\t%s\n", line)
 		}
 		if err := w.Flush(); err != nil {
 			return err

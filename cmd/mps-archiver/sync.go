@@ -113,6 +113,11 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 		a.readUsage(uctx, log, "sync")
 		cancel()
 	}
+	// The proof log's checkpoint covers what the run, its outcomes and
+	// its usage run wrote; it is pushed with the run's metrics.
+	if !errors.Is(err, syncer.ErrLocked) {
+		a.checkpoint(ctx, log, res.RunID)
+	}
 	// A skipped run pushes nothing: a push replaces the instance's whole
 	// group, and a run that did not happen has no result to replace the
 	// last real run's with (a failure would read as last_run_failed 0).

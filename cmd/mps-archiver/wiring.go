@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -13,6 +15,7 @@ import (
 	"github.com/mps-archiver/mps-archiver/internal/config"
 	"github.com/mps-archiver/mps-archiver/metrics"
 	"github.com/mps-archiver/mps-archiver/mpsclient"
+	"github.com/mps-archiver/mps-archiver/proof"
 	"github.com/mps-archiver/mps-archiver/storage"
 	"github.com/mps-archiver/mps-archiver/syncer"
 	usagearchive "github.com/mps-archiver/mps-archiver/usage"
@@ -30,6 +33,11 @@ type archiver struct {
 	syncer  *syncer.Syncer
 	fetcher *details.Fetcher       // nil with details.mode none
 	usage   *usagearchive.Archiver // nil with usage.mode off
+
+	store         *storage.Store
+	signer        *proof.Signer // nil without proof.signing_key
+	verifiers     *proof.Verifiers
+	checkpointDir string
 }
 
 // newArchiver builds an archiver over an open store.
@@ -47,7 +55,15 @@ func newArchiver(ctx context.Context, cfg config.Config, log *slog.Logger, st *s
 	if err != nil {
 		return nil, err
 	}
-	a := &archiver{metrics: metrics, client: client, syncer: s}
+	signer, err := cfg.Proof.Signer()
+	if err != nil {
+		return nil, err
+	}
+	verifiers, err := cfg.Proof.Verifiers()
+	if err != nil {
+		return nil, err
+	}
+	a := &archiver{metrics: metrics, client: client, syncer: s, store: st, signer: signer, verifiers: verifiers, checkpointDir: cfg.Proof.CheckpointDir}
 	if cfg.Details.Mode != syncer.DetailsNone {
 		a.fetcher = details.New(client, st, detailConfig(cfg), log)
 		metrics.WatchDetails(st, a.fetcher)
@@ -76,6 +92,63 @@ func newArchiver(ctx context.Context, cfg config.Config, log *slog.Logger, st *s
 		metrics.SetUsageLastSuccess(runs.LastSuccess)
 	}
 	return a, nil
+}
+
+// checkpoint makes a checkpoint of the proof log after a run (signed with
+// proof.signing_key, and written to proof.checkpoint_dir), and exports it
+// as a metric; it never fails the caller: the run's facts are in the log
+// whatever happens here, and the next run's checkpoint covers them.
+func (a *archiver) checkpoint(ctx context.Context, log *slog.Logger, runID int64) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), checkpointTimeout)
+	defer cancel()
+	c, made, err := makeCheckpoint(ctx, a.store, a.signer, a.verifiers, a.checkpointDir, runID)
+	var path string
+	if err == nil && made && a.checkpointDir != "" && c.Note != "" {
+		path, err = proof.Publish(a.checkpointDir, c)
+	}
+	a.metrics.ObserveCheckpoint(c.Origin, c.Size, c.Root, c.KeyName, err)
+	if err != nil {
+		log.Error("proof log: no checkpoint after this run", "run_id", runID, "error", err.Error())
+		return
+	}
+	if made {
+		log.Debug("proof log checkpoint", "run_id", runID, "size", c.Size, "root", hex.EncodeToString(c.Root), "signed_by", c.KeyName, "published", path)
+	}
+}
+
+// makeCheckpoint makes a checkpoint held to the newest one published in
+// dir (when there is a dir): nothing is signed that does not extend what
+// was published.
+func makeCheckpoint(ctx context.Context, st *storage.Store, signer *proof.Signer, v *proof.Verifiers, dir string, runID int64) (proof.Stored, bool, error) {
+	var published *proof.Checkpoint
+	if dir != "" && v.Len() > 0 {
+		var err error
+		if published, err = proof.LatestPublished(dir, v); err != nil {
+			return proof.Stored{}, false, fmt.Errorf("read the published checkpoints: %w", err)
+		}
+	}
+	return proof.MakeCheckpoint(ctx, st, signer, published, runID)
+}
+
+// checkpointTimeout bounds a checkpoint: it reads the leaves since the
+// last one (a cold sync's million tasks in a few seconds), or the whole
+// log when no checkpoint it signed is there to extend (after migration
+// 19, or a key rotation).
+const checkpointTimeout = 30 * time.Minute
+
+// checkpointing runs a sync and then a checkpoint: the runner serve
+// schedules.
+type checkpointing struct {
+	a   *archiver
+	log *slog.Logger
+}
+
+func (c checkpointing) Run(ctx context.Context, trigger string) (syncer.Result, error) {
+	res, err := c.a.syncer.Run(ctx, trigger)
+	if !errors.Is(err, syncer.ErrLocked) {
+		c.a.checkpoint(ctx, c.log, res.RunID)
+	}
+	return res, err
 }
 
 // readUsage runs a usage run when one is due, and says what it did in one

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mps-archiver/mps-archiver/internal/pgtest"
 	"github.com/mps-archiver/mps-archiver/mps"
+	"github.com/mps-archiver/mps-archiver/proof"
 	"github.com/mps-archiver/mps-archiver/simulator"
 	"github.com/mps-archiver/mps-archiver/storage"
 )
@@ -30,6 +31,15 @@ func AssertMatchesTruth(t testing.TB, dbURL string, truth []simulator.TruthTask)
 // moved on: archived tasks created before since (which the API no longer
 // lists, and the archive rightly keeps) are left out of the comparison.
 func AssertMatchesTruthSince(t testing.TB, dbURL string, truth []simulator.TruthTask, since time.Time) {
+	t.Helper()
+	AssertProofLog(t, dbURL)
+	AssertTasksMatchTruth(t, dbURL, truth, since)
+}
+
+// AssertTasksMatchTruth is AssertMatchesTruthSince without the proof log:
+// for a test that changed the archive by hand, which the log rightly
+// reports.
+func AssertTasksMatchTruth(t testing.TB, dbURL string, truth []simulator.TruthTask, since time.Time) {
 	t.Helper()
 	const ts = `coalesce(to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '0000-00-00T00:00:00Z')`
 	rows := pgtest.Query(t, dbURL, `SELECT task_id, status, task_type, array_to_string(sub_task_types, ','), `+
@@ -93,6 +103,34 @@ SELECT count(*) FROM task_status_changes
 		t.Errorf("%d status regressions recorded", n)
 	}
 	AssertRollups(t, dbURL)
+}
+
+// AssertProofLog checks that the archive at dbURL verifies against its
+// proof log (mps-archiver verify): every fact it holds is the last its
+// log says, and the log's tree is every stored checkpoint's. Signatures
+// are not checked (no key is given): a test of them sets its own.
+func AssertProofLog(t testing.TB, dbURL string) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := storage.Open(ctx, dbURL, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	snap, err := st.ProofSnapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close(ctx)
+	rep, err := proof.Verify(ctx, snap, proof.VerifyOptions{Verifiers: &proof.Verifiers{}})
+	if err != nil {
+		t.Fatalf("verify the proof log: %v", err)
+	}
+	for _, p := range rep.Problems {
+		if !strings.Contains(p, "no public key") {
+			t.Errorf("proof log: %s", p)
+		}
+	}
 }
 
 // AssertRollups checks that every daily rollup equals its recomputation

@@ -60,6 +60,7 @@ type Result struct {
 type Ratios struct {
 	SyncVsCopy           float64 `json:"cold_sync_vs_copy_ceiling"`
 	SyncVsNaive          float64 `json:"cold_sync_vs_naive"`
+	ProofLogOnVsOff      float64 `json:"cold_sync_proof_log_on_vs_off"`
 	RateLimitedVsLimit   float64 `json:"rate_limited_vs_10000_per_second"`
 	PartitionedVsCursor  float64 `json:"latency_partitioned_vs_sequential"`
 	DetailRateVsLimit    float64 `json:"detail_capture_vs_rate_limit,omitempty"`
@@ -254,7 +255,7 @@ type benchRun struct {
 	now   time.Time
 	rep   Report
 
-	copyRes, cold, naiveRes, limited, seq, par, big Result
+	copyRes, cold, coldOff, naiveRes, limited, seq, par, big Result
 }
 
 // start brings up a throwaway PostgreSQL with default durability, the
@@ -372,26 +373,61 @@ func (r *benchRun) copyCeiling(ctx context.Context, tasks []mps.Task) error {
 	return nil
 }
 
-// coldSync is (b): a cold sync, unthrottled, the median of three.
+// coldSync is (b): a cold sync, unthrottled, the median of three; beside
+// it the same with the proof log switched off, alternating (off first),
+// for what the log costs; then verify of the archive the last one left.
 func (r *benchRun) coldSync(ctx context.Context, n int) error {
-	r.say("(b) cold sync, median of 3")
-	var colds []Result
-	for i := range 3 {
+	r.say("(b) cold sync, median of 3, alternating with 3 with the proof log off")
+	var colds, offs []Result
+	for i := range 6 {
 		if i > 0 {
 			if err := r.st.ResetArchive(ctx); err != nil {
 				return err
 			}
 		}
-		res, err := r.b.sync(ctx, "cold_sync", n, unthrottled, 4)
+		on := i%2 == 1
+		if err := r.st.SetProofLog(ctx, on); err != nil {
+			return err
+		}
+		name := "cold_sync_proof_log_off"
+		if on {
+			name = "cold_sync"
+		}
+		res, err := r.b.sync(ctx, name, n, unthrottled, 4)
 		if err != nil {
 			return err
 		}
-		colds = append(colds, res)
+		if on {
+			colds = append(colds, res)
+		} else {
+			offs = append(offs, res)
+		}
 	}
-	slices.SortFunc(colds, func(a, b Result) int { return cmp.Compare(a.Seconds, b.Seconds) })
-	r.cold = colds[1]
+	byTime := func(a, b Result) int { return cmp.Compare(a.Seconds, b.Seconds) }
+	slices.SortFunc(colds, byTime)
+	slices.SortFunc(offs, byTime)
+	r.cold, r.coldOff = colds[1], offs[1]
 	r.cold.Note += ", median of 3"
+	r.coldOff.Note += ", median of 3"
+	r.add(&r.coldOff)
 	r.add(&r.cold)
+	return r.verify(ctx, "verify")
+}
+
+// verify times `mps-archiver verify` of the archive as it stands (its
+// tasks/s are facts a second), with its peak RSS.
+func (r *benchRun) verify(ctx context.Context, name string) error {
+	leaves, err := r.st.ProofLeaves(ctx)
+	if err != nil {
+		return err
+	}
+	elapsed, rss, err := r.b.exec(ctx, name, r.b.self, r.b.db, "verify")
+	if err != nil {
+		return err
+	}
+	res := Result{Name: name, Tasks: int(leaves), Seconds: elapsed.Seconds(), PeakRSSBytes: rss,
+		Note: fmt.Sprintf("%d facts of the proof log, peak RSS %d MiB", leaves, rss>>20)}
+	r.add(&res)
 	return nil
 }
 
@@ -581,7 +617,7 @@ func (r *benchRun) largeRSS(ctx context.Context) error {
 		return err
 	}
 	r.add(&r.big)
-	return nil
+	return r.verify(ctx, "verify_large")
 }
 
 // ratios compares the measurements with each other.
@@ -589,6 +625,7 @@ func (r *benchRun) ratios() {
 	q := &r.rep.Ratios
 	q.SyncVsCopy = r.cold.TasksPerSec / r.copyRes.TasksPerSec
 	q.SyncVsNaive = r.cold.TasksPerSec / r.naiveRes.TasksPerSec
+	q.ProofLogOnVsOff = r.cold.TasksPerSec / r.coldOff.TasksPerSec
 	q.RateLimitedVsLimit = r.limited.TasksPerSec / 10_000
 	q.PartitionedVsCursor = r.par.TasksPerSec / r.seq.TasksPerSec
 	if r.big.PeakRSSBytes > 0 && r.cold.PeakRSSBytes > 0 {
@@ -716,6 +753,9 @@ func writeRatios(w io.Writer, rep *Report) {
 	fmt.Fprintf(w, "cold sync / naive per-row upsert:    %.1fx   (target >= 10x: %s)\n", r.SyncVsNaive, verdict(r.SyncVsNaive >= 10))
 	fmt.Fprintf(w, "under 100 req/s / 10,000 tasks/s:    %.1f%%   (target >= 95%%: %s)\n", 100*r.RateLimitedVsLimit, verdict(r.RateLimitedVsLimit >= 0.95))
 	fmt.Fprintf(w, "30 ms latency, partitions / cursor:  %.2fx   (target >= 3x: %s)\n", r.PartitionedVsCursor, verdict(r.PartitionedVsCursor >= 3))
+	if r.ProofLogOnVsOff > 0 {
+		fmt.Fprintf(w, "cold sync, proof log on / off:       %.2fx   (target >= 0.9x: %s)\n", r.ProofLogOnVsOff, verdict(r.ProofLogOnVsOff >= 0.9))
+	}
 	if r.IncrementalVsFull > 0 {
 		fmt.Fprintf(w, "incremental / full DescribeTasks:     %.2f%%   (target <= 2%%: %s)\n", 100*r.IncrementalVsFull, verdict(r.IncrementalVsFull <= 0.02))
 	}

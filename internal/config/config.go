@@ -24,6 +24,7 @@ import (
 	"github.com/mps-archiver/mps-archiver/daemon"
 	"github.com/mps-archiver/mps-archiver/mps"
 	"github.com/mps-archiver/mps-archiver/mpsclient"
+	"github.com/mps-archiver/mps-archiver/proof"
 	"github.com/mps-archiver/mps-archiver/syncer"
 )
 
@@ -34,6 +35,7 @@ type Config struct {
 	Sync        Sync    `yaml:"sync"`
 	Details     Details `yaml:"details"`
 	Usage       Usage   `yaml:"usage"`
+	Proof       Proof   `yaml:"proof"`
 	Serve       Serve   `yaml:"serve"`
 	Log         Log     `yaml:"log"`
 
@@ -135,6 +137,53 @@ type Usage struct {
 	// ap-guangzhou and Transcode alone when they are left out.
 	Regions []string `yaml:"regions"`
 	Types   []string `yaml:"types"`
+}
+
+// Proof configures the proof log's checkpoints (docs/operations.md,
+// "Proof"). The log itself is always kept.
+type Proof struct {
+	// SigningKey is the Ed25519 private key checkpoints are signed with
+	// (`mps-archiver keys generate`): a secret, best given as
+	// MPS_ARCHIVER_SIGNING_KEY_FILE. Without one, checkpoints are kept
+	// unsigned and nothing is published.
+	SigningKey string `yaml:"signing_key"`
+	// VerifierKeys are public keys trusted besides the signing key's own:
+	// the keys of earlier signing keys, after a rotation.
+	VerifierKeys []string `yaml:"verifier_keys"`
+	// CheckpointDir is where each signed checkpoint is written as a file
+	// (never replaced): point it at write-once storage.
+	CheckpointDir string `yaml:"checkpoint_dir"`
+}
+
+// Signer is the checkpoint signer of Proof.SigningKey (nil without one).
+func (p Proof) Signer() (*proof.Signer, error) {
+	if p.SigningKey == "" {
+		return nil, nil
+	}
+	s, err := proof.NewSigner(p.SigningKey)
+	if err != nil {
+		return nil, fmt.Errorf("proof.signing_key (%s or %s_FILE): %v", EnvSigningKey, EnvSigningKey, err)
+	}
+	return s, nil
+}
+
+// Verifiers are the public keys checkpoints are checked with: the
+// signing key's and proof.verifier_keys, and extra ones given on a
+// command line.
+func (p Proof) Verifiers(extra ...string) (*proof.Verifiers, error) {
+	keys := append(slices.Clone(p.VerifierKeys), extra...)
+	s, err := p.Signer()
+	if err != nil {
+		return nil, err
+	}
+	if s != nil {
+		keys = append(keys, s.PublicKey())
+	}
+	v, err := proof.NewVerifiers(keys...)
+	if err != nil {
+		return nil, fmt.Errorf("proof.verifier_keys (%s): %v", EnvVerifierKeys, err)
+	}
+	return v, nil
 }
 
 // Serve configures the daemon.
@@ -285,6 +334,9 @@ const (
 	EnvUsageRegions  = "MPS_USAGE_REGIONS"
 	EnvUsageTypes    = "MPS_USAGE_TYPES"
 	EnvLogFormat     = "LOG_FORMAT"
+	EnvSigningKey    = "MPS_ARCHIVER_SIGNING_KEY"
+	EnvVerifierKeys  = "MPS_ARCHIVER_VERIFIER_KEYS"
+	EnvCheckpointDir = "MPS_ARCHIVER_CHECKPOINT_DIR"
 )
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -311,6 +363,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		EnvSecretID:     &c.MPS.SecretID,
 		EnvSecretKey:    &c.MPS.SecretKey,
 		EnvSessionToken: &c.MPS.SessionToken,
+		EnvSigningKey:   &c.Proof.SigningKey,
 	} {
 		if err := secret(name, dst); err != nil {
 			return err
@@ -329,13 +382,14 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		EnvDetailsMode:   &c.Details.Mode,
 		EnvUsageMode:     &c.Usage.Mode,
 		EnvUsageSchedule: &c.Usage.Schedule,
+		EnvCheckpointDir: &c.Proof.CheckpointDir,
 	}
 	for name, dst := range plain {
 		if v := getenv(name); v != "" {
 			*dst = strings.TrimSpace(v)
 		}
 	}
-	for name, dst := range map[string]*[]string{EnvUsageRegions: &c.Usage.Regions, EnvUsageTypes: &c.Usage.Types} {
+	for name, dst := range map[string]*[]string{EnvUsageRegions: &c.Usage.Regions, EnvUsageTypes: &c.Usage.Types, EnvVerifierKeys: &c.Proof.VerifierKeys} {
 		if v := getenv(name); v != "" {
 			*dst = splitList(v)
 		}
@@ -542,6 +596,14 @@ func (c *Config) problems(needAPI bool) []error {
 		}
 		if c.Sync.RunTimeout < 0 {
 			errs = append(errs, fmt.Errorf("sync.run_timeout: %s must not be negative", c.Sync.RunTimeout))
+		}
+	}
+	if _, err := c.Proof.Verifiers(); err != nil {
+		errs = append(errs, err)
+	}
+	if d := c.Proof.CheckpointDir; d != "" {
+		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
+			errs = append(errs, fmt.Errorf("proof.checkpoint_dir (%s): %q is not a directory", EnvCheckpointDir, d))
 		}
 	}
 	switch strings.ToLower(c.Log.Level) {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -76,6 +77,17 @@ func NewDB(t testing.TB) string {
 		t.Fatalf("pgtest: migrated template: %v", tmplErr)
 	}
 	return newDB(t, template)
+}
+
+// Clone creates a copy of the database at u (which nobody may be
+// connected to), dropped when the test ends, and returns its URL.
+func Clone(t testing.TB, u string) string {
+	t.Helper()
+	pu, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newDB(t, strings.TrimPrefix(pu.Path, "/"))
 }
 
 // NewEmptyDB creates a fresh database with no schema.
