@@ -97,13 +97,14 @@ func TestProofLog(t *testing.T) {
 	}
 
 	outcomeKey := pick(`SELECT mps_proof_key(task_id, create_time) FROM task_details WHERE task_id = '` + failed + `'`)
+	finishedKey := pick(`SELECT mps_proof_key(task_id, create_time) FROM tasks WHERE task_id = '` + finished + `'`)
 	for _, c := range []struct {
 		name string
 		sql  []string
 		want []string
 	}{
 		{"a task's times updated", []string{`UPDATE tasks SET finish_time = finish_time + interval '1 hour' WHERE task_id = '` + finished + `'`},
-			[]string{"task " + finished + "@", ": the archive's row is not what the log holds (leaf"}},
+			[]string{"task " + finished + "@", ": row_sha256 is", "(leaf"}},
 		{"a task deleted", []string{`DELETE FROM tasks WHERE task_id = '` + finished + `'`},
 			[]string{"task " + finished + "@", ": in the proof log (leaf", "not in the archive: deleted"}},
 		{"an outcome changed from failed to succeeded", []string{`UPDATE task_details SET outcome = 'succeeded', err_code = NULL WHERE task_id = '` + failed + `'`},
@@ -122,13 +123,19 @@ SELECT task_id, create_time, 1, 'PROCESSING', 'FINISH' FROM tasks WHERE task_id 
 		{"a leaf edited with its task", []string{
 			`UPDATE tasks SET finish_time = finish_time + interval '1 hour' WHERE task_id = '` + finished + `'`,
 			`ALTER TABLE proof_log DISABLE TRIGGER proof_log_append_only`,
-			`UPDATE proof_log l SET hash = mps_proof_leaf_hash(mps_proof_task(t)) FROM tasks t WHERE l.kind = 'task' AND l.key = mps_proof_key(t.task_id, t.create_time) AND t.task_id = '` + finished + `'`},
+			`UPDATE proof_log l SET data = mps_proof_task(t), hash = mps_proof_leaf_hash(mps_proof_task(t)) FROM tasks t WHERE l.kind = 'task' AND l.key = mps_proof_key(t.task_id, t.create_time) AND t.task_id = '` + finished + `'`},
 			[]string{"the log's first"}},
 		{"a leaf's kind changed to hide a deleted run", []string{
 			`ALTER TABLE proof_log DISABLE TRIGGER proof_log_append_only`,
 			`UPDATE proof_log SET kind = 'x' WHERE kind = 'run' AND key = '1'`,
 			`DELETE FROM sync_runs WHERE id = 1`},
 			[]string{"its columns say x 1, its data run 1"}},
+		{"an outcome deleted, its leaf relabelled as a task's earlier version", []string{
+			`ALTER TABLE proof_log DISABLE TRIGGER proof_log_append_only`,
+			`UPDATE proof_log SET kind = 'task', key = '` + finishedKey + `' WHERE kind = 'outcome' AND key = '` + outcomeKey + `'`,
+			`DELETE FROM task_subtask_results WHERE task_id = '` + failed + `'`,
+			`DELETE FROM task_details WHERE task_id = '` + failed + `'`},
+			[]string{"its columns say task " + finishedKey + ", its data outcome " + outcomeKey}},
 		{"an outcome replaced through the log's own function", []string{
 			`UPDATE task_details SET outcome = 'succeeded', err_code = NULL WHERE task_id = '` + failed + `'`,
 			`SELECT mps_proof_append(ARRAY['outcome'], ARRAY[mps_proof_key(d.task_id, d.create_time)], ARRAY[mps_proof_outcome(d)]) FROM task_details d WHERE d.task_id = '` + failed + `'`},

@@ -11,6 +11,7 @@ DROP FUNCTION IF EXISTS mps_proof_run(sync_runs);
 DROP FUNCTION IF EXISTS mps_proof_outcome(task_details);
 DROP FUNCTION IF EXISTS mps_proof_status_change(task_status_changes);
 DROP FUNCTION IF EXISTS mps_proof_task(tasks);
+DROP FUNCTION IF EXISTS mps_proof_task_row(tasks);
 DROP FUNCTION IF EXISTS mps_proof_sha256(jsonb);
 DROP TABLE IF EXISTS proof_checkpoints, proof_log, proof_log_head;
 DROP FUNCTION IF EXISTS mps_proof_log_append_only();

@@ -32,17 +32,15 @@ INSERT INTO proof_log_head (origin) VALUES ('mps-archiver/' || gen_random_uuid()
 
 -- The leaves, by index. kind and key say which fact a leaf is (the same
 -- fact's later leaves supersede its earlier ones); `verify` trusts
--- neither. hash is the leaf's RFC 6962 hash. data is the leaf, kept for
--- every fact but a task: a task's leaf is its row (as mps_proof_task
--- writes it), which the row itself keeps, so that a cold sync writes about
--- 140 bytes a task here rather than 700 (`verify` hashes the row; a task's
--- earlier versions are kept as their hashes alone).
+-- neither, and reads both from data again. hash is the leaf's RFC 6962
+-- hash (the tree is built from it; `verify` checks it against data).
+-- data is the leaf.
 CREATE TABLE proof_log (
     idx  bigint PRIMARY KEY CHECK (idx >= 0),
     kind text   NOT NULL,
     key  text   NOT NULL,
     hash bytea  NOT NULL,
-    data text             -- hashed as its UTF-8 bytes; NULL for a task
+    data text   NOT NULL  -- hashed as its UTF-8 bytes
 );
 
 -- Append-only, against accidents: an UPDATE, DELETE or TRUNCATE fails.
@@ -71,29 +69,43 @@ CREATE TABLE proof_checkpoints (
 
 -- The leaves' data, one function a kind: the writers and this
 -- migration's backfill build them here, in one place. A leaf is the row
--- as row_to_json writes it (compact, columns in order), "fact" first; a
--- raw record is replaced by the SHA-256 (hex) of its text as jsonb prints
--- it (raw::text; taken from jsonb_send, which is that text after a
--- version byte, for half the cost).
+-- as row_to_json writes it (compact, columns in order), "fact" first,
+-- with timestamps in UTC whatever the session's zone; a raw record is
+-- replaced by the SHA-256 (hex) of its text as jsonb prints it (raw::text;
+-- taken from jsonb_send, which is that text after a version byte, for
+-- half the cost).
 CREATE FUNCTION mps_proof_sha256(j jsonb) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$ SELECT encode(sha256(substring(jsonb_send(j) FROM 2)), 'hex') $$;
 
-CREATE FUNCTION mps_proof_task(t tasks) RETURNS text
-    LANGUAGE sql STABLE PARALLEL SAFE
+-- A task's row, as its leaf names it by hash: the row is kept in tasks,
+-- and a cold sync writes a leaf of 200 bytes a task rather than 600.
+CREATE FUNCTION mps_proof_task_row(t tasks) RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE SET TimeZone = 'UTC'
     AS $$
 SELECT row_to_json(x)::text
-  FROM (SELECT 'task' AS fact, t.task_id, t.task_type, t.sub_task_types, t.status, t.create_time, t.begin_process_time,
+  FROM (SELECT t.task_id, t.task_type, t.sub_task_types, t.status, t.create_time, t.begin_process_time,
                t.finish_time, t.first_status, t.first_seen_at, t.last_changed_at, t.first_seen_run_id, t.last_changed_run_id,
                t.gone_at, mps_proof_sha256(t.raw) AS raw_sha256) x $$;
 
+-- A task's leaf: what it is (its key and status) and its row's hash.
+CREATE FUNCTION mps_proof_task(t tasks) RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE SET TimeZone = 'UTC'
+    AS $$
+SELECT row_to_json(x)::text
+  FROM (SELECT 'task' AS fact, t.task_id, t.create_time, t.status,
+               encode(sha256(convert_to(row_to_json(r)::text, 'UTF8')), 'hex') AS row_sha256
+          FROM (SELECT t.task_id, t.task_type, t.sub_task_types, t.status, t.create_time, t.begin_process_time,
+                       t.finish_time, t.first_status, t.first_seen_at, t.last_changed_at, t.first_seen_run_id,
+                       t.last_changed_run_id, t.gone_at, mps_proof_sha256(t.raw) AS raw_sha256) r) x $$;
+
 CREATE FUNCTION mps_proof_status_change(c task_status_changes) RETURNS text
-    LANGUAGE sql STABLE PARALLEL SAFE
+    LANGUAGE sql STABLE PARALLEL SAFE SET TimeZone = 'UTC'
     AS $$ SELECT row_to_json(x)::text FROM (SELECT 'status_change' AS fact, c.*) x $$;
 
 -- An outcome carries its sub-task results: they are written with it.
 CREATE FUNCTION mps_proof_outcome(d task_details) RETURNS text
-    LANGUAGE sql STABLE PARALLEL SAFE
+    LANGUAGE sql STABLE PARALLEL SAFE SET TimeZone = 'UTC'
     AS $$
 SELECT row_to_json(x)::text
   FROM (SELECT 'outcome' AS fact, d.task_id, d.create_time, d.fetched_at, d.outcome, d.err_code, d.err_code_ext, d.message,
@@ -105,19 +117,19 @@ SELECT row_to_json(x)::text
                            AND (s.create_time = d.create_time OR s.create_time IS NULL AND d.create_time IS NULL)) s) AS subtasks) x $$;
 
 CREATE FUNCTION mps_proof_run(r sync_runs) RETURNS text
-    LANGUAGE sql STABLE PARALLEL SAFE
+    LANGUAGE sql STABLE PARALLEL SAFE SET TimeZone = 'UTC'
     AS $$ SELECT row_to_json(x)::text FROM (SELECT 'run' AS fact, r.*) x $$;
 
 CREATE FUNCTION mps_proof_gap(g coverage_gaps) RETURNS text
-    LANGUAGE sql STABLE PARALLEL SAFE
+    LANGUAGE sql STABLE PARALLEL SAFE SET TimeZone = 'UTC'
     AS $$ SELECT row_to_json(x)::text FROM (SELECT 'gap' AS fact, g.*) x $$;
 
 CREATE FUNCTION mps_proof_usage(u usage_daily) RETURNS text
-    LANGUAGE sql STABLE PARALLEL SAFE
+    LANGUAGE sql STABLE PARALLEL SAFE SET TimeZone = 'UTC'
     AS $$ SELECT row_to_json(x)::text FROM (SELECT 'usage' AS fact, u.*) x $$;
 
 CREATE FUNCTION mps_proof_usage_run(r usage_runs) RETURNS text
-    LANGUAGE sql STABLE PARALLEL SAFE
+    LANGUAGE sql STABLE PARALLEL SAFE SET TimeZone = 'UTC'
     AS $$ SELECT row_to_json(x)::text FROM (SELECT 'usage_run' AS fact, r.*) x $$;
 
 -- The RFC 6962 hash of a leaf: SHA-256(0x00 || its UTF-8 bytes).
@@ -148,7 +160,7 @@ BEGIN
         RETURN 0;
     END IF;
     INSERT INTO proof_log (idx, kind, key, hash, data)
-    SELECT start + o - 1, k, y, mps_proof_leaf_hash(d), CASE WHEN k <> 'task' THEN d END
+    SELECT start + o - 1, k, y, mps_proof_leaf_hash(d), d
       FROM unnest(kinds, keys, datas) WITH ORDINALITY AS u(k, y, d, o);
     RETURN n;
 END $$;
@@ -184,7 +196,7 @@ WITH facts AS (
     SELECT 7, r.started_at, 'usage_run', r.id::text, mps_proof_usage_run(r) FROM usage_runs r WHERE r.status <> 'running'
 ), appended AS (
     INSERT INTO proof_log (idx, kind, key, hash, data)
-    SELECT row_number() OVER (ORDER BY o, at, key) - 1, kind, key, mps_proof_leaf_hash(data), CASE WHEN kind <> 'task' THEN data END FROM facts
+    SELECT row_number() OVER (ORDER BY o, at, key) - 1, kind, key, mps_proof_leaf_hash(data), data FROM facts
     RETURNING 1
 )
 UPDATE proof_log_head SET size = (SELECT count(*) FROM appended);

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // BundleFormat names the bundle format (docs/operations.md, "Proof").
@@ -46,14 +47,11 @@ func (b Bundle) Marshal() ([]byte, error) {
 // BuildBundle proves the leaves want picks against checkpoint c (which
 // must be signed): it reads the log's first c.Size leaves, rebuilds the
 // tree in memory (64 bytes a leaf), and checks its root is c's before
-// proving anything. tasks gives the leaf of each picked task as its row
-// stands, by key (a task's leaf is its row): one that hashes to a picked
-// leaf is proven, the task's earlier versions (kept as hashes alone) are
-// not. raw gives the text of each record a picked leaf names by
-// raw_sha256.
+// proving anything. texts gives the texts the picked leaves name by hash
+// (a task's row by row_sha256, a raw record by raw_sha256, and the raw
+// record a row names), those it still has.
 func BuildBundle(ctx context.Context, st LeafReader, c Stored, want func(Leaf) bool,
-	tasks func(ctx context.Context, keys []string) (map[string][]byte, error),
-	raw func(ctx context.Context, hashes []string) (map[string]string, error)) (Bundle, error) {
+	texts func(ctx context.Context, hashes []string) (map[string]string, error)) (Bundle, error) {
 	if c.Note == "" {
 		return Bundle{}, errors.New("the checkpoint is not signed: a bundle needs a signing key (MPS_ARCHIVER_SIGNING_KEY_FILE)")
 	}
@@ -62,6 +60,9 @@ func BuildBundle(ctx context.Context, st LeafReader, c Stored, want func(Leaf) b
 	err := st.ProofLeaves(ctx, 0, c.Size, func(l Leaf) error {
 		if l.Index != uint64(len(hashes)) {
 			return fmt.Errorf("proof log: leaf %d missing (run `mps-archiver verify`)", len(hashes))
+		}
+		if !bytes.Equal(LeafHash(l.Data), l.Hash) {
+			return fmt.Errorf("proof log: leaf %d does not hash to its hash (run `mps-archiver verify`)", l.Index)
 		}
 		var h [32]byte
 		copy(h[:], l.Hash)
@@ -73,30 +74,6 @@ func BuildBundle(ctx context.Context, st LeafReader, c Stored, want func(Leaf) b
 	})
 	if err != nil {
 		return Bundle{}, err
-	}
-	var taskKeys []string
-	for _, l := range picked {
-		if l.Data == nil {
-			taskKeys = append(taskKeys, l.Key)
-		}
-	}
-	if len(taskKeys) > 0 {
-		rows, err := tasks(ctx, taskKeys)
-		if err != nil {
-			return Bundle{}, err
-		}
-		kept := picked[:0]
-		for _, l := range picked {
-			if l.Data == nil {
-				d, ok := rows[l.Key]
-				if !ok || !bytes.Equal(LeafHash(d), l.Hash) {
-					continue
-				}
-				l.Data = d
-			}
-			kept = append(kept, l)
-		}
-		picked = kept
 	}
 	tree := NewTree(hashes)
 	if root, err := tree.Root(c.Size); err != nil || !bytes.Equal(root, c.Root) {
@@ -115,28 +92,50 @@ func BuildBundle(ctx context.Context, st LeafReader, c Stored, want func(Leaf) b
 		}
 		b.Leaves = append(b.Leaves, BundleLeaf{Index: l.Index, Data: string(l.Data), Proof: hx})
 		if f, err := ParseFields(l.Data); err == nil {
-			if h, ok := f["raw_sha256"].(string); ok {
-				named = append(named, h)
-			}
+			named = append(named, namedHashes(f)...)
 		}
 	}
 	if len(named) > 0 {
-		texts, err := raw(ctx, named)
+		got, err := texts(ctx, named)
 		if err != nil {
 			return Bundle{}, err
 		}
+		// A row names its raw record in turn.
 		for _, h := range named {
-			if t, ok := texts[h]; ok {
+			if t, ok := got[h]; ok {
 				b.Raw[h] = t
+				if f, err := ParseFields([]byte(t)); err == nil {
+					for _, r := range namedHashes(f) {
+						if t, ok := got[r]; ok {
+							b.Raw[r] = t
+						}
+					}
+				}
 			}
 		}
 	}
 	return b, nil
 }
 
+// namedHashes are the texts a leaf or row names by hash.
+func namedHashes(f Fields) []string {
+	var out []string
+	for _, name := range []string{"row_sha256", "raw_sha256"} {
+		if h, ok := f[name].(string); ok && h != "" {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
 // LeafReader reads the log's leaves by index.
 type LeafReader interface {
 	ProofLeaves(ctx context.Context, from, to uint64, fn func(Leaf) error) error
+}
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }
 
 // BundleSummary is what a verified bundle holds.
@@ -147,8 +146,8 @@ type BundleSummary struct {
 	Facts   map[Kind]int
 	Tasks   int
 	Raw     int
-	// RawNotKept counts records named by leaves that the bundle lacks (an
-	// earlier version of a task's record, replaced in the archive).
+	// RawNotKept counts texts named by leaves that the bundle lacks (an
+	// earlier version of a task's row or record, replaced in the archive).
 	RawNotKept int
 }
 
@@ -222,30 +221,41 @@ func VerifyBundle(data []byte, v *Verifiers, origin string) (BundleSummary, []st
 		if kind == KindTask || kind == KindOutcome || kind == KindStatusChange {
 			tasks[TaskOf(kind, key)] = true
 		}
-		h, _ := f["raw_sha256"].(string)
-		if h != "" {
+		hs := namedHashes(f)
+		for _, h := range hs {
 			named[h] = true
 		}
-		last[string(kind)+" "+key] = h
+		last[string(kind)+" "+key] = strings.Join(hs, " ")
 	}
-	// A superseded leaf names a record the archive no longer keeps (a
-	// task keeps its last one): its hash still commits to it.
-	for h := range named {
-		if _, ok := b.Raw[h]; !ok {
-			sum.RawNotKept++
-		}
-	}
+
 	facts := make([]string, 0, len(last))
 	for fact := range last {
 		facts = append(facts, fact)
 	}
 	sort.Strings(facts)
 	for _, fact := range facts {
-		if h := last[fact]; h != "" {
+		for _, h := range strings.Fields(last[fact]) {
 			if _, ok := b.Raw[h]; !ok {
-				problem("%s: the record its last leaf names (sha256 %s) is not in the bundle", fact, h)
-				sum.RawNotKept--
+				problem("%s: the text its last leaf names (sha256 %s) is not in the bundle", fact, h)
 			}
+		}
+	}
+	// A row in the bundle names its raw record, which must be there too.
+	for h, t := range b.Raw {
+		if f, err := ParseFields([]byte(t)); err == nil {
+			for _, r := range namedHashes(f) {
+				named[r] = true
+				if _, ok := b.Raw[r]; !ok && sha256Hex(t) == h {
+					problem("raw record %s: the row %s names it, and it is not in the bundle", r, h)
+				}
+			}
+		}
+	}
+	// A superseded leaf names a text the archive no longer keeps (a task
+	// keeps its last row): its hash still commits to it.
+	for h := range named {
+		if _, ok := b.Raw[h]; !ok {
+			sum.RawNotKept++
 		}
 	}
 	hashes := make([]string, 0, len(b.Raw))
@@ -254,9 +264,8 @@ func VerifyBundle(data []byte, v *Verifiers, origin string) (BundleSummary, []st
 	}
 	sort.Strings(hashes)
 	for _, h := range hashes {
-		sum256 := sha256.Sum256([]byte(b.Raw[h]))
 		switch {
-		case hex.EncodeToString(sum256[:]) != h:
+		case sha256Hex(b.Raw[h]) != h:
 			problem("raw record %s: its text does not hash to its name: it was changed", h)
 		case !named[h]:
 			problem("raw record %s: no proven leaf names it", h)

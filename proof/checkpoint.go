@@ -59,14 +59,15 @@ type Reader interface {
 }
 
 // MakeCheckpoint records a checkpoint of the log as it stands, signed
-// when a signer is given. It never signs what it has not checked: it
-// extends only a checkpoint it signed itself (its note verifies with the
-// signer's key, and its stored compact range gives its root), else it
-// hashes the log from its first leaf; and the tree must give the root of
-// published, the newest checkpoint published outside the database (nil:
-// none), at its size. A log that has not grown since the last checkpoint
-// gets none (made reports false).
-func MakeCheckpoint(ctx context.Context, st Store, signer *Signer, published *Checkpoint, runID int64) (c Stored, made bool, err error) {
+// when a signer is given. It never signs what it has not checked: the
+// last signed checkpoint stored must verify with the trusted keys (else
+// nothing is signed); it is extended from its compact range when this
+// signer signed it, else the log is hashed from its first leaf and must
+// give its root; and the tree must give the root of published, the newest
+// checkpoint published outside the database (nil: none), at its size. A
+// log that has not grown since the last checkpoint gets none (made
+// reports false).
+func MakeCheckpoint(ctx context.Context, st Store, signer *Signer, trusted *Verifiers, published *Checkpoint, runID int64) (c Stored, made bool, err error) {
 	// The checkpoint before the head: one stored meanwhile by another
 	// process is then never larger than the head read.
 	last, ok, err := st.LatestProofCheckpoint(ctx, signer != nil)
@@ -77,43 +78,56 @@ func MakeCheckpoint(ctx context.Context, st Store, signer *Signer, published *Ch
 	if err != nil {
 		return Stored{}, false, err
 	}
+	refuse := func(format string, a ...any) (Stored, bool, error) {
+		return Stored{}, false, fmt.Errorf(format+"; nothing is signed (run `mps-archiver verify --checkpoint`)", a...)
+	}
+	var anchors []Checkpoint // roots the tree must give at their sizes
 	if published != nil {
 		if published.Origin != head.Origin {
-			return Stored{}, false, fmt.Errorf("the proof log's origin is %q, the published checkpoints' %q: the log was replaced; nothing is signed (run `mps-archiver verify --checkpoint`)", head.Origin, published.Origin)
+			return refuse("the proof log's origin is %q, the published checkpoints' %q: the log was replaced", head.Origin, published.Origin)
 		}
-		if published.Size > head.Size {
-			return Stored{}, false, fmt.Errorf("the proof log has %d leaves, a published checkpoint %d: it was cut, or the database restored from an older backup; nothing is signed (run `mps-archiver verify --checkpoint`)", head.Size, published.Size)
-		}
+		anchors = append(anchors, *published)
 	}
 	rng := NewRange()
-	if ok && signer != nil {
+	switch {
+	case ok && signer != nil:
+		cp, _, err := Open([]byte(last.Note), trusted)
+		if err != nil {
+			return refuse("the last signed checkpoint stored (size %d) does not verify: %v", last.Size, err)
+		}
+		if cp.Origin != head.Origin || cp.Size != last.Size || !bytes.Equal(cp.Root, last.Root) {
+			return refuse("the last signed checkpoint stored (size %d) does not say what its row does", last.Size)
+		}
 		if base, err := trustedBase(last, head.Origin, signer); err == nil {
 			rng = base
+		} else {
+			// Another key's (a rotation): hashed again from the first leaf.
+			anchors = append(anchors, cp)
 		}
-	} else if ok {
+	case ok:
 		if base, err := LoadRange(last.Size, last.Compact); err == nil && last.Size <= head.Size {
 			rng = base
+		}
+	}
+	for _, a := range anchors {
+		if a.Size > head.Size {
+			return refuse("the proof log has %d leaves, a checkpoint of it %d: it was cut, or the database restored from an older backup", head.Size, a.Size)
 		}
 	}
 	if ok && last.Size == head.Size && rng.Size() == head.Size {
 		last.Origin = head.Origin
 		return last, false, nil
 	}
-	if ok && last.Size > head.Size {
-		return Stored{}, false, fmt.Errorf("the proof log has %d leaves, fewer than its last checkpoint's %d: it was cut, or the database restored from an older backup (run `mps-archiver verify`)", head.Size, last.Size)
-	}
-	checkPublished := func() error {
-		if published != nil && published.Size == rng.Size() && !bytes.Equal(rng.Root(), published.Root) {
-			return fmt.Errorf("the proof log's first %d leaves do not give the published checkpoint's root: the log was changed; nothing is signed (run `mps-archiver verify --checkpoint`)", published.Size)
+	checkAnchors := func() error {
+		for _, a := range anchors {
+			if a.Size == rng.Size() && !bytes.Equal(rng.Root(), a.Root) {
+				_, _, err := refuse("the proof log's first %d leaves do not give the root of its checkpoint of that size: the log was changed", a.Size)
+				return err
+			}
 		}
 		return nil
 	}
-	if published != nil && published.Size < rng.Size() {
-		// The base is a checkpoint this signer made after the published
-		// one: it extends it.
-		published = nil
-	}
-	if err := checkPublished(); err != nil {
+	if err := checkAnchors(); err != nil {
 		return Stored{}, false, err
 	}
 	next := rng.Size()
@@ -128,7 +142,7 @@ func MakeCheckpoint(ctx context.Context, st Store, signer *Signer, published *Ch
 		if err := rng.Append(l.Hash); err != nil {
 			return err
 		}
-		return checkPublished()
+		return checkAnchors()
 	})
 	if err != nil {
 		return Stored{}, false, err

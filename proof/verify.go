@@ -122,21 +122,18 @@ func Verify(ctx context.Context, st Reader, opt VerifyOptions) (Report, error) {
 			problem("leaf %d: missing from proof_log", next)
 			return errStop
 		}
-		// A task's leaf has no data (its row is its leaf, hashed when the
-		// rows are read); any other's must hash to its hash and name its
-		// columns' kind and key.
-		if l.Data != nil || l.Kind != KindTask {
-			kind, key, err := describeFast(l.Data)
-			switch {
-			case !bytes.Equal(LeafHash(l.Data), l.Hash):
-				err = errors.New("its hash is not its data's: one of them was changed")
-			case err == nil && (kind != l.Kind || key != l.Key):
-				err = fmt.Errorf("its columns say %s %s, its data %s %s: a column was changed", l.Kind, l.Key, kind, key)
-			}
-			if err != nil {
-				if mislabelled++; mislabelled <= opt.MaxPerKind {
-					problem("leaf %d (%s %s): %v", l.Index, l.Kind, l.Key, err)
-				}
+		// Each leaf must hash to its hash and name its columns' kind and
+		// key.
+		kind, key, err := describeFast(l.Data)
+		switch {
+		case !bytes.Equal(LeafHash(l.Data), l.Hash):
+			err = errors.New("its hash is not its data's: one of them was changed")
+		case err == nil && (kind != l.Kind || key != l.Key):
+			err = fmt.Errorf("its columns say %s %s, its data %s %s: a column was changed", l.Kind, l.Key, kind, key)
+		}
+		if err != nil {
+			if mislabelled++; mislabelled <= opt.MaxPerKind {
+				problem("leaf %d (%s %s): %v", l.Index, l.Kind, l.Key, err)
 			}
 		}
 		if len(l.Hash) != 32 {
@@ -267,13 +264,8 @@ func compareKind(ctx context.Context, st Reader, kind Kind, size uint64, max int
 				report("%s %s: in the proof log (leaf %d), not in the archive: deleted", kind, l.Key, l.Index)
 				return
 			}
-			// A task's leaf is its row: the row must hash to it.
-			if l.Data == nil {
-				if !bytes.Equal(LeafHash(r.data), l.Hash) {
-					report("%s %s: the archive's row is not what the log holds (leaf %d): a field was changed", kind, l.Key, l.Index)
-				}
-			} else if !bytes.Equal(l.Data, r.data) {
-				// The common case: the row reads as its leaf's very bytes.
+			// The common case: the row reads as its leaf's very bytes.
+			if !bytes.Equal(l.Data, r.data) {
 				leaf, err := ParseFields(l.Data)
 				got, rerr := ParseFields(r.data)
 				switch {
@@ -307,12 +299,8 @@ func compareKind(ctx context.Context, st Reader, kind Kind, size uint64, max int
 			}
 		}
 		if prev != nil && prev.Key == l.Key {
-			// (A task's earlier versions are kept as hashes alone: its
-			// transitions are the archive's upsert's to keep.)
-			if prev.Data != nil && l.Data != nil {
-				if why := transition(kind, prev.Data, l.Data); why != "" {
-					report("%s %s: %s (leaves %d and %d)", kind, l.Key, why, prev.Index, l.Index)
-				}
+			if why := transition(kind, prev.Data, l.Data); why != "" {
+				report("%s %s: %s (leaves %d and %d)", kind, l.Key, why, prev.Index, l.Index)
 			}
 		} else if prev != nil {
 			match(*prev)
@@ -358,16 +346,13 @@ func transition(kind Kind, before, after []byte) string {
 	case KindStatusChange, KindGap:
 		return "logged twice: a " + string(kind) + " is written once"
 	case KindTask:
-		for _, name := range []string{"task_id", "create_time", "first_status", "first_seen_at", "first_seen_run_id"} {
+		for _, name := range []string{"task_id", "create_time"} {
 			if !equal(a[name], b[name]) {
 				return fmt.Sprintf("%s changed from %s to %s, which the archiver never changes", name, show(a[name]), show(b[name]))
 			}
 		}
 		if rank(str(b, "status")) < rank(str(a, "status")) {
 			return fmt.Sprintf("status went back from %s to %s", str(a, "status"), str(b, "status"))
-		}
-		if a["gone_at"] != nil && b["gone_at"] == nil {
-			return "gone_at was cleared"
 		}
 	case KindOutcome:
 		switch {

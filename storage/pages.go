@@ -212,4 +212,4 @@ func arrayLiteral(sb *strings.Builder, elems []string) string {
 // whose column appended says how many (migration 19). A writer appends
 // its facts' leaves in the statement or transaction that writes them,
 // last, so that the head's lock is held only until the commit.
-const appendLeaves = `SELECT mps_proof_append(array_agg(kind ORDER BY o, key), array_agg(key ORDER BY o, key), array_agg(data ORDER BY o, key)) AS appended FROM `
+const appendLeaves = `SELECT mps_proof_append(array_agg(kind ORDER BY o, key, data), array_agg(key ORDER BY o, key, data), array_agg(data ORDER BY o, key, data)) AS appended FROM `

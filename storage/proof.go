@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -107,36 +106,14 @@ ON CONFLICT (size) DO UPDATE SET note = EXCLUDED.note, key_name = EXCLUDED.key_n
 	return tag.RowsAffected() == 1, nil
 }
 
-// TaskLeafData gives the leaf of each task row of the given tasks as the
-// row stands (a task's leaf is not kept beside it: it is its row), by
-// key.
-func (s *Store) TaskLeafData(ctx context.Context, taskIDs []string) (map[string][]byte, error) {
-	rows, err := s.pool.Query(ctx, `SELECT task_id || '@' || coalesce((extract(epoch FROM create_time) * 1000000)::bigint::text, ''), mps_proof_task(t) FROM tasks t WHERE task_id = ANY($1)`, taskIDs)
-	if err != nil {
-		return nil, fmt.Errorf("read tasks: %w", interpretError(err))
-	}
-	out := map[string][]byte{}
-	var key string
-	var data []byte
-	_, err = pgx.ForEachRow(rows, []any{&key, &data}, func() error {
-		out[key] = slices.Clone(data)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read tasks: %w", interpretError(err))
-	}
-	return out, nil
-}
-
-// ProofRaw gives the text of the raw records (tasks' and outcomes') of
-// the given tasks whose SHA-256 is among hashes, by hash.
-func (s *Store) ProofRaw(ctx context.Context, taskIDs []string, hashes []string) (map[string]string, error) {
-	want := map[string]bool{}
-	for _, h := range hashes {
-		want[h] = true
-	}
+// ProofRaw gives the texts the leaves of the given tasks may name by
+// hash (a task's row, and the raw records of the task and its outcome),
+// by their SHA-256.
+func (s *Store) ProofRaw(ctx context.Context, taskIDs []string) (map[string]string, error) {
 	rows, err := s.pool.Query(ctx, `
 SELECT raw::text FROM tasks WHERE task_id = ANY($1)
+UNION ALL
+SELECT mps_proof_task_row(t) FROM tasks t WHERE task_id = ANY($1)
 UNION ALL
 SELECT raw::text FROM task_details WHERE task_id = ANY($1) AND raw IS NOT NULL`, taskIDs)
 	if err != nil {
@@ -146,9 +123,7 @@ SELECT raw::text FROM task_details WHERE task_id = ANY($1) AND raw IS NOT NULL`,
 	var text string
 	_, err = pgx.ForEachRow(rows, []any{&text}, func() error {
 		sum := sha256.Sum256([]byte(text))
-		if h := hex.EncodeToString(sum[:]); want[h] {
-			out[h] = text
-		}
+		out[hex.EncodeToString(sum[:])] = text
 		return nil
 	})
 	if err != nil {
@@ -250,7 +225,9 @@ func (s *Store) ProofSnapshot(ctx context.Context) (*ProofSnapshot, error) {
 			// spill a million of them to disk many times over.
 			// (And no JIT: compiling the reads' expressions costs more than
 			// it saves.)
+			// Timestamps read as the writers wrote them: in UTC.
 			_, err = tx.Exec(ctx, `SELECT pg_catalog.set_config('work_mem', '64MB', true), pg_catalog.set_config('jit', 'off', true),
+       pg_catalog.set_config('TimeZone', 'UTC', true),
        pg_catalog.set_config('search_path', 'pg_catalog, ' || pg_catalog.quote_ident(pg_catalog.current_schema()), true)`)
 		}
 		if err != nil {
@@ -327,9 +304,11 @@ var factQueries = map[proof.Kind]string{
 	proof.KindTask: `
 SELECT k, pg_catalog.row_to_json(x)::text
   FROM tasks t,
-       LATERAL (SELECT 'task' AS fact, t.task_id, t.task_type, t.sub_task_types, t.status, t.create_time, t.begin_process_time,
+       LATERAL (SELECT t.task_id, t.task_type, t.sub_task_types, t.status, t.create_time, t.begin_process_time,
                        t.finish_time, t.first_status, t.first_seen_at, t.last_changed_at, t.first_seen_run_id, t.last_changed_run_id,
-                       t.gone_at, pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(t.raw::text, 'UTF8')), 'hex') AS raw_sha256) x,
+                       t.gone_at, pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(t.raw::text, 'UTF8')), 'hex') AS raw_sha256) r,
+       LATERAL (SELECT 'task' AS fact, t.task_id, t.create_time, t.status,
+                       pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.row_to_json(r)::text, 'UTF8')), 'hex') AS row_sha256) x,
        LATERAL (SELECT t.task_id || '@' || coalesce((pg_catalog.extract('epoch', t.create_time) * 1000000)::bigint::text, '') AS k) key
  ORDER BY k COLLATE "C"`,
 	proof.KindStatusChange: `

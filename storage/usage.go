@@ -122,6 +122,7 @@ func (s *Store) StoreUsage(ctx context.Context, runID int64, q mps.UsageQuery, a
 	for i, r := range rows {
 		days[i], types[i], specs[i], counts[i], amounts[i] = r.Day.Format(time.DateOnly), r.Type, r.Specification, r.Count, r.Usage
 	}
+	var chDays, chTypes, chSpecs []string
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `
 WITH new AS (
@@ -145,21 +146,21 @@ WITH new AS (
     UPDATE usage_daily u SET count = 0, usage = 0, changed_at = now(), revisions = u.revisions + 1
      WHERE u.region = $1 AND u.type = ANY($10) AND u.day BETWEEN $3 AND $4 AND (u.count > 0 OR u.usage > 0)
        AND NOT EXISTS (SELECT FROM new n WHERE n.day = u.day AND n.type = u.type AND n.specification = u.specification)
-    RETURNING u AS rec
+    RETURNING u.day, u.type, u.specification
 ), up AS (
     INSERT INTO usage_daily AS u (day, region, type, specification, count, usage)
     SELECT day, $1, type, specification, count, usage FROM new WHERE type = ANY($2)
     ON CONFLICT (day, region, type, specification) DO UPDATE
        SET count = EXCLUDED.count, usage = EXCLUDED.usage, changed_at = now(), revisions = u.revisions + 1
      WHERE (u.count, u.usage) IS DISTINCT FROM (EXCLUDED.count, EXCLUDED.usage)
-    RETURNING (u.xmax = 0) AS added, u AS rec
-), proof AS (`+appendLeaves+`(
-    SELECT 1 AS o, 'usage' AS kind, mps_proof_usage_key(rec) AS key, mps_proof_usage(rec) AS data FROM gone
-    UNION ALL
-    SELECT 1, 'usage', mps_proof_usage_key(rec), mps_proof_usage(rec) FROM up) l
+    RETURNING (u.xmax = 0) AS added, u.day, u.type, u.specification
+), changed AS (
+    SELECT day, type, specification FROM gone UNION ALL SELECT day, type, specification FROM up
 )
-SELECT count(*) FILTER (WHERE added), count(*) FILTER (WHERE NOT added) + (SELECT count(*) FROM gone) + 0 * (SELECT appended FROM proof) FROM up`,
-			q.Region, q.Types, date(q.From), date(q.To), days, types, specs, counts, amounts, answered, runID).Scan(&st.Added, &st.Revised)
+SELECT (SELECT count(*) FILTER (WHERE added) FROM up), (SELECT count(*) FILTER (WHERE NOT added) FROM up) + (SELECT count(*) FROM gone),
+       (SELECT coalesce(array_agg(day::text), '{}') FROM changed), (SELECT coalesce(array_agg(type), '{}') FROM changed),
+       (SELECT coalesce(array_agg(specification), '{}') FROM changed)`,
+			q.Region, q.Types, date(q.From), date(q.To), days, types, specs, counts, amounts, answered, runID).Scan(&st.Added, &st.Revised, &chDays, &chTypes, &chSpecs)
 		if err != nil {
 			return err
 		}
@@ -178,6 +179,16 @@ ON CONFLICT (region, type) DO UPDATE SET
 		_, err = tx.Exec(ctx, `
 UPDATE usage_runs SET requests = requests + 1, figures_added = figures_added + $2, figures_revised = figures_revised + $3 WHERE id = $1 AND status = 'running'`,
 			runID, st.Added, st.Revised)
+		if err != nil || len(chDays) == 0 {
+			return err
+		}
+		// The changed figures join the proof log last: the head's lock is
+		// held from here to the commit.
+		_, err = tx.Exec(ctx, appendLeaves+`(
+SELECT 1 AS o, 'usage' AS kind, mps_proof_usage_key(u) AS key, mps_proof_usage(u) AS data
+  FROM usage_daily u JOIN unnest($2::date[], $3::text[], $4::text[]) AS c(day, type, specification)
+       ON u.day = c.day AND u.type = c.type AND u.specification = c.specification
+ WHERE u.region = $1) l`, q.Region, chDays, chTypes, chSpecs)
 		return err
 	})
 	if err != nil {

@@ -156,14 +156,8 @@ func writeBundleWith(ctx context.Context, env *Env, cf *commonFlags, out string,
 		return fmt.Errorf("no signed checkpoint: set MPS_ARCHIVER_SIGNING_KEY_FILE (docs/operations.md, \"Proof\")")
 	}
 	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
-	b, err := proof.BuildBundle(ctx, st, c, pick, func(ctx context.Context, keys []string) (map[string][]byte, error) {
-		ids := make([]string, len(keys))
-		for i, k := range keys {
-			ids[i] = proof.TaskOf(proof.KindTask, k)
-		}
-		return st.TaskLeafData(ctx, slices.Compact(slices.Sorted(slices.Values(ids))))
-	}, func(ctx context.Context, hashes []string) (map[string]string, error) {
-		return st.ProofRaw(ctx, ids, hashes)
+	b, err := proof.BuildBundle(ctx, st, c, pick, func(ctx context.Context, _ []string) (map[string]string, error) {
+		return st.ProofRaw(ctx, ids)
 	})
 	if err != nil {
 		return err

@@ -127,7 +127,7 @@ func makeCheckpoint(ctx context.Context, st *storage.Store, signer *proof.Signer
 			return proof.Stored{}, false, fmt.Errorf("read the published checkpoints: %w", err)
 		}
 	}
-	return proof.MakeCheckpoint(ctx, st, signer, published, runID)
+	return proof.MakeCheckpoint(ctx, st, signer, v, published, runID)
 }
 
 // checkpointTimeout bounds a checkpoint: it reads the leaves since the
