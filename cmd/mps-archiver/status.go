@@ -39,9 +39,11 @@ type statusReport struct {
 	WaitingForPartition int64 `json:"tasks_waiting_for_partition"`
 	// Usage is billed usage's ledger and coverage (absent with usage.mode
 	// off).
-	Usage     *storage.UsageStatus `json:"usage,omitempty"`
-	Proof     *storage.ProofStatus `json:"proof_log,omitempty"`
-	Attention []string             `json:"attention"`
+	Usage *storage.UsageStatus `json:"usage,omitempty"`
+	Proof *storage.ProofStatus `json:"proof_log,omitempty"`
+	// CheckpointDir is where signed checkpoints are published ("": nowhere).
+	CheckpointDir string   `json:"proof_checkpoint_dir,omitempty"`
+	Attention     []string `json:"attention"`
 }
 
 // runStatus shows the archive's health on one screen and exits 4 when
@@ -160,6 +162,7 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		r.Proof = &p
+		r.CheckpointDir = cfg.Proof.CheckpointDir
 		if !p.Enabled {
 			r.Attention = append(r.Attention, "the proof log is switched off (proof_log_head.enabled): facts written since are not in it, and `mps-archiver verify` fails; UPDATE proof_log_head SET enabled = true")
 		}
@@ -252,6 +255,9 @@ func printStatus(env *Env, format string, r statusReport) error {
 				line += fmt.Sprintf("; last checkpoint at %d, %s ago, unsigned (set MPS_ARCHIVER_SIGNING_KEY_FILE)", p.CheckpointSize, ago(now, *p.CheckpointAt))
 			default:
 				line += "; no checkpoint yet (one is made after each run)"
+			}
+			if p.SignedAt != nil && r.CheckpointDir == "" {
+				line += "; not published outside the database (set MPS_ARCHIVER_CHECKPOINT_DIR)"
 			}
 			fmt.Fprintf(w, "Proof log\t%s\n", line)
 		}

@@ -319,7 +319,8 @@ func TestAlertsOnAFreshInstall(t *testing.T) {
 			mps_archiver_coverage_gaps_total 0+0` + steps + `
 			mps_archiver_detail_deadline_headroom_seconds -86400+0` + steps + `
 			mps_archiver_details_total{outcome="expired"} 0+10` + steps + `
-			mps_archiver_detail_gave_up 0+0` + steps, nil},
+			mps_archiver_detail_gave_up 0+0` + steps + `
+			mps_archiver_proof_checkpoint_errors_total 0+0` + steps, nil},
 		{"serve, last success 6.5 days old", serve, `load 1m
 			mps_archiver_retention_headroom_seconds 43200-60` + steps + `
 			mps_archiver_last_run_failed 1+0` + steps + `
@@ -346,6 +347,22 @@ func TestAlertsOnAFreshInstall(t *testing.T) {
 			mps_archiver_coverage_gaps_total{job="mps-archiver-sync"} 0+0` + steps + `
 			mps_archiver_usage_last_success_timestamp_seconds{job="mps-archiver-sync"} -176400+0` + steps,
 			[]string{"MPSArchiverUsageStale"}},
+		{"serve, checkpoints refused run after run", serve, `load 1m
+			mps_archiver_retention_headroom_seconds 604800-60` + steps + `
+			mps_archiver_retention_deadline_timestamp_seconds 604800+0` + steps + `
+			mps_archiver_last_success_timestamp_seconds 0+0` + steps + `
+			mps_archiver_last_run_failed 0+0` + steps + `
+			mps_archiver_sync_runs_total{result="failed"} 0+0` + steps + `
+			mps_archiver_coverage_gaps_total 0+0` + steps + `
+			mps_archiver_proof_checkpoint_errors_total 0+0.2` + steps,
+			[]string{"MPSArchiverProofCheckpointFailing"}},
+		{"cronjob, checkpoints failing", cron, `load 1m
+			mps_archiver_retention_deadline_timestamp_seconds{job="mps-archiver-sync"} 604800+0` + steps + `
+			push_time_seconds{job="mps-archiver-sync"} 0+60` + steps + `
+			mps_archiver_last_run_failed{job="mps-archiver-sync"} 0+0` + steps + `
+			mps_archiver_coverage_gaps_total{job="mps-archiver-sync"} 0+0` + steps + `
+			mps_archiver_proof_checkpoint_errors_total{job="mps-archiver-sync"} 1+0` + steps,
+			[]string{"MPSArchiverProofCheckpointFailing"}},
 		{"cronjob, first sync under way", cron, `load 1m
 			mps_archiver_retention_deadline_timestamp_seconds{job="mps-archiver-sync"} 604800+0` + steps + `
 			push_time_seconds{job="mps-archiver-sync"} 0+60` + steps + `
