@@ -59,8 +59,8 @@ func ParseFields(data []byte) (Fields, error) {
 }
 
 // Leaf is one entry of the log as the database holds it: kind, key and
-// hash are columns beside the data, and are checked against it. A task's
-// leaf has no data (nil): it is its row, which verify hashes.
+// hash are columns beside the data, and are checked against it (a
+// task's data names its row by hash: row_sha256).
 type Leaf struct {
 	Index uint64
 	Kind  Kind
