@@ -88,7 +88,10 @@ SELECT row_to_json(x)::text
                t.finish_time, t.first_status, t.first_seen_at, t.last_changed_at, t.first_seen_run_id, t.last_changed_run_id,
                t.gone_at, mps_proof_sha256(t.raw) AS raw_sha256) x $$;
 
--- A task's leaf: what it is (its key and status) and its row's hash.
+-- A task's leaf: what it is (its key and status) and its row's hash. The
+-- row is built here again rather than by calling mps_proof_task_row:
+-- every page of a sync builds one a task, and a nested call with its own
+-- SET clause would cost a time-zone switch each.
 CREATE FUNCTION mps_proof_task(t tasks) RETURNS text
     LANGUAGE sql STABLE PARALLEL SAFE SET TimeZone = 'UTC'
     AS $$

@@ -1,7 +1,6 @@
 package proof
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -161,16 +160,4 @@ func Open(signed []byte, v *Verifiers) (Checkpoint, string, error) {
 		return Checkpoint{}, "", errors.New("checkpoint has extension lines this archive never writes")
 	}
 	return Checkpoint{Origin: c.Origin, Size: c.Size, Root: c.Hash}, n.Sigs[0].Name, nil
-}
-
-// Body is the unsigned text of a checkpoint (what a signed one says
-// above its signatures).
-func Body(c Checkpoint) []byte {
-	return log.Checkpoint{Origin: c.Origin, Size: c.Size, Hash: c.Root}.Marshal()
-}
-
-// looksLikeCheckpoint reports whether b may be a signed checkpoint (three
-// lines, a blank one, then signature lines).
-func looksLikeCheckpoint(b []byte) bool {
-	return bytes.Contains(b, []byte("\n\n\u2014 "))
 }

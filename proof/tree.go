@@ -69,9 +69,6 @@ func NewTree(leafHashes [][32]byte) *Tree {
 	return t
 }
 
-// Size is how many leaves the tree holds.
-func (t *Tree) Size() uint64 { return t.size }
-
 // Inclusion is the proof that leaf index is in the tree of the first size
 // leaves.
 func (t *Tree) Inclusion(index, size uint64) ([][]byte, error) {

@@ -37,7 +37,7 @@ golang.org/x/mod/sumdb/note) that is never stored in the database.
 		}
 		f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
-			return fmt.Errorf("--out: %w", unwrapPath(err))
+			return fmt.Errorf("--out: %w", config.UnwrapPathError(err))
 		}
 		if _, err := f.WriteString(private + "\n"); err != nil {
 			f.Close()

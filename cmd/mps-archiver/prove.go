@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/mps-archiver/mps-archiver/internal/config"
 	"github.com/mps-archiver/mps-archiver/proof"
 	"github.com/mps-archiver/mps-archiver/storage"
 )
@@ -176,7 +177,7 @@ func writeBundleWith(ctx context.Context, env *Env, cf *commonFlags, out string,
 		return err
 	}
 	if err := os.WriteFile(out, data, 0o644); err != nil {
-		return fmt.Errorf("--out: %w", unwrapPath(err))
+		return fmt.Errorf("--out: %w", config.UnwrapPathError(err))
 	}
 	fmt.Fprintf(env.Stderr, "wrote %s: %d facts against checkpoint %d\n", out, len(b.Leaves), c.Size)
 	return nil

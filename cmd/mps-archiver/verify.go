@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -115,7 +114,7 @@ Public keys: --key, MPS_ARCHIVER_VERIFIER_KEYS, and the signing key's own.`)
 func verifyBundle(env *Env, path string, v *proof.Verifiers, origin string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("bundle: %w", unwrapPath(err))
+		return fmt.Errorf("bundle: %w", config.UnwrapPathError(err))
 	}
 	sum, problems, err := proof.VerifyBundle(data, v, origin)
 	if err != nil {
@@ -170,18 +169,18 @@ func readPublished(ctx context.Context, src string) ([]proof.Published, error) {
 	}
 	fi, err := os.Stat(src)
 	if err != nil {
-		return nil, fmt.Errorf("--checkpoint: %w", unwrapPath(err))
+		return nil, fmt.Errorf("--checkpoint: %w", config.UnwrapPathError(err))
 	}
 	if !fi.IsDir() {
 		b, err := os.ReadFile(src)
 		if err != nil {
-			return nil, fmt.Errorf("--checkpoint: %w", unwrapPath(err))
+			return nil, fmt.Errorf("--checkpoint: %w", config.UnwrapPathError(err))
 		}
 		return []proof.Published{{Source: src, Text: b}}, nil
 	}
 	entries, err := os.ReadDir(src)
 	if err != nil {
-		return nil, fmt.Errorf("--checkpoint: %w", unwrapPath(err))
+		return nil, fmt.Errorf("--checkpoint: %w", config.UnwrapPathError(err))
 	}
 	var out []proof.Published
 	for _, e := range entries {
@@ -191,7 +190,7 @@ func readPublished(ctx context.Context, src string) ([]proof.Published, error) {
 		path := filepath.Join(src, e.Name())
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("--checkpoint: %w", unwrapPath(err))
+			return nil, fmt.Errorf("--checkpoint: %w", config.UnwrapPathError(err))
 		}
 		out = append(out, proof.Published{Source: path, Text: b})
 	}
@@ -200,14 +199,4 @@ func readPublished(ctx context.Context, src string) ([]proof.Published, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Source < out[j].Source })
 	return out, nil
-}
-
-// unwrapPath drops the operation from a path error ("open x: no such
-// file" reads better as "x: no such file").
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
-	}
-	return err
 }

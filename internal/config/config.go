@@ -271,12 +271,12 @@ func Load(path string, getenv func(string) string) (Config, error) {
 func (c *Config) readFile(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("config file: %w", unwrapPathError(err))
+		return fmt.Errorf("config file: %w", UnwrapPathError(err))
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
 	if err != nil {
-		return fmt.Errorf("config file %s: %w", path, unwrapPathError(err))
+		return fmt.Errorf("config file %s: %w", path, UnwrapPathError(err))
 	}
 	lines := map[string]int{}
 	if err := decodeYAML(b, c, lines); err != nil {
@@ -286,7 +286,9 @@ func (c *Config) readFile(path string) error {
 	return nil
 }
 
-func unwrapPathError(err error) error {
+// UnwrapPathError drops the operation from a path error ("open x: no
+// such file" reads better as "x: no such file").
+func UnwrapPathError(err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
 		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
@@ -352,7 +354,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		if p != "" {
 			b, err := os.ReadFile(p)
 			if err != nil {
-				return fmt.Errorf("%s_FILE: %w", name, unwrapPathError(err))
+				return fmt.Errorf("%s_FILE: %w", name, UnwrapPathError(err))
 			}
 			*dst = strings.TrimSpace(string(b))
 		}
