@@ -406,6 +406,18 @@ func LogResult(log *slog.Logger, res syncer.Result, err error, extra ...any) {
 		attrs = append(attrs, "full_because", res.Why)
 	}
 	attrs = append(attrs, "list_requests", res.ListRequests, "detail_requests", res.DetailRequests)
+	if len(res.Sources) > 1 {
+		// Each source's share: "media: succeeded incremental, 1200 seen".
+		var parts []string
+		for _, o := range res.Sources {
+			part := o.Source + ": " + o.Status
+			if o.Status != syncer.SourceSkipped {
+				part += fmt.Sprintf(" %s, %d seen", o.Kind, o.Seen)
+			}
+			parts = append(parts, part)
+		}
+		attrs = append(attrs, "sources", strings.Join(parts, "; "))
+	}
 	if res.Resolved+res.Gone+res.Unresolved > 0 {
 		attrs = append(attrs, "in_flight_resolved", res.Resolved, "in_flight_gone", res.Gone, "in_flight_unresolved", res.Unresolved)
 	}

@@ -93,6 +93,16 @@ func (r *rig) assertOutcomes(t *testing.T, want func(simulator.TruthTask) bool) 
 			}
 		}
 		delete(got, tt.TaskId)
+		if tt.TaskType == mps.TaskTypeImage {
+			// An image task's results are one ImageProcess sub-task each.
+			k := kinds[tt.TaskId]
+			if tt.Outcome != mps.OutcomeExpired && (k == "" || strings.Trim(strings.ReplaceAll(k, mps.ImageSubTaskKind, ""), ",") != "") {
+				if bad++; bad <= 5 {
+					t.Errorf("image task %s: sub-tasks %q", tt.TaskId, k)
+				}
+			}
+			continue
+		}
 		var wantKinds []string
 		if tt.Outcome != mps.OutcomeExpired && (tt.TaskType == "WorkflowTask" || tt.TaskType == "ScheduleTask") {
 			for _, s := range tt.SubTaskTypes {
@@ -262,5 +272,53 @@ func TestHostileDetails(t *testing.T) {
 	}
 	if n := pgtest.Scalar[int64](t, r.db, `SELECT count(*) FROM task_details WHERE raw::text LIKE '%`+simulator.NotifyKey+`%'`); n != 0 {
 		t.Errorf("the notify key survived in %d details", n)
+	}
+}
+
+// TestImageOutcomesMatchTheTruth: image tasks, drained from
+// DescribeImageTasks beside the media tasks, have their outcomes read by
+// DescribeImageTaskDetail: every one equals the truth, in every error
+// style, with details.mode all and failed; the secrets their records and
+// details carry are stored nowhere.
+func TestImageOutcomesMatchTheTruth(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	for _, mode := range []string{syncer.DetailsAll, syncer.DetailsFailed} {
+		cfg := simulator.DefaultGenConfig()
+		cfg.Tasks, cfg.FailureShare, cfg.ImageShare = 2000, 0.3, 0.5
+		sim := simulator.New(simulator.Config{Credentials: map[string]string{secretID: secretKey}, RateLimit: -1,
+			Clock: simulator.NewClock(now, 0), DetailRetention: 72 * time.Hour}, simulator.Generate(cfg, now))
+		r := newRig(t, sim)
+		s := syncer.New(r.client, r.st, syncer.Config{Sources: mps.Sources, Partitions: 4, Details: mode, DetailRetention: 72 * time.Hour}, nil)
+		if _, err := s.Run(context.Background(), "images"); err != nil {
+			t.Fatal(err)
+		}
+		f := details.New(r.client, r.st, details.Config{RetryAfter: time.Millisecond}, nil)
+		done := make(chan struct{})
+		close(done)
+		if err := f.Run(context.Background(), done); err != nil {
+			t.Fatal(err)
+		}
+		want := func(tt simulator.TruthTask) bool { return mode == syncer.DetailsAll || tt.Failed }
+		checked := r.assertOutcomes(t, want)
+		images := map[string]int{}
+		for _, row := range pgtest.Query(t, r.db, `SELECT d.outcome, count(*) FROM task_details d JOIN tasks t USING (task_id)
+ WHERE t.source = 'image' GROUP BY 1`) {
+			images[row[0].(string)] = int(row[1].(int64))
+		}
+		t.Logf("%s: checked %v; image outcomes %v", mode, checked, images)
+		if images[mps.OutcomeFailed] < 50 || mode == syncer.DetailsAll && (images[mps.OutcomeSucceeded] < 50 || images[mps.OutcomeExpired] < 50) {
+			t.Fatalf("%s: the image outcomes do not cover every case: %v", mode, images)
+		}
+		if mode == syncer.DetailsFailed && images[mps.OutcomeSucceeded] != 0 {
+			t.Fatalf("failed mode read %d succeeded image tasks", images[mps.OutcomeSucceeded])
+		}
+		for _, row := range pgtest.Query(t, r.db, `SELECT t.raw::text || coalesce(d.raw::text, '') FROM tasks t LEFT JOIN task_details d USING (task_id)
+ WHERE t.source = 'image'`) {
+			// Pieces of 8 bytes or less occur by chance (in hex ids).
+			if leak := archivetest.LeakedFragment(row[0].(string), simulator.Secrets()...); len(leak) > 8 {
+				t.Fatalf("an image task's record or detail keeps a secret: %s", leak)
+			}
+		}
 	}
 }

@@ -70,7 +70,7 @@ type flakyAPI struct {
 	calls  atomic.Int64
 }
 
-func (a *flakyAPI) TaskDetail(ctx context.Context, id string) (*mps.TaskDetail, error) {
+func (a *flakyAPI) TaskDetail(ctx context.Context, _ mps.Source, id string) (*mps.TaskDetail, error) {
 	a.calls.Add(1)
 	if a.broken.Load() {
 		return nil, &mps.APIError{Code: "UnauthorizedOperation", Message: "no"}

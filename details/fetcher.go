@@ -253,7 +253,8 @@ func (f *Fetcher) one(ctx context.Context, job Job) error {
 		// record.
 		return f.store(ctx, Record{TaskID: job.TaskID, Expired: true, GaveUpAfter: job.LastError})
 	}
-	d, err := f.api.TaskDetail(ctx, job.TaskID)
+	src, _ := mps.SourceNamed(job.Source)
+	d, err := f.api.TaskDetail(ctx, src, job.TaskID)
 	if err != nil {
 		if ctx.Err() != nil {
 			_ = f.queue.ReleaseDetail(context.WithoutCancel(ctx), ReleaseParams{TaskID: job.TaskID})

@@ -12,9 +12,9 @@ import (
 	"github.com/mps-archiver/mps-archiver/mps"
 )
 
-// API reads one task's detail.
+// API reads one task's detail, by its source's detail action.
 type API interface {
-	TaskDetail(ctx context.Context, taskID string) (*mps.TaskDetail, error)
+	TaskDetail(ctx context.Context, src mps.Source, taskID string) (*mps.TaskDetail, error)
 }
 
 // Queue is the archive's detail queue. Claims are leases: a claimed job
@@ -50,6 +50,9 @@ type Job struct {
 	Attempts int       // including this one
 	// LastError is the error of the job's last failed attempt ("": none).
 	LastError string
+	// Source names the list the task came from (tasks.source): its detail
+	// is read by that source's detail action.
+	Source string
 }
 
 // Record is a captured (or lost) detail.

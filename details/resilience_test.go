@@ -238,7 +238,7 @@ func TestOversizedDetailRefusedUnread(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := client.TaskDetail(context.Background(), "huge"); mps.ErrorCode(err) != mps.CodeResponseTooLarge ||
+	if _, err := client.TaskDetail(context.Background(), mps.SourceMedia, "huge"); mps.ErrorCode(err) != mps.CodeResponseTooLarge ||
 		!strings.Contains(err.Error(), "larger than 2097152 bytes") {
 		t.Fatalf("huge detail: %v", err)
 	}

@@ -97,8 +97,11 @@ func baseEnv(a *api, dbURL string) map[string]string {
 		// Usage too (usage_test.go): a backfill is 90 requests the
 		// request counts here do not expect.
 		"MPS_USAGE_MODE": "off",
-		"LOG_FORMAT":     "json",
-		"HOME":           os.TempDir(),
+		// Image tasks too (sources_test.go): the request counts here are
+		// DescribeTasks'.
+		"MPS_SYNC_SOURCES": "media",
+		"LOG_FORMAT":       "json",
+		"HOME":             os.TempDir(),
 	}
 }
 

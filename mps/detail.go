@@ -52,6 +52,14 @@ const KeepDetailBytes = 1 << 20
 // is an *APIError; a body that is not of the answer's shape wraps
 // ErrMalformed. Unreadable fields are warnings, never errors.
 func DecodeTaskDetail(taskID string, body []byte) (*TaskDetail, error) {
+	return DecodeSourceDetail(SourceMedia, taskID, body)
+}
+
+// DecodeSourceDetail reads the answer of src's detail action for taskID,
+// as DecodeTaskDetail does. An answer without a TaskType is typed as the
+// source's tasks are (DescribeImageTaskDetail names none).
+func DecodeSourceDetail(src Source, taskID string, body []byte) (*TaskDetail, error) {
+	src = src.Of()
 	var env struct {
 		Response map[string]any `json:"Response"`
 	}
@@ -79,7 +87,7 @@ func DecodeTaskDetail(taskID string, body []byte) (*TaskDetail, error) {
 		code, _ := e["Code"].(string)
 		msg, _ := e["Message"].(string)
 		if code != "" {
-			return nil, &APIError{Action: ActionDescribeTaskDetail, Code: code, Message: msg, RequestID: reqID}
+			return nil, &APIError{Action: src.DetailAction, Code: code, Message: msg, RequestID: reqID}
 		}
 	}
 	d := &TaskDetail{TaskID: taskID, RequestID: reqID, Size: len(body)}
@@ -101,7 +109,14 @@ func DecodeTaskDetail(taskID string, body []byte) (*TaskDetail, error) {
 		}
 		return t
 	}
-	d.TaskType = str("TaskType")
+	if d.TaskType = str("TaskType"); d.TaskType == "" {
+		d.TaskType = src.TaskType
+		if _, ok := r[imageResultSet]; ok {
+			// An image task's detail, whichever action answered (one that
+			// lists image tasks in DescribeTasks may read them there too).
+			d.TaskType = TaskTypeImage
+		}
+	}
 	if st := str("Status"); st != "" {
 		s, err := ParseStatus(st)
 		if err != nil {
@@ -118,7 +133,11 @@ func DecodeTaskDetail(taskID string, body []byte) (*TaskDetail, error) {
 	if m, ok := redacted.(map[string]any); ok {
 		r = m
 	}
-	d.Outcome = decideOutcome(r)
+	if d.TaskType == TaskTypeImage {
+		d.Outcome = decideImageOutcome(r)
+	} else {
+		d.Outcome = decideOutcome(r)
+	}
 	d.Kinds = subTaskKindsOf(r)
 	if len(body) <= KeepDetailBytes {
 		raw, err := json.Marshal(redacted)
@@ -150,6 +169,9 @@ func (d *TaskDetail) ListTask() Task {
 	kinds := d.Kinds
 	if kinds == nil {
 		kinds = SubTaskKindsOf(d.Raw)
+	}
+	if typ == TaskTypeImage {
+		kinds = []string{} // the image list gives none
 	}
 	rec, _ := json.Marshal(struct {
 		TaskSimpleInfo

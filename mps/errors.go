@@ -21,6 +21,7 @@ const (
 	CodeSignatureExpire      = "AuthFailure.SignatureExpire"
 	CodeSecretIDNotFound     = "AuthFailure.SecretIdNotFound"
 	CodeInvalidAction        = "InvalidAction"
+	CodeUnsupportedOperation = "UnsupportedOperation"
 	CodeNetworkError         = "ClientError.NetworkError"
 	CodeParseJSONError       = "ClientError.ParseJsonError"
 	CodeHTTPStatusError      = "ClientError.HttpStatusCodeError"

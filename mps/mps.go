@@ -79,6 +79,8 @@ func ParseStatus(s string) (Status, error) {
 // both bounds or not at all: a server fills a missing bound with a default
 // of its own (another MPS-family API documents "the last 3 days").
 type Query struct {
+	// Source is the list asked (zero: SourceMedia, DescribeTasks).
+	Source      Source
 	Status      Status
 	ScrollToken string
 	Start, End  time.Time
@@ -111,6 +113,19 @@ type TaskSimpleInfo struct {
 	CreateTime       string   `json:"CreateTime"`
 	BeginProcessTime string   `json:"BeginProcessTime"`
 	FinishTime       string   `json:"FinishTime"`
+}
+
+// ImageTaskInfo is one task as DescribeImageTasks lists it: unlike
+// TaskSimpleInfo it has no TaskType and carries its Status, its Input (a
+// string) and whether a sub-task failed.
+type ImageTaskInfo struct {
+	TaskId           string `json:"TaskId"`
+	Status           string `json:"Status"`
+	Input            string `json:"Input"`
+	CreateTime       string `json:"CreateTime"`
+	BeginProcessTime string `json:"BeginProcessTime"`
+	FinishTime       string `json:"FinishTime"`
+	SubTaskHasFailed bool   `json:"SubTaskHasFailed"`
 }
 
 // DescribeTasksResponseParams is the body inside "Response" of a successful

@@ -183,7 +183,9 @@ func (o *Outcome) subtask(kind string, r map[string]any) {
 	s.Status = str(r["Status"])
 	s.ErrCode = codeOf(r["ErrCode"])
 	s.ErrCodeExt = str(r["ErrCodeExt"])
-	s.Message = str(r["Message"])
+	if s.Message = str(r["Message"]); s.Message == "" {
+		s.Message = str(r["ErrMsg"]) // the spelling some results use
+	}
 	if in, ok := r["Input"].(map[string]any); ok {
 		s.Definition = codeOf(in["Definition"])
 	}

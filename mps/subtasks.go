@@ -79,6 +79,9 @@ func subTaskKindsOf(r map[string]any) []string {
 	if presentValue(r["EditMediaTask"]) {
 		add("EditMedia")
 	}
+	if presentValue(r[imageResultSet]) {
+		add(ImageSubTaskKind)
+	}
 	return out
 }
 

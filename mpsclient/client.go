@@ -234,7 +234,7 @@ func New(cfg Config) (*Client, error) {
 // PageSize is the Limit the client sends.
 func (c *Client) PageSize() int { return c.cfg.PageSize }
 
-// ListTasks fetches the page q asks for.
+// ListTasks fetches the page q asks for, from q's source's list.
 func (c *Client) ListTasks(ctx context.Context, q mps.Query) (*mps.Page, error) {
 	st := string(q.Status)
 	limit := uint64(c.cfg.PageSize)
@@ -251,11 +251,19 @@ func (c *Client) ListTasks(ctx context.Context, q mps.Query) (*mps.Page, error) 
 		params.EndTime = &e
 	}
 	params.SubTaskHasFailed = q.SubTaskHasFailed
-	return c.DescribeTasks(ctx, params)
+	return c.list(ctx, q.Source.Of(), params)
 }
 
 // DescribeTasks calls the action with params, retrying transient failures.
 func (c *Client) DescribeTasks(ctx context.Context, params mps.DescribeTasksRequestParams) (*mps.Page, error) {
+	return c.list(ctx, mps.SourceMedia, params)
+}
+
+// list calls src's list action with params, retrying transient failures.
+// A record without a TaskType gets the source's, and a source whose
+// records carry user input (DescribeImageTasks' Input) has each record
+// redacted as a detail is.
+func (c *Client) list(ctx context.Context, src mps.Source, params mps.DescribeTasksRequestParams) (*mps.Page, error) {
 	var status mps.Status
 	if params.Status != nil {
 		status = mps.Status(*params.Status)
@@ -264,39 +272,42 @@ func (c *Client) DescribeTasks(ctx context.Context, params mps.DescribeTasksRequ
 	err := c.retry(ctx, c.limiter, func() error {
 		req := &describeTasksRequest{BaseRequest: &tchttp.BaseRequest{}, DescribeTasksRequestParams: params}
 		resp := &describeTasksResponse{}
-		cap, err := c.send(ctx, mps.ActionDescribeTasks, status, req.BaseRequest, req, resp, &resp.cap)
+		cap, err := c.send(ctx, src.ListAction, status, req.BaseRequest, req, resp, &resp.cap)
 		if err == nil && resp.err != nil {
 			err = resp.err
 		}
 		if err == nil && resp.page == nil {
 			err = &mps.APIError{Code: mps.CodeMalformedResponse, Message: "empty response"}
 		}
-		if err = c.finish(mps.ActionDescribeTasks, status, cap, err); err != nil {
+		if err = c.finish(src.ListAction, status, cap, err); err != nil {
 			return err
 		}
 		resp.page.ServerTime = cap.date
+		mps.AdoptPage(src, resp.page)
 		page = resp.page
 		return nil
 	})
 	return page, err
 }
 
-// TaskDetail calls DescribeTaskDetail for one task, retrying transient
-// failures, paced by its own limiter. A task the API no longer knows is an
-// *mps.APIError for which mps.Gone is true.
-func (c *Client) TaskDetail(ctx context.Context, taskID string) (*mps.TaskDetail, error) {
+// TaskDetail calls the detail action of src (DescribeTaskDetail for the
+// zero Source) for one task, retrying transient failures, paced by its own
+// limiter. A task the API no longer knows is an *mps.APIError for which
+// mps.Gone is true.
+func (c *Client) TaskDetail(ctx context.Context, src mps.Source, taskID string) (*mps.TaskDetail, error) {
+	src = src.Of()
 	var detail *mps.TaskDetail
 	err := c.retry(ctx, c.detailLimiter, func() error {
 		req := &describeTaskDetailRequest{BaseRequest: &tchttp.BaseRequest{}, DescribeTaskDetailRequestParams: mps.DescribeTaskDetailRequestParams{TaskId: &taskID}}
-		resp := &describeTaskDetailResponse{taskID: taskID}
-		cap, err := c.send(ctx, mps.ActionDescribeTaskDetail, "", req.BaseRequest, req, resp, &resp.cap)
+		resp := &describeTaskDetailResponse{taskID: taskID, src: src}
+		cap, err := c.send(ctx, src.DetailAction, "", req.BaseRequest, req, resp, &resp.cap)
 		if err == nil && resp.err != nil {
 			err = resp.err
 		}
 		if err == nil && resp.detail == nil {
 			err = &mps.APIError{Code: mps.CodeMalformedResponse, Message: "empty response"}
 		}
-		if err = c.finish(mps.ActionDescribeTaskDetail, "", cap, err); err != nil {
+		if err = c.finish(src.DetailAction, "", cap, err); err != nil {
 			return err
 		}
 		resp.detail.ServerTime = cap.date
@@ -702,6 +713,7 @@ type describeTaskDetailResponse struct {
 	tchttp.BaseResponse
 	cap    *captured
 	taskID string
+	src    mps.Source
 	detail *mps.TaskDetail
 	err    error
 }
@@ -711,7 +723,7 @@ func (r *describeTaskDetailResponse) UnmarshalJSON(body []byte) error {
 	if r.cap != nil && r.cap.body != nil {
 		body = r.cap.body
 	}
-	r.detail, r.err = mps.DecodeTaskDetail(r.taskID, body)
+	r.detail, r.err = mps.DecodeSourceDetail(r.src, r.taskID, body)
 	var ae *mps.APIError
 	if r.err != nil && !errors.As(r.err, &ae) {
 		r.err = &mps.APIError{Code: mps.CodeMalformedResponse, Message: r.err.Error()}

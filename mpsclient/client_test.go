@@ -376,7 +376,7 @@ func TestTaskDetailThroughTheSimulator(t *testing.T) {
 	c := newClient(t, hs.URL, func(cfg *mpsclient.Config) {
 		cfg.Observe = func(a mpsclient.Attempt) { mu.Lock(); attempts = append(attempts, a); mu.Unlock() }
 	})
-	d, err := c.TaskDetail(context.Background(), "wf")
+	d, err := c.TaskDetail(context.Background(), mps.SourceMedia, "wf")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,10 +386,10 @@ func TestTaskDetailThroughTheSimulator(t *testing.T) {
 	if lt := d.ListTask(); strings.Join(lt.SubTaskTypes, ",") != "Transcode,AiRecognition" || lt.TaskType != "WorkflowTask" {
 		t.Fatalf("list task %+v", lt)
 	}
-	if d, err := c.TaskDetail(context.Background(), "live"); err != nil || d.ListTask().TaskType != "LiveProcessTask" {
+	if d, err := c.TaskDetail(context.Background(), mps.SourceMedia, "live"); err != nil || d.ListTask().TaskType != "LiveProcessTask" {
 		t.Fatalf("live: %+v %v", d, err)
 	}
-	_, err = c.TaskDetail(context.Background(), "old")
+	_, err = c.TaskDetail(context.Background(), mps.SourceMedia, "old")
 	if !mps.Gone(mps.ErrorCode(err)) || !strings.HasPrefix(err.Error(), "DescribeTaskDetail failed: ResourceNotFound") {
 		t.Fatalf("a task past the detail retention: %v", err)
 	}

@@ -42,7 +42,7 @@ func TestOversizedAnswersAreNotRead(t *testing.T) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		_, err := c.TaskDetail(context.Background(), "x")
+		_, err := c.TaskDetail(context.Background(), mps.SourceMedia, "x")
 		runtime.ReadMemStats(&after)
 		if mps.ErrorCode(err) != mps.CodeResponseTooLarge || n.Load() != 1 {
 			t.Fatalf("%s: %v after %d requests", tc.mode, err, n.Load())

@@ -13,8 +13,9 @@ import (
 // truth, counters, the clock and the faults. It must be served on its own
 // listener, never on the API port.
 //
-//	GET  /truth            every visible task with its status, as JSON
-//	GET  /stats            request and error counters
+//	GET  /truth            every visible task (media and image, with its
+//	                       Source) with its status, as JSON
+//	GET  /stats            request and error counters (by status, action, code)
 //	GET  /clock            the simulated now
 //	POST /clock?advance=D  move the clock by a Go duration (e.g. 192h)
 //	POST /clock?set=T      put the clock at an RFC 3339 instant

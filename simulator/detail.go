@@ -89,15 +89,26 @@ func mustJSON(v any) string {
 // urlInput is a URL input whose URL is signed: a presigned S3 URL or a
 // COS-signed one, as a user hands MPS a private object.
 func urlInput(id string, cos bool) map[string]any {
-	u := "https://media.s3.us-east-1.amazonaws.com/input/" + id + ".mp4?X-Amz-Algorithm=AWS4-HMAC-SHA256" +
+	return map[string]any{"Type": "URL", "UrlInputInfo": map[string]any{"Url": signedInputURL(id, ".mp4", cos)}}
+}
+
+// signedInputURL is the signed URL of the input object /input/<id><ext>:
+// a presigned S3 URL, or a COS-signed one.
+func signedInputURL(id, ext string, cos bool) string {
+	if cos {
+		return cosSignedURL("media-1250000000", "/input/"+id+ext)
+	}
+	return "https://media.s3.us-east-1.amazonaws.com/input/" + id + ext + "?X-Amz-Algorithm=AWS4-HMAC-SHA256" +
 		"&X-Amz-Credential=" + AmzAccessKeyID + "%2F20250101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20250101T000000Z" +
 		"&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Security-Token=" + AmzSecurityToken + "&X-Amz-Signature=" + AmzSignature
-	if cos {
-		u = "https://media-1250000000.cos.ap-guangzhou.myqcloud.com/input/" + id + ".mp4?q-sign-algorithm=sha1&q-ak=" + COSSecretID +
-			"&q-sign-time=1735689600;1735693200&q-key-time=1735689600;1735693200&q-header-list=host&q-url-param-list=" +
-			"&q-signature=" + COSSignature + "&x-cos-security-token=" + COSSecurityToken
-	}
-	return map[string]any{"Type": "URL", "UrlInputInfo": map[string]any{"Url": u}}
+}
+
+// cosSignedURL is a COS-signed URL of object (a path) in the ap-guangzhou
+// bucket, carrying the COS secrets.
+func cosSignedURL(bucket, object string) string {
+	return "https://" + bucket + ".cos.ap-guangzhou.myqcloud.com" + object + "?q-sign-algorithm=sha1&q-ak=" + COSSecretID +
+		"&q-sign-time=1735689600;1735693200&q-key-time=1735689600;1735693200&q-header-list=host&q-url-param-list=" +
+		"&q-signature=" + COSSignature + "&x-cos-security-token=" + COSSecurityToken
 }
 
 // drmInfo is an AdaptiveDynamicStreaming input's HLS AES-128 encryption.
@@ -106,9 +117,11 @@ func drmInfo(id string) map[string]any {
 		"Uri": "https://keys.invalid/hls/" + id + "?token=" + DRMKeyURIToken, "Key": DRMKey, "Vector": DRMVector}}
 }
 
-// serveDetail answers DescribeTaskDetail: the task's detail while it is
-// younger than the detail retention, ResourceNotFound after.
-func (s *Server) serveDetail(w http.ResponseWriter, r *http.Request, reqID string, body []byte) {
+// serveDetail answers DescribeTaskDetail, or with image
+// DescribeImageTaskDetail: the task's detail while it is younger than the
+// detail retention, ResourceNotFound after, and for a task the action's
+// list does not have.
+func (s *Server) serveDetail(w http.ResponseWriter, r *http.Request, reqID string, body []byte, image bool) {
 	var m map[string]json.RawMessage
 	if len(bytes.TrimSpace(body)) == 0 {
 		body = []byte("{}")
@@ -132,8 +145,12 @@ func (s *Server) serveDetail(w http.ResponseWriter, r *http.Request, reqID strin
 		s.fail(w, reqID, "", "MissingParameter", "The request is missing a required parameter `TaskId`.")
 		return
 	}
-	s.count("detail")
-	if s.inject(w, r, reqID, query{status: "detail"}) {
+	s.count(statsKey(image, "detail"))
+	action := mps.ActionDescribeTaskDetail
+	if image {
+		action = mps.ActionDescribeImageTaskDetail
+	}
+	if s.inject(w, r, reqID, query{status: "detail", action: action, image: image}) {
 		return
 	}
 	now := s.clock.Now().UnixNano()
@@ -144,7 +161,7 @@ func (s *Server) serveDetail(w http.ResponseWriter, r *http.Request, reqID strin
 		t = s.tasks[i]
 	}
 	s.mu.RUnlock()
-	if !ok || t.Raw != nil || t.Create > now || now-t.Create > int64(s.cfg.DetailRetention) {
+	if !ok || t.Raw != nil || !describes(t, image, s.Variant()) || t.Create > now || now-t.Create > int64(s.cfg.DetailRetention) {
 		s.fail(w, reqID, "", mps.CodeResourceNotFound, "The task does not exist.")
 		return
 	}
@@ -165,8 +182,17 @@ func (s *Server) serveDetail(w http.ResponseWriter, r *http.Request, reqID strin
 	writeJSON(w, map[string]any{"Response": resp})
 }
 
+// describes reports whether DescribeImageTaskDetail (image) or
+// DescribeTaskDetail knows the task under v: each knows the tasks of its
+// own list, DescribeTaskDetail image tasks too where DescribeTasks lists
+// them.
+func describes(t *Task, image bool, v Variant) bool {
+	return listFor(image, v).holds(t)
+}
+
 // Detail is the DescribeTaskDetail Response of the task id at the clock's
-// now (nil when the server has no such task).
+// now, DescribeImageTaskDetail's for an image task (nil when the server has
+// no such task).
 func (s *Server) Detail(id string) map[string]any {
 	now := s.clock.Now().UnixNano()
 	s.mu.RLock()
@@ -232,11 +258,33 @@ func (t *Task) failure(errs []DetailError) failure {
 	h.Write([]byte(t.ID))
 	x := h.Sum64()
 	f := failure{style: int(x % 3), err: errs[(x/3)%uint64(len(errs))], successExt: []string{"", "SUCCESS"}[(x/7)%2]}
-	if n := len(t.SubTaskTypes); n > 0 {
+	n := len(t.SubTaskTypes)
+	if t.Image {
+		n = t.imageResultCount()
+	}
+	if n > 0 {
 		f.subtask = int((x / 11) % uint64(n))
 	}
-	f.sourceFailed = (x/13)%5 == 0
+	// An image task's failure is always in one of its results.
+	f.sourceFailed = !t.Image && (x/13)%5 == 0
 	return f
+}
+
+// report makes the result r the failed one: FAIL with the error in the
+// failure's style (ErrCode only, ErrCodeExt only, or both), and no Output.
+func (f failure) report(r map[string]any) {
+	r["Status"], r["Message"] = "FAIL", f.err.Message
+	switch f.style {
+	case 0:
+		r["ErrCode"] = f.err.Code
+		delete(r, "ErrCodeExt")
+	case 1:
+		r["ErrCodeExt"] = f.err.Ext
+		delete(r, "ErrCode")
+	default:
+		r["ErrCode"], r["ErrCodeExt"] = f.err.Code, f.err.Ext
+	}
+	delete(r, "Output")
 }
 
 // inputStyle is 0 (a COS object), 1 (a presigned S3 URL) or 2 (a
@@ -249,7 +297,8 @@ func (t *Task) inputStyle() int {
 
 // Expected is the outcome the archiver should record for the task at now:
 // "" while it is not FINISH, else succeeded or failed with the first error
-// (task level first) in the style the API reported it.
+// (task level first) in the style the API reported it. An image task's
+// error is its failed result's.
 func (t *Task) Expected(now int64, errs []DetailError) (outcome, errCode, errCodeExt string) {
 	if t.StatusAt(now) != mps.StatusFinish || t.Raw != nil {
 		return "", "", ""
@@ -259,7 +308,7 @@ func (t *Task) Expected(now int64, errs []DetailError) (outcome, errCode, errCod
 	}
 	f := t.failure(errs)
 	typ := detailType(t.Type)
-	if f.sourceFailed || typ == "EditMediaTask" || typ == "LiveStreamProcessTask" || len(t.SubTaskTypes) == 0 {
+	if !t.Image && (f.sourceFailed || typ == "EditMediaTask" || typ == "LiveStreamProcessTask" || len(t.SubTaskTypes) == 0) {
 		return mps.OutcomeFailed, strconv.Itoa(f.err.Code), ""
 	}
 	switch f.style {
@@ -279,7 +328,8 @@ func detailType(listType string) string {
 }
 
 // Detail is the task's DescribeTaskDetail Response at now, without
-// RequestId: the container of its type with one result per sub-task.
+// RequestId: the container of its type with one result per sub-task; an
+// image task's is its DescribeImageTaskDetail Response.
 func (t *Task) Detail(now int64, errs []DetailError) map[string]any {
 	d, _ := t.detail(now, errs)
 	return d
@@ -287,6 +337,9 @@ func (t *Task) Detail(now int64, errs []DetailError) map[string]any {
 
 // detail is Detail, and the media facts it reports.
 func (t *Task) detail(now int64, errs []DetailError) (map[string]any, mediaFacts) {
+	if t.Image {
+		return t.imageDetail(now, errs), mediaFacts{}
+	}
 	var facts mediaFacts
 	info := t.Info(now)
 	status := t.StatusAt(now)
@@ -306,18 +359,7 @@ func (t *Task) detail(now int64, errs []DetailError) (map[string]any, mediaFacts
 		r["Output"] = map[string]any{"Path": fmt.Sprintf("/output/%s/%s-%d", t.ID, kind, i),
 			"OutputStorage": map[string]any{"Type": "COS", "CosOutputStorage": map[string]any{"Bucket": "archive-1250000000", "Region": "ap-guangzhou"}}}
 		if failed && i == f.subtask {
-			r["Status"], r["Message"] = "FAIL", f.err.Message
-			switch f.style {
-			case 0:
-				r["ErrCode"] = f.err.Code
-				delete(r, "ErrCodeExt")
-			case 1:
-				r["ErrCodeExt"] = f.err.Ext
-				delete(r, "ErrCode")
-			default:
-				r["ErrCode"], r["ErrCodeExt"] = f.err.Code, f.err.Ext
-			}
-			delete(r, "Output")
+			f.report(r)
 		}
 		return r
 	}

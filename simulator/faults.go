@@ -34,8 +34,9 @@ type Faults struct {
 	Latency time.Duration `json:"latency"`
 	Jitter  time.Duration `json:"jitter"`
 	// Actions limits the faults and latency to these actions
-	// (DescribeTasks, DescribeTaskDetail, DescribeUsageData); empty: every action. A key whose
-	// CAM policy lacks one action fails that action alone.
+	// (DescribeTasks, DescribeTaskDetail, DescribeImageTasks,
+	// DescribeImageTaskDetail, DescribeUsageData); empty: every action. A
+	// key whose CAM policy lacks one action fails that action alone.
 	Actions []string `json:"actions,omitempty"`
 	// DateSkew moves the Date header of every answer away from the clock
 	// the API lists and filters by: a proxy's, or a misconfigured front
@@ -121,15 +122,10 @@ func (fi *faultInjector) draw(action string, hasToken bool) (fault, string, time
 	return faultNone, "", delay, 0
 }
 
-// inject applies the drawn fault; it reports whether the request was answered.
+// inject applies the drawn fault to a request of q.action; it reports
+// whether the request was answered.
 func (s *Server) inject(w http.ResponseWriter, r *http.Request, reqID string, q query) bool {
-	action := mps.ActionDescribeTasks
-	switch q.status {
-	case "detail":
-		action = mps.ActionDescribeTaskDetail
-	case "usage":
-		action = mps.ActionDescribeUsageData
-	}
+	action := q.action
 	kind, code, delay, stall := s.faults.draw(action, q.hasToken)
 	if delay > 0 {
 		t := time.NewTimer(delay)
@@ -155,7 +151,7 @@ func (s *Server) inject(w http.ResponseWriter, r *http.Request, reqID string, q 
 		_, _ = w.Write([]byte("<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>stgw</center></body></html>\n"))
 		return true
 	case faultTruncate:
-		if action != mps.ActionDescribeTasks {
+		if action != mps.ActionDescribeTasks && action != mps.ActionDescribeImageTasks {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write([]byte(`{"Response":{"Data":[{"TaskType":"Trans`))
 			return true

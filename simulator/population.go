@@ -20,6 +20,10 @@ type Task struct {
 	ID           string
 	Type         string
 	SubTaskTypes []string
+	// Image marks an image-processing task: DescribeImageTasks lists it and
+	// DescribeImageTaskDetail describes it; DescribeTasks does not, unless
+	// the Variant says so (ImageTasksInTaskList).
+	Image bool
 	// Unix nanoseconds; 0 means never (a task that never begins stays WAITING).
 	Create, Begin, Finish int64
 	Failed                bool
@@ -31,22 +35,33 @@ type Task struct {
 	// DescribeTaskDetail Response: how scenarios inject hostile details.
 	DetailRaw json.RawMessage
 
-	final  atomic.Pointer[[]byte]       // rendering once nothing can change
-	billed atomic.Pointer[[]usageEntry] // usage once finished
+	final      atomic.Pointer[[]byte]       // rendering once nothing can change
+	finalImage atomic.Pointer[[]byte]       // the same, as DescribeImageTasks lists it
+	billed     atomic.Pointer[[]usageEntry] // usage once finished
 }
 
-// render is the task's JSON record at now. A finished task's record never
+// render is the task's JSON record at now, as DescribeTasks lists it (or,
+// with image, as DescribeImageTasks does). A finished task's record never
 // changes again and is rendered once.
-func (t *Task) render(now int64) []byte {
+func (t *Task) render(now int64, image bool) []byte {
 	if t.Raw != nil {
 		return t.Raw
 	}
-	if b := t.final.Load(); b != nil {
+	cache := &t.final
+	if image {
+		cache = &t.finalImage
+	}
+	if b := cache.Load(); b != nil {
 		return *b
 	}
-	b, _ := json.Marshal(t.Info(now))
+	var b []byte
+	if image {
+		b, _ = json.Marshal(t.ImageInfo(now))
+	} else {
+		b, _ = json.Marshal(t.Info(now))
+	}
 	if t.Finish != 0 && t.Finish <= now && t.Begin <= now {
-		t.final.Store(&b)
+		cache.Store(&b)
 	}
 	return b
 }
@@ -64,23 +79,45 @@ func (t *Task) StatusAt(now int64) mps.Status {
 	return mps.StatusFinish
 }
 
-// Info renders the task as the API would list it at now: times that lie in
-// the future are ZeroTime.
+// Info renders the task as DescribeTasks would list it at now: times that
+// lie in the future are ZeroTime. An image task has no SubTaskTypes: [].
 func (t *Task) Info(now int64) mps.TaskSimpleInfo {
-	at := func(ns int64) string {
-		if ns == 0 || ns > now {
-			return mps.ZeroTime
-		}
-		return mps.FormatTime(time.Unix(0, ns))
+	subs := t.SubTaskTypes
+	if t.Image && subs == nil {
+		subs = []string{}
 	}
 	return mps.TaskSimpleInfo{
 		TaskId:           t.ID,
 		TaskType:         t.Type,
-		SubTaskTypes:     t.SubTaskTypes,
-		CreateTime:       at(t.Create),
-		BeginProcessTime: at(t.Begin),
-		FinishTime:       at(t.Finish),
+		SubTaskTypes:     subs,
+		CreateTime:       listTime(t.Create, now),
+		BeginProcessTime: listTime(t.Begin, now),
+		FinishTime:       listTime(t.Finish, now),
 	}
+}
+
+// ImageInfo renders the task as DescribeImageTasks would list it at now:
+// its status, its input as a string, and whether it failed once FINISH.
+func (t *Task) ImageInfo(now int64) mps.ImageTaskInfo {
+	status := t.StatusAt(now)
+	return mps.ImageTaskInfo{
+		TaskId:           t.ID,
+		Status:           string(status),
+		Input:            t.imageInput(),
+		CreateTime:       listTime(t.Create, now),
+		BeginProcessTime: listTime(t.Begin, now),
+		FinishTime:       listTime(t.Finish, now),
+		SubTaskHasFailed: t.Failed && status == mps.StatusFinish,
+	}
+}
+
+// listTime renders the instant ns as a list does at now: ZeroTime for
+// never or the future.
+func listTime(ns, now int64) string {
+	if ns == 0 || ns > now {
+		return mps.ZeroTime
+	}
+	return mps.FormatTime(time.Unix(0, ns))
 }
 
 // GenConfig drives the deterministic generator.
@@ -105,6 +142,9 @@ type GenConfig struct {
 	// page's; default), VocabularyKinds ("Transcode", the current CLI
 	// example's) or VocabularyMixed (each task draws one).
 	Vocabulary string
+	// ImageShare of tasks are image-processing tasks (0: none, and the
+	// random stream of a seed is the one it has always been).
+	ImageShare float64
 }
 
 // The SubTaskTypes vocabularies.
@@ -195,15 +235,24 @@ func taskMaker(cfg GenConfig, r *rand.Rand) func(time.Time) *Task {
 		if cfg.Vocabulary != "" && cfg.Vocabulary != VocabularyAction {
 			subs = subTaskTypes(subs, cfg.Vocabulary, r)
 		}
-		return &Task{
-			ID:           fmt.Sprintf("%d-%s-%016x%016x", cfg.AppID, tt.name, r.Uint64(), r.Uint64()),
+		// The draws in the order they have always been made: a seed's
+		// media tasks do not change.
+		hi, lo := r.Uint64(), r.Uint64()
+		failed := r.Float64() < cfg.FailureShare
+		t := &Task{
+			ID:           fmt.Sprintf("%d-%s-%016x%016x", cfg.AppID, tt.name, hi, lo),
 			Type:         tt.name,
 			SubTaskTypes: subs,
 			Create:       create.UnixNano(),
 			Begin:        begin.UnixNano(),
 			Finish:       finish.UnixNano(),
-			Failed:       r.Float64() < cfg.FailureShare,
+			Failed:       failed,
 		}
+		if cfg.ImageShare > 0 && r.Float64() < cfg.ImageShare {
+			t.ID = fmt.Sprintf("%d-%s-%016x%016x", cfg.AppID, mps.TaskTypeImage, hi, lo)
+			t.Type, t.SubTaskTypes, t.Image = mps.TaskTypeImage, nil, true
+		}
+		return t
 	}
 }
 
@@ -263,8 +312,12 @@ type ScenarioTask struct {
 	Failed       bool            `json:"Failed,omitempty"`
 	Raw          json.RawMessage `json:"Raw,omitempty"`
 	Status       string          `json:"Status,omitempty"`
-	// Detail is served verbatim as the task's DescribeTaskDetail Response.
+	// Detail is served verbatim as the task's DescribeTaskDetail Response
+	// (DescribeImageTaskDetail's for an image task).
 	Detail json.RawMessage `json:"Detail,omitempty"`
+	// Image pins an image-processing task (TaskType defaults to
+	// ImageTask): DescribeImageTasks lists it, Raw or not.
+	Image bool `json:"Image,omitempty"`
 }
 
 // LoadScenario reads a scenario file.
@@ -298,7 +351,10 @@ func (sc *Scenario) Start(fallback time.Time) (time.Time, error) {
 func (sc *Scenario) Build(start time.Time) ([]*Task, error) {
 	out := make([]*Task, 0, len(sc.Tasks))
 	for i, st := range sc.Tasks {
-		t := &Task{ID: st.TaskId, Type: st.TaskType, SubTaskTypes: st.SubTaskTypes, Failed: st.Failed, Raw: st.Raw, DetailRaw: st.Detail}
+		t := &Task{ID: st.TaskId, Type: st.TaskType, SubTaskTypes: st.SubTaskTypes, Failed: st.Failed, Raw: st.Raw, DetailRaw: st.Detail, Image: st.Image}
+		if t.Image && t.Type == "" {
+			t.Type = mps.TaskTypeImage
+		}
 		var err error
 		if t.Create, err = scenarioTime(st.Create, start); err != nil {
 			return nil, fmt.Errorf("scenario task %d Create: %w", i, err)

@@ -1,8 +1,10 @@
-// Package simulator is a local stand-in for the MPS DescribeTasks API. It
-// speaks Tencent Cloud API 3.0 over HTTP, verifies TC3-HMAC-SHA256
-// signatures, pages through ScrollTokens as the API page describes, enforces a
-// per-SecretId rate limit, and can inject the faults a real network and a
-// real service produce. Tests, benchmarks and the demo all run against it.
+// Package simulator is a local stand-in for the MPS DescribeTasks API (and
+// DescribeTaskDetail, DescribeImageTasks, DescribeImageTaskDetail and
+// DescribeUsageData). It speaks Tencent Cloud API 3.0 over HTTP, verifies
+// TC3-HMAC-SHA256 signatures, pages through ScrollTokens as the API page
+// describes, enforces a per-SecretId rate limit, and can inject the faults a
+// real network and a real service produce. Tests, benchmarks and the demo
+// all run against it.
 //
 // It shares only the wire types (package mps) with the client.
 package simulator
@@ -68,6 +70,9 @@ type Server struct {
 	mu    sync.RWMutex
 	tasks []*Task // sorted by (Create, ID)
 	index map[string]int
+	// media and images are tasks split by list, in the same order; media
+	// is tasks itself while there are no image tasks.
+	media, images []*Task
 	// arrivals, when set, are generated as the clock reaches them;
 	// arrivedUntil (a time.Time) is when the next batch is due.
 	arrivals     *Arrivals
@@ -88,14 +93,23 @@ type Server struct {
 	usageQueries []UsageQueryLog // under statsMu
 
 	countMu    sync.Mutex
-	countAt    time.Time
-	countCache *[4][]int32 // prefix counts: [0] every status, [rank] one status
+	countAt    [listKinds]time.Time
+	countCache [listKinds]*[4][]int32 // per list, prefix counts: [0] every status, [rank] one status
 }
 
 // Stats counts what the server answered.
 type Stats struct {
-	Requests         int64            `json:"requests"`
+	Requests int64 `json:"requests"`
+	// RequestsByStatus counts the list requests by their Status ("" for
+	// none), and "detail" the DescribeTaskDetail ones and "usage" the
+	// DescribeUsageData ones; DescribeImageTasks and DescribeImageTaskDetail
+	// requests count under "image/" and the same keys ("image/FINISH",
+	// "image/detail").
 	RequestsByStatus map[string]int64 `json:"requests_by_status"`
+	// RequestsByAction counts every request whose signature verified by
+	// its X-TC-Action, including those then refused (InvalidAction, the
+	// rate limit, a bad parameter, an injected fault).
+	RequestsByAction map[string]int64 `json:"requests_by_action"`
 	ErrorsByCode     map[string]int64 `json:"errors_by_code"`
 	FaultsInjected   int64            `json:"faults_injected"`
 }
@@ -123,7 +137,7 @@ func New(cfg Config, tasks []*Task) *Server {
 		clock:    cfg.Clock,
 		faults:   newFaultInjector(cfg.Faults),
 		limiters: map[string]*rate.Limiter{},
-		stats:    Stats{RequestsByStatus: map[string]int64{}, ErrorsByCode: map[string]int64{}},
+		stats:    Stats{RequestsByStatus: map[string]int64{}, RequestsByAction: map[string]int64{}, ErrorsByCode: map[string]int64{}},
 	}
 	s.SetTasks(tasks)
 	s.arrivals = cfg.Arrivals
@@ -155,14 +169,39 @@ func (s *Server) extendArrivals(now time.Time) {
 		tasks = slices.Clone(tasks[i:])
 	}
 	tasks = append(tasks, s.arrivals.Until(until)...)
+	s.install(tasks)
+	s.arrivedUntil.Store(now.Add(arrivalsAhead))
+}
+
+// install makes tasks, sorted by (Create, ID), the population: its index
+// and its lists, whose prefix counts it drops. The caller holds s.mu, so
+// that no list request sees the new lists with the old counts.
+func (s *Server) install(tasks []*Task) {
 	index := make(map[string]int, len(tasks))
+	var images []*Task
 	for i, t := range tasks {
 		index[t.ID] = i
+		if t.Image {
+			images = append(images, t)
+		}
 	}
-	s.tasks, s.index = tasks, index
-	s.arrivedUntil.Store(now.Add(arrivalsAhead))
+	media := tasks
+	if len(images) > 0 {
+		media = make([]*Task, 0, len(tasks)-len(images))
+		for _, t := range tasks {
+			if !t.Image {
+				media = append(media, t)
+			}
+		}
+	}
+	s.tasks, s.index, s.media, s.images = tasks, index, media, images
+	s.resetCounts()
+}
+
+// resetCounts drops the prefix counts of every list.
+func (s *Server) resetCounts() {
 	s.countMu.Lock()
-	s.countCache = nil
+	s.countCache = [listKinds]*[4][]int32{}
 	s.countMu.Unlock()
 }
 
@@ -206,12 +245,8 @@ func (s *Server) SetTasks(tasks []*Task) {
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
-	index := make(map[string]int, len(sorted))
-	for i, t := range sorted {
-		index[t.ID] = i
-	}
 	s.mu.Lock()
-	s.tasks, s.index = sorted, index
+	s.install(sorted)
 	origin := mps.UsageDay(s.clock.Now().Add(-Retention))
 	if len(sorted) > 0 {
 		if first := mps.UsageDay(time.Unix(0, sorted[0].Create)); first.Before(origin) {
@@ -222,9 +257,6 @@ func (s *Server) SetTasks(tasks []*Task) {
 		s.usageOrigin = origin
 	}
 	s.mu.Unlock()
-	s.countMu.Lock()
-	s.countCache = nil
-	s.countMu.Unlock()
 }
 
 // Stats returns a copy of the counters.
@@ -233,14 +265,20 @@ func (s *Server) Stats() Stats {
 	defer s.statsMu.Unlock()
 	out := s.stats
 	out.RequestsByStatus = maps.Clone(s.stats.RequestsByStatus)
+	out.RequestsByAction = maps.Clone(s.stats.RequestsByAction)
 	out.ErrorsByCode = maps.Clone(s.stats.ErrorsByCode)
 	return out
 }
 
 // TruthTask is a task as the API would describe it now, with its status
-// and, for a FINISH task, the outcome its detail says.
+// and, for a FINISH task, the outcome its detail says. An image task has
+// TaskType ImageTask and no SubTaskTypes.
 type TruthTask struct {
 	mps.TaskSimpleInfo
+	// Source is the list the task belongs to: mps.SourceMedia.Name
+	// (DescribeTasks) or mps.SourceImage.Name (DescribeImageTasks), even
+	// where DescribeTasks lists image tasks too.
+	Source string `json:"Source"`
 	Status string `json:"Status"`
 	Failed bool   `json:"Failed,omitempty"`
 	// Outcome is succeeded or failed for a FINISH task whose detail the API
@@ -249,25 +287,29 @@ type TruthTask struct {
 	ErrCode    string `json:"ErrCode,omitempty"`
 	ErrCodeExt string `json:"ErrCodeExt,omitempty"`
 	// Outputs and Inputs are the media facts of the detail the API has
-	// (none once it expired).
+	// (none once it expired, none of an image task).
 	Outputs []MediaOutput `json:"Outputs,omitempty"`
 	Inputs  []MediaInput  `json:"Inputs,omitempty"`
 }
 
 // Truth lists every task the API would return at the clock's now (those
-// created in the last 168 hours), in listing order. Raw records are left out.
+// created in the last 168 hours), media and image tasks, in listing order.
+// Raw records are left out.
 func (s *Server) Truth() []TruthTask {
 	s.extendArrivals(s.clock.Now())
 	now := s.clock.Now().UnixNano()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	lo, hi := s.window(now)
+	lo, hi := windowOf(s.tasks, now)
 	out := make([]TruthTask, 0, hi-lo)
 	for _, t := range s.tasks[lo:hi] {
 		if t.Raw != nil {
 			continue
 		}
-		tt := TruthTask{TaskSimpleInfo: t.Info(now), Status: string(t.StatusAt(now)), Failed: t.Failed}
+		tt := TruthTask{TaskSimpleInfo: t.Info(now), Source: mps.SourceMedia.Name, Status: string(t.StatusAt(now)), Failed: t.Failed}
+		if t.Image {
+			tt.Source = mps.SourceImage.Name
+		}
 		tt.Outcome, tt.ErrCode, tt.ErrCodeExt = t.Expected(now, s.cfg.DetailErrors)
 		if tt.Outcome != "" && now-t.Create > int64(s.cfg.DetailRetention) {
 			tt.Outcome, tt.ErrCode, tt.ErrCodeExt = mps.OutcomeExpired, "", ""
@@ -281,12 +323,73 @@ func (s *Server) Truth() []TruthTask {
 	return out
 }
 
-// window returns the index range of tasks visible at now.
-func (s *Server) window(now int64) (lo, hi int) {
+// windowOf returns the index range of tasks (sorted by Create) visible at
+// now.
+func windowOf(tasks []*Task, now int64) (lo, hi int) {
 	from := now - int64(Retention)
-	lo, _ = slices.BinarySearchFunc(s.tasks, from, func(t *Task, v int64) int { return cmpInt(t.Create, v+1) })
-	hi, _ = slices.BinarySearchFunc(s.tasks, now, func(t *Task, v int64) int { return cmpInt(t.Create, v+1) })
+	lo, _ = slices.BinarySearchFunc(tasks, from, func(t *Task, v int64) int { return cmpInt(t.Create, v+1) })
+	hi, _ = slices.BinarySearchFunc(tasks, now, func(t *Task, v int64) int { return cmpInt(t.Create, v+1) })
 	return lo, hi
+}
+
+// listKind is one of the lists the server keeps, each sorted by (Create,
+// ID).
+type listKind int
+
+const (
+	listAll   listKind = iota // every task: DescribeTasks with ImageTasksInTaskList
+	listMedia                 // DescribeTasks
+	listImage                 // DescribeImageTasks
+	listKinds
+)
+
+// listFor is the list DescribeImageTasks (image) or DescribeTasks reads
+// under v.
+func listFor(image bool, v Variant) listKind {
+	switch {
+	case image:
+		return listImage
+	case v.ImageTasksInTaskList:
+		return listAll
+	}
+	return listMedia
+}
+
+// holds reports whether the list has t.
+func (k listKind) holds(t *Task) bool {
+	switch k {
+	case listMedia:
+		return !t.Image
+	case listImage:
+		return t.Image
+	}
+	return true
+}
+
+// tasksOf is the list k; the caller holds s.mu.
+func (s *Server) tasksOf(k listKind) []*Task {
+	switch k {
+	case listMedia:
+		return s.media
+	case listImage:
+		return s.images
+	}
+	return s.tasks
+}
+
+// position is the index in the list k (tasks) of all[i], a task the list
+// holds: found by its CreateTime, then among the tasks created at the same
+// instant, so that no list needs an index of its own.
+func position(k listKind, tasks []*Task, all []*Task, i int) int {
+	if k == listAll {
+		return i
+	}
+	t := all[i]
+	j, _ := slices.BinarySearchFunc(tasks, t.Create, func(x *Task, v int64) int { return cmpInt(x.Create, v) })
+	for j < len(tasks) && tasks[j] != t {
+		j++
+	}
+	return j
 }
 
 func cmpInt(a, b int64) int {
@@ -324,12 +427,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	action := r.Header.Get("X-TC-Action")
-	if action != mps.ActionDescribeTasks && action != mps.ActionDescribeTaskDetail && action != mps.ActionDescribeUsageData {
+	s.countAction(action)
+	v := s.Variant()
+	if !v.serves(action) {
 		s.fail(w, reqID, "", mps.CodeInvalidAction, fmt.Sprintf("the action %q is not supported", action))
 		return
 	}
-	if v := r.Header.Get("X-TC-Version"); v != mps.Version {
-		s.fail(w, reqID, "", "NoSuchVersion", fmt.Sprintf("the version %q is not supported", v))
+	if ver := r.Header.Get("X-TC-Version"); ver != mps.Version {
+		s.fail(w, reqID, "", "NoSuchVersion", fmt.Sprintf("the version %q is not supported", ver))
 		return
 	}
 	// Each action has its own limit of 100 requests a second.
@@ -337,17 +442,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, reqID, "", mps.CodeRequestLimitExceeded, "your current request times equals to `100` in a second, which exceeds the frequency limit `100` for a second. please reduce the frequency of calls.")
 		return
 	}
-	if action == mps.ActionDescribeTaskDetail {
-		s.serveDetail(w, r, reqID, body)
-		return
-	}
-	if action == mps.ActionDescribeUsageData {
+	switch action {
+	case mps.ActionDescribeTaskDetail, mps.ActionDescribeImageTaskDetail:
+		s.serveDetail(w, r, reqID, body, action == mps.ActionDescribeImageTaskDetail)
+	case mps.ActionDescribeUsageData:
 		s.serveUsage(w, r, reqID, body)
-		return
+	default:
+		s.serveList(w, r, reqID, body, action, v)
 	}
-	v := s.Variant()
+}
+
+// serveList answers DescribeTasks and DescribeImageTasks: the same
+// parameters and paging over their own lists, except that
+// DescribeImageTasks documents its Status as required.
+func (s *Server) serveList(w http.ResponseWriter, r *http.Request, reqID string, body []byte, action string, v Variant) {
 	q, code, msg := parseQuery(body, v)
-	s.count(q.status)
+	q.action, q.image = action, action == mps.ActionDescribeImageTasks
+	s.count(statsKey(q.image, q.status))
+	if code == "" && q.image && q.status == "" {
+		code, msg = "MissingParameter", "The request is missing a required parameter `Status`."
+	}
 	if code != "" {
 		s.fail(w, reqID, q.status, code, msg)
 		return
@@ -410,10 +524,25 @@ func (s *Server) allow(key string) bool {
 	return l.Allow()
 }
 
-func (s *Server) count(status string) {
+func (s *Server) count(key string) {
 	s.statsMu.Lock()
-	s.stats.RequestsByStatus[status]++
+	s.stats.RequestsByStatus[key]++
 	s.statsMu.Unlock()
+}
+
+func (s *Server) countAction(action string) {
+	s.statsMu.Lock()
+	s.stats.RequestsByAction[action]++
+	s.statsMu.Unlock()
+}
+
+// statsKey is the RequestsByStatus key of a request of an image action
+// (image) or not, by its Status or "detail".
+func statsKey(image bool, status string) string {
+	if image {
+		return mps.SourceImage.Name + "/" + status
+	}
+	return status
 }
 
 func (s *Server) fail(w http.ResponseWriter, reqID, status, code, msg string) {
@@ -437,6 +566,8 @@ func writeJSON(w http.ResponseWriter, v any) {
 }
 
 type query struct {
+	action      string // the API action, for the faults
+	image       bool   // DescribeImageTasks' list (or detail)
 	status      string // "" = every status
 	limit       int
 	token       string
@@ -539,11 +670,15 @@ type pageBody struct {
 	RequestId   *string           `json:"RequestId"`
 }
 
+// list is the page q asks of its list (DescribeImageTasks' or
+// DescribeTasks').
 func (s *Server) list(q query, v Variant) (*pageBody, string, string) {
 	now := s.clock.Now().UnixNano()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	lo, hi := s.window(now)
+	kind := listFor(q.image, v)
+	tasks := s.tasksOf(kind)
+	lo, hi := windowOf(tasks, now)
 	start, end := q.start, q.end
 	if v.DefaultStart72h && start == 0 && end != 0 {
 		start = now - int64(DefaultStartWindow)
@@ -551,14 +686,23 @@ func (s *Server) list(q query, v Variant) (*pageBody, string, string) {
 	field := v.filterField()
 	ranged := field != "" && (start != 0 || end != 0)
 	if ranged && field == FiltersCreateTime {
-		// Tasks are sorted by CreateTime: narrow the scan; match checks the
-		// bounds' inclusiveness.
+		// Tasks are sorted by CreateTime: narrow the scan to the range
+		// exactly, bounds' inclusiveness included, so that the prefix counts
+		// of TotalCount hold too.
 		if start != 0 {
-			i, _ := slices.BinarySearchFunc(s.tasks, start, func(t *Task, v int64) int { return cmpInt(t.Create, v) })
+			at := start
+			if v.ExclusiveBounds {
+				at++
+			}
+			i, _ := slices.BinarySearchFunc(tasks, at, func(t *Task, v int64) int { return cmpInt(t.Create, v) })
 			lo = max(lo, i)
 		}
 		if end != 0 {
-			i, _ := slices.BinarySearchFunc(s.tasks, end, func(t *Task, v int64) int { return cmpInt(t.Create, v+1) })
+			at := end + 1
+			if v.ExclusiveBounds {
+				at--
+			}
+			i, _ := slices.BinarySearchFunc(tasks, at, func(t *Task, v int64) int { return cmpInt(t.Create, v) })
 			hi = min(hi, i)
 		}
 	}
@@ -583,15 +727,17 @@ func (s *Server) list(q query, v Variant) (*pageBody, string, string) {
 	first := lo
 	if q.hasToken {
 		// The token is the next record's TaskId. Unless the variant rejects
-		// it, a task that has since moved to another list still marks the
-		// place; one that never existed is an error.
+		// it, a task that has since moved to another status still marks the
+		// place; one that never existed, or that the action does not list
+		// (an image task's id sent to DescribeTasks), is an error.
 		i, ok := s.index[q.token]
-		if !ok {
+		if !ok || !kind.holds(s.tasks[i]) {
 			return nil, mps.CodeInvalidParameter, "ScrollToken is invalid."
 		}
 		if v.RejectMovedTokens && q.status != "" && string(s.tasks[i].StatusAt(now)) != q.status {
 			return nil, mps.CodeInvalidParameter, "ScrollToken is invalid."
 		}
+		i = position(kind, tasks, s.tasks, i)
 		if v.ExclusiveTokens {
 			i++
 		}
@@ -600,7 +746,7 @@ func (s *Server) list(q query, v Variant) (*pageBody, string, string) {
 	set := make([]json.RawMessage, 0, q.limit)
 	next := ""
 	for i := first; i < hi && i >= 0; i++ {
-		t := s.tasks[i]
+		t := tasks[i]
 		if !match(t) {
 			continue
 		}
@@ -608,24 +754,25 @@ func (s *Server) list(q query, v Variant) (*pageBody, string, string) {
 			next = t.ID
 			break
 		}
-		set = append(set, t.render(now))
+		set = append(set, t.render(now, q.image))
 	}
 	if next == "" && q.hasToken && v.EchoLastToken {
 		next = q.token
 	}
-	total := int64(s.remaining(q, now, first, hi, match, ranged && field != FiltersCreateTime))
+	total := int64(s.remaining(kind, tasks, q, now, first, hi, match, ranged && field != FiltersCreateTime))
 	return &pageBody{TotalCount: &total, TaskSet: set, ScrollToken: &next}, "", ""
 }
 
-// remaining is TotalCount: the records that match from the page's first one
-// on, which is what the API page's second and third examples show. Plain
-// status filters are answered from per-status prefix counts that are rebuilt
-// at most once a second, so draining a million tasks is not quadratic.
-func (s *Server) remaining(q query, now int64, start, hi int, match func(*Task) bool, scan bool) int {
+// remaining is TotalCount: the records of the list kind (tasks) that match
+// from the page's first one on, which is what the API page's second and
+// third examples show. Plain status filters are answered from per-list,
+// per-status prefix counts that are rebuilt at most once a second, so
+// draining a million tasks is not quadratic.
+func (s *Server) remaining(kind listKind, tasks []*Task, q query, now int64, start, hi int, match func(*Task) bool, scan bool) int {
 	if scan || q.failed != nil || start >= hi {
 		n := 0
 		for i := start; i < hi; i++ {
-			if match(s.tasks[i]) {
+			if match(tasks[i]) {
 				n++
 			}
 		}
@@ -633,23 +780,29 @@ func (s *Server) remaining(q query, now int64, start, hi int, match func(*Task) 
 	}
 	s.countMu.Lock()
 	defer s.countMu.Unlock()
-	if s.countCache == nil || time.Since(s.countAt) > time.Second {
-		var cache [4][]int32
-		for k := range cache {
-			cache[k] = make([]int32, len(s.tasks)+1)
-		}
-		for i, t := range s.tasks {
-			r := t.StatusAt(now).Rank()
-			for k := range cache {
-				cache[k][i+1] = cache[k][i]
-			}
-			cache[0][i+1]++
-			cache[r][i+1]++
-		}
-		s.countCache, s.countAt = &cache, time.Now()
+	if s.countCache[kind] == nil || time.Since(s.countAt[kind]) > time.Second {
+		s.countCache[kind], s.countAt[kind] = prefixCounts(tasks, now), time.Now()
 	}
-	c := s.countCache[mps.Status(q.status).Rank()]
+	c := s.countCache[kind][mps.Status(q.status).Rank()]
 	return int(c[hi] - c[start])
+}
+
+// prefixCounts counts, for each prefix of tasks, the tasks of every status
+// ([0]) and of each status ([rank]) at now.
+func prefixCounts(tasks []*Task, now int64) *[4][]int32 {
+	var cache [4][]int32
+	for k := range cache {
+		cache[k] = make([]int32, len(tasks)+1)
+	}
+	for i, t := range tasks {
+		r := t.StatusAt(now).Rank()
+		for k := range cache {
+			cache[k][i+1] = cache[k][i]
+		}
+		cache[0][i+1]++
+		cache[r][i+1]++
+	}
+	return &cache
 }
 
 func newRequestID() string {

@@ -270,7 +270,7 @@ func (s *Server) serveUsage(w http.ResponseWriter, r *http.Request, reqID string
 		}
 	}
 	s.count("usage")
-	if s.inject(w, r, reqID, query{status: "usage"}) {
+	if s.inject(w, r, reqID, query{status: "usage", action: mps.ActionDescribeUsageData}) {
 		return
 	}
 	if req.StartTime == nil || req.EndTime == nil {

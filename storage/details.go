@@ -25,7 +25,8 @@ UPDATE task_detail_queue q
                       WHERE not_before <= now() AND (leased_until IS NULL OR leased_until < now())
                       ORDER BY deadline LIMIT $1
                       FOR UPDATE SKIP LOCKED)
-RETURNING q.task_id, q.deadline, q.give_up_at, q.attempts, coalesce(q.last_error, '')`, p.Limit, p.Lease.Seconds())
+RETURNING q.task_id, q.deadline, q.give_up_at, q.attempts, coalesce(q.last_error, ''),
+          coalesce((SELECT t.source FROM tasks t WHERE t.task_id = q.task_id AND t.create_time IS NOT DISTINCT FROM q.create_time LIMIT 1), 'media')`, p.Limit, p.Lease.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("claim details: %w", interpretError(err))
 	}

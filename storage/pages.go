@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -35,17 +36,17 @@ WITH input AS (
 -- writing it differently) is found too, within the bounds, and keeps the
 -- create time it was archived with: one row per TaskId.
 keyed AS (
-    SELECT i.*, e.found, e.create_time AS archived_time, e.status AS old_status, e.raw AS old_raw
+    SELECT i.*, e.found, e.create_time AS archived_time, e.status AS old_status, e.raw AS old_raw, e.source AS old_source
       FROM input i
       LEFT JOIN LATERAL (
-            SELECT true AS found, t.create_time, t.status, t.raw FROM tasks t
+            SELECT true AS found, t.create_time, t.status, t.raw, t.source FROM tasks t
              WHERE t.task_id = i.task_id AND t.create_time = i.create_time
                AND t.create_time >= $13 AND t.create_time < $14
             UNION ALL
-            SELECT true, t.create_time, t.status, t.raw FROM tasks t
+            SELECT true, t.create_time, t.status, t.raw, t.source FROM tasks t
              WHERE t.task_id = i.task_id AND t.create_time IS NULL
             UNION ALL
-            SELECT true, t.create_time, t.status, t.raw FROM tasks t
+            SELECT true, t.create_time, t.status, t.raw, t.source FROM tasks t
              WHERE t.task_id = i.task_id AND t.create_time >= $13 AND t.create_time < $14
                AND (i.create_time IS NULL
                     OR t.create_time >= i.create_time - interval '8 days' AND t.create_time < i.create_time + interval '8 days')
@@ -57,24 +58,29 @@ changed AS (
       FROM keyed k
      WHERE k.found IS NULL
         OR (mps_status_rank($2) >= mps_status_rank(k.old_status)
-            AND (k.old_status, k.old_raw) IS DISTINCT FROM ($2::text, k.raw))
+            AND CASE WHEN $15::text = 'media' AND k.old_source <> 'media'
+                     -- A task another source lists too keeps that source's
+                     -- record: the media list moves only its status on.
+                     THEN mps_status_rank($2) > mps_status_rank(k.old_status)
+                     ELSE (k.old_status, k.old_raw, k.old_source) IS DISTINCT FROM ($2::text, k.raw, $15::text) END)
 ),
 upserted AS (
     INSERT INTO tasks AS t (task_id, task_type, sub_task_types, status, create_time, begin_process_time,
-                            finish_time, raw, first_status, first_seen_run_id, last_changed_run_id)
+                            finish_time, raw, first_status, first_seen_run_id, last_changed_run_id, source)
     SELECT task_id, task_type, sub_task_types::text[], $2, key_time, begin_process_time,
-           finish_time, raw, $2, $1, $1
+           finish_time, raw, $2, $1, $1, $15
       FROM changed
      -- One lock order for every writer: concurrent pages cannot deadlock.
      ORDER BY task_id
         ON CONFLICT (task_id, create_time) DO UPDATE
-       SET task_type = EXCLUDED.task_type,
-           sub_task_types = EXCLUDED.sub_task_types,
+       SET task_type = CASE WHEN EXCLUDED.source = 'media' AND t.source <> 'media' THEN t.task_type ELSE EXCLUDED.task_type END,
+           sub_task_types = CASE WHEN EXCLUDED.source = 'media' AND t.source <> 'media' THEN t.sub_task_types ELSE EXCLUDED.sub_task_types END,
            status = EXCLUDED.status,
            create_time = EXCLUDED.create_time,
            begin_process_time = EXCLUDED.begin_process_time,
            finish_time = EXCLUDED.finish_time,
-           raw = EXCLUDED.raw,
+           raw = CASE WHEN EXCLUDED.source = 'media' AND t.source <> 'media' THEN t.raw ELSE EXCLUDED.raw END,
+           source = CASE WHEN EXCLUDED.source = 'media' AND t.source <> 'media' THEN t.source ELSE EXCLUDED.source END,
            last_changed_at = now(),
            last_changed_run_id = EXCLUDED.last_changed_run_id
      WHERE mps_status_rank(EXCLUDED.status) >= mps_status_rank(t.status)
@@ -145,7 +151,7 @@ func (s *Store) WritePage(ctx context.Context, p syncer.WritePageParams) (syncer
 	var res syncer.PageResult
 	err := s.pool.QueryRow(ctx, writePageSQL,
 		p.RunID, string(p.Status), ids, types, subs, creates, begins, finishes, raws, p.EnqueueDetails, p.DetailRetention.Seconds(),
-		mps.Window.Seconds(), lo, hi,
+		mps.Window.Seconds(), lo, hi, cmp.Or(p.Source, mps.SourceMedia.Name),
 	).Scan(&res.Inserted, &res.Updated, nil)
 	if err != nil {
 		return res, fmt.Errorf("upsert %d tasks: %w", n, interpretError(err))

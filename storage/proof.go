@@ -307,8 +307,14 @@ SELECT k, pg_catalog.row_to_json(x)::text
        LATERAL (SELECT t.task_id, t.task_type, t.sub_task_types, t.status, t.create_time, t.begin_process_time,
                        t.finish_time, t.first_status, t.first_seen_at, t.last_changed_at, t.first_seen_run_id, t.last_changed_run_id,
                        t.gone_at, pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(t.raw::text, 'UTF8')), 'hex') AS raw_sha256) r,
+       LATERAL (SELECT t.task_id, t.task_type, t.sub_task_types, t.status, t.create_time, t.begin_process_time,
+                       t.finish_time, t.first_status, t.first_seen_at, t.last_changed_at, t.first_seen_run_id, t.last_changed_run_id,
+                       t.gone_at, pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(t.raw::text, 'UTF8')), 'hex') AS raw_sha256,
+                       t.source) r2,
        LATERAL (SELECT 'task' AS fact, t.task_id, t.create_time, t.status,
-                       pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.row_to_json(r)::text, 'UTF8')), 'hex') AS row_sha256) x,
+                       pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(
+                           CASE WHEN t.source = 'media' THEN pg_catalog.row_to_json(r)::text ELSE pg_catalog.row_to_json(r2)::text END,
+                           'UTF8')), 'hex') AS row_sha256) x,
        LATERAL (SELECT t.task_id || '@' || coalesce((pg_catalog.extract('epoch', t.create_time) * 1000000)::bigint::text, '') AS k) key
  ORDER BY k COLLATE "C"`,
 	proof.KindStatusChange: `

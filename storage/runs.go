@@ -247,6 +247,9 @@ WITH g AS (INSERT INTO coverage_gaps AS g (run_id, previous_run_id, gap_start, g
 			}
 		}
 	}
+	if err := recordSources(ctx, tx, p); err != nil {
+		return out, err
+	}
 	// The run's result joins the proof log last: the head's lock is held
 	// from here to the commit.
 	if _, err := tx.Exec(ctx, appendLeaves+`(SELECT 1 AS o, 'run' AS kind, r.id::text AS key, mps_proof_run(r) AS data FROM sync_runs r WHERE r.id = $1) l`, p.RunID); err != nil {
@@ -301,6 +304,30 @@ func skewSeconds(p syncer.FinishRunParams) *int32 {
 	}
 	v := int32(p.ClockSkew.Round(time.Second) / time.Second)
 	return &v
+}
+
+// recordSources records each source's outcome of a run, replacing what
+// an earlier recording (an "abandoned" verdict) held.
+func recordSources(ctx context.Context, tx pgx.Tx, p syncer.FinishRunParams) error {
+	for _, o := range p.Sources {
+		drained := make([]string, len(o.Drained))
+		for i, st := range o.Drained {
+			drained[i] = string(st)
+		}
+		if _, err := tx.Exec(ctx, `
+INSERT INTO sync_run_sources (run_id, source, status, kind, drained, error, tasks_seen, tasks_inserted, tasks_updated,
+                              list_requests, detail_requests)
+VALUES ($1, $2, $3, $4, $5, nullif($6, ''), $7, $8, $9, $10, $11)
+ON CONFLICT (run_id, source) DO UPDATE
+   SET status = EXCLUDED.status, kind = EXCLUDED.kind, drained = EXCLUDED.drained, error = EXCLUDED.error,
+       tasks_seen = EXCLUDED.tasks_seen, tasks_inserted = EXCLUDED.tasks_inserted, tasks_updated = EXCLUDED.tasks_updated,
+       list_requests = EXCLUDED.list_requests, detail_requests = EXCLUDED.detail_requests`,
+			p.RunID, o.Source, o.Status, o.Kind, drained, o.Error, o.Seen, o.Inserted, o.Updated,
+			o.ListRequests, o.DetailRequests); err != nil {
+			return fmt.Errorf("record run %d's %s source: %w", p.RunID, o.Source, interpretError(err))
+		}
+	}
+	return nil
 }
 
 // RecordProgress stores a running run's counters.
@@ -379,10 +406,12 @@ INSERT INTO api_capabilities AS a (name, state, checked_at, detail) VALUES ($1, 
 	return nil
 }
 
-// TaskStatus is a task's archived status, "" when the archive lacks it.
-func (s *Store) TaskStatus(ctx context.Context, taskID string) (mps.Status, error) {
+// TaskStatus is a task's status as archived from source, "" when the
+// archive lacks it or has it from another source (a task any source
+// archived counts for media: its record is not to be replaced by media's).
+func (s *Store) TaskStatus(ctx context.Context, source, taskID string) (mps.Status, error) {
 	var st string
-	err := s.pool.QueryRow(ctx, `SELECT status FROM tasks WHERE task_id = $1`, taskID).Scan(&st)
+	err := s.pool.QueryRow(ctx, `SELECT status FROM tasks WHERE task_id = $1 AND ($2 = 'media' OR source = $2)`, taskID, source).Scan(&st)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}
@@ -428,13 +457,39 @@ SELECT ok.last, ok.full, ok.since_last, ok.since_full,
 	return h, nil
 }
 
+// SourceHistory reads when a source was last drained successfully, and in
+// full, from the runs' per-source outcomes.
+func (s *Store) SourceHistory(ctx context.Context, source string) (syncer.SourceHistory, error) {
+	var h syncer.SourceHistory
+	var last, full *time.Time
+	var since *float64
+	err := s.pool.QueryRow(ctx, `
+SELECT max(r.api_started_at), max(r.api_started_at) FILTER (WHERE rs.kind = 'full'),
+       extract(epoch FROM now() - max(r.started_at))::float8
+  FROM sync_run_sources rs JOIN sync_runs r ON r.id = rs.run_id
+ WHERE rs.source = $1 AND rs.status = 'succeeded'`, source).Scan(&last, &full, &since)
+	if err != nil {
+		return h, fmt.Errorf("read the %s source's history: %w", source, interpretError(err))
+	}
+	if last != nil {
+		h.LastSuccess = *last
+	}
+	if full != nil {
+		h.LastFull = *full
+	}
+	if since != nil {
+		h.SinceSuccess = time.Duration(*since * float64(time.Second))
+	}
+	return h, nil
+}
+
 // InFlightTasks lists up to limit archived tasks last seen WAITING or
 // PROCESSING that are not known gone, in task_id order after after.
-func (s *Store) InFlightTasks(ctx context.Context, after string, limit int) ([]syncer.InFlightTask, error) {
+func (s *Store) InFlightTasks(ctx context.Context, source, after string, limit int) ([]syncer.InFlightTask, error) {
 	rows, err := s.pool.Query(ctx, `
 SELECT task_id, create_time, raw::text FROM tasks
- WHERE status <> 'FINISH' AND gone_at IS NULL AND task_id > $1
- ORDER BY task_id LIMIT $2`, after, limit)
+ WHERE status <> 'FINISH' AND gone_at IS NULL AND source = $3 AND task_id > $1
+ ORDER BY task_id LIMIT $2`, after, limit, source)
 	if err != nil {
 		return nil, fmt.Errorf("list in-flight tasks: %w", interpretError(err))
 	}
@@ -457,13 +512,13 @@ SELECT task_id, create_time, raw::text FROM tasks
 
 // ProbeTask finds the newest archived FINISH task created after since
 // whose FinishTime is at least minSpan after its CreateTime.
-func (s *Store) ProbeTask(ctx context.Context, since time.Time, minSpan time.Duration) (syncer.ProbeTask, bool, error) {
+func (s *Store) ProbeTask(ctx context.Context, source string, since time.Time, minSpan time.Duration) (syncer.ProbeTask, bool, error) {
 	var t syncer.ProbeTask
 	err := s.pool.QueryRow(ctx, `
 SELECT task_id, create_time, finish_time FROM tasks
- WHERE status = 'FINISH' AND create_time > $1 AND finish_time >= create_time + make_interval(secs => $2)
+ WHERE status = 'FINISH' AND source = $3 AND create_time > $1 AND finish_time >= create_time + make_interval(secs => $2)
    AND finish_time < now() - interval '1 minute'
- ORDER BY create_time DESC LIMIT 1`, since, minSpan.Seconds()).Scan(&t.TaskID, &t.CreateTime, &t.FinishTime)
+ ORDER BY create_time DESC LIMIT 1`, since, minSpan.Seconds(), source).Scan(&t.TaskID, &t.CreateTime, &t.FinishTime)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return t, false, nil
 	}

@@ -85,7 +85,7 @@ func (s *Syncer) drain(ctx context.Context, status mps.Status, qs []cursor, maxP
 					continue // drain the channel so the fetchers can exit
 				}
 				tasks := dedupe(f.page.Tasks)
-				pr, err := s.store.WritePage(ctx, WritePageParams{RunID: res.RunID, Status: f.status, Tasks: tasks,
+				pr, err := s.store.WritePage(ctx, WritePageParams{RunID: res.RunID, Source: f.q.Source.Of().Name, Status: f.status, Tasks: tasks,
 					EnqueueDetails: s.enqueue(f), DetailRetention: s.cfg.DetailRetention})
 				if err != nil {
 					cancel()
@@ -287,20 +287,21 @@ func (s *Syncer) fetch(ctx context.Context, c cursor, maxPages int, out chan<- f
 }
 
 // recoverSkipped archives the task of token q.ScrollToken, which the page
-// after it skipped. A task FINISH in the archive needs nothing more; any
-// other is read by DescribeTaskDetail (its own quota, not the list's); where the detail is gone (its retention can be shorter than the
+// after it skipped. A task FINISH in the archive (from this source's list)
+// needs nothing more; any other is read by the source's detail action (its
+// own quota, not the list's); where the detail is gone (its retention can be shorter than the
 // list's), the list is asked once more from the record before the token,
 // prevLast, which a server whose pages start after their token answers
 // from the token's record on.
 func (s *Syncer) recoverSkipped(ctx context.Context, q mps.Query, prevLast string, n int, send func(fetched) bool, fr *fetchResult) error {
 	id := q.ScrollToken
-	if st, err := s.store.TaskStatus(ctx, id); err != nil {
+	if st, err := s.store.TaskStatus(ctx, q.Source.Of().Name, id); err != nil {
 		return fmt.Errorf("read task %s, skipped by page %d of %s: %w", id, n, q.Status, err)
 	} else if st == mps.StatusFinish {
 		fr.TokensRecovered++
 		return nil
 	}
-	d, err := s.lister.TaskDetail(ctx, id)
+	d, err := s.lister.TaskDetail(ctx, q.Source, id)
 	if err == nil {
 		st := d.Status
 		if st.Rank() == 0 {

@@ -21,7 +21,7 @@ func (s *Syncer) drainAll(ctx context.Context, res *runState) error {
 		if st == mps.StatusFinish {
 			err = s.drainFinishAny(ctx, res)
 		} else {
-			_, err = s.drain(ctx, st, []cursor{{q: mps.Query{Status: st}}}, 0, res)
+			_, err = s.drain(ctx, st, []cursor{{q: res.query(st)}}, 0, res)
 		}
 		if err != nil {
 			return err
@@ -47,14 +47,15 @@ func (s *Syncer) enqueue(f fetched) string {
 // remembered like the time filters), every FINISH task without a detail is
 // queued instead: the failed ones are among them.
 func (s *Syncer) drainFailed(ctx context.Context, res *runState) error {
-	prev, err := s.store.Capability(ctx, CapFailedFilter)
+	prev, err := s.capability(ctx, res, CapFailedFilter)
 	if err != nil {
 		return fmt.Errorf("read what the API supports: %w", err)
 	}
 	fresh := prev.State != "" && time.Since(prev.CheckedAt) < s.cfg.RecheckEvery
 	if !fresh || prev.State == CapSupported {
 		yes := true
-		q := mps.Query{Status: mps.StatusFinish, SubTaskHasFailed: &yes}
+		q := res.query(mps.StatusFinish)
+		q.SubTaskHasFailed = &yes
 		if res.Kind == KindIncremental {
 			// Like FINISH's: a failed task from before the bound is resolved
 			// by its detail when it vanishes from the in-flight lists.
@@ -99,18 +100,20 @@ var errFilterIgnored = errors.New("the API ignored the time filter")
 // the API refuses (a bound it will not take) also falls back to one
 // unfiltered cursor rather than failing every full run.
 func (s *Syncer) drainFinish(ctx context.Context, res *runState) error {
-	prev, err := s.store.Capability(ctx, CapTimeRange)
+	prev, err := s.capability(ctx, res, CapTimeRange)
 	if err != nil {
 		return fmt.Errorf("read what the API supports: %w", err)
 	}
-	res.TimeRange = prev.State
-	one := []cursor{{q: mps.Query{Status: mps.StatusFinish}}}
+	if res.src.Of() == mps.SourceMedia {
+		res.TimeRange = prev.State
+	}
+	one := []cursor{{q: res.query(mps.StatusFinish)}}
 	fresh := prev.State != "" && time.Since(prev.CheckedAt) < s.cfg.RecheckEvery
 	if fresh && prev.State != CapSupported {
 		_, err := s.drain(ctx, mps.StatusFinish, one, 0, res)
 		return err
 	}
-	qs := s.partitions(s.apiNow(res))
+	qs := s.partitions(res, s.apiNow(res))
 	if !fresh {
 		i := len(qs) / 2
 		rest, err := s.drain(ctx, mps.StatusFinish, qs[i:i+1], 1, res)
@@ -165,7 +168,7 @@ func boundRefused(err error) bool {
 // time; the range that lists it names the field. "" while no such task is
 // archived yet (a first run), or the probe is inconclusive.
 func (s *Syncer) timeField(ctx context.Context, res *runState) (string, error) {
-	prev, err := s.store.Capability(ctx, CapTimeField)
+	prev, err := s.capability(ctx, res, CapTimeField)
 	if err != nil {
 		return "", fmt.Errorf("read what the API supports: %w", err)
 	}
@@ -173,7 +176,7 @@ func (s *Syncer) timeField(ctx context.Context, res *runState) (string, error) {
 		return prev.State, nil
 	}
 	now := s.apiNow(res)
-	t, ok, err := s.store.ProbeTask(ctx, now.Add(-Window+time.Hour), probeSpan)
+	t, ok, err := s.store.ProbeTask(ctx, res.src.Of().Name, now.Add(-Window+time.Hour), probeSpan)
 	if err != nil {
 		return "", fmt.Errorf("find a task to probe the time filters with: %w", err)
 	}
@@ -184,7 +187,8 @@ func (s *Syncer) timeField(ctx context.Context, res *runState) (string, error) {
 		field string
 		at    time.Time
 	}{{FieldCreateTime, t.CreateTime}, {FieldFinishTime, t.FinishTime}} {
-		q := mps.Query{Status: mps.StatusFinish, Start: f.at.Add(-time.Second).Truncate(time.Second), End: f.at.Add(2 * time.Second).Truncate(time.Second)}
+		q := res.query(mps.StatusFinish)
+		q.Start, q.End = f.at.Add(-time.Second).Truncate(time.Second), f.at.Add(2*time.Second).Truncate(time.Second)
 		page, err := s.lister.ListTasks(ctx, q)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -194,12 +198,12 @@ func (s *Syncer) timeField(ctx context.Context, res *runState) (string, error) {
 			return prev.State, nil
 		}
 		if holds(page.Tasks, t.TaskID) {
-			c := Capability{Name: CapTimeField, State: f.field, CheckedAt: time.Now(), Detail: "probed with task " + t.TaskID}
+			c := Capability{Name: prev.Name, State: f.field, CheckedAt: time.Now(), Detail: "probed with task " + t.TaskID}
 			if err := s.store.SetCapability(ctx, c); err != nil && ctx.Err() == nil {
-				s.log.Warn("could not record what the API supports", "capability", CapTimeField, "error", err)
+				s.log.Warn("could not record what the API supports", "capability", c.Name, "error", err)
 			}
 			if prev.State != f.field {
-				s.log.Debug("DescribeTasks' StartTime/EndTime filter on "+f.field, "capability", CapTimeField, "was", cmp.Or(prev.State, "unknown"))
+				s.log.Debug(res.src.Of().ListAction+"' StartTime/EndTime filter on "+f.field, "capability", c.Name, "was", cmp.Or(prev.State, "unknown"))
 			}
 			return f.field, nil
 		}
@@ -231,6 +235,8 @@ func (s *Syncer) learn(ctx context.Context, prev Capability, state string, cause
 	if name == CapTimeRange {
 		res.TimeRange = state
 	}
+	action := res.src.Of().ListAction
+	base := strings.TrimPrefix(name, res.src.Of().Name+":")
 	c := Capability{Name: name, State: state, CheckedAt: time.Now()}
 	if cause != nil {
 		c.Detail = cause.Error()
@@ -244,20 +250,27 @@ func (s *Syncer) learn(ctx context.Context, prev Capability, state string, cause
 	was := cmp.Or(prev.State, "unknown")
 	attrs := []any{"capability", name, "state", state, "was", was}
 	verb := map[string]string{CapSupported: "honours", CapIgnored: "ignores", CapUnsupported: "rejects"}[state]
-	switch name {
+	switch base {
 	case CapTimeRange:
 		if state == CapSupported {
-			s.log.Debug("DescribeTasks honours StartTime/EndTime: FINISH is drained in time partitions", append(attrs, "partitions", s.cfg.Partitions)...)
+			s.log.Debug(action+" honours StartTime/EndTime: FINISH is drained in time partitions", append(attrs, "partitions", s.cfg.Partitions)...)
 			return
 		}
-		s.log.Warn("DescribeTasks "+verb+" StartTime/EndTime: FINISH is drained as one cursor (checked again in "+s.cfg.RecheckEvery.String()+")",
+		s.log.Warn(action+" "+verb+" StartTime/EndTime: FINISH is drained as one cursor (checked again in "+s.cfg.RecheckEvery.String()+")",
 			append(attrs, "detail", c.Detail)...)
 	case CapFailedFilter:
 		if state == CapSupported {
-			s.log.Debug("DescribeTasks honours SubTaskHasFailed: details.mode failed reads the failed tasks' details only", attrs...)
+			s.log.Debug(action+" honours SubTaskHasFailed: details.mode failed reads the failed tasks' details only", attrs...)
 			return
 		}
-		s.log.Warn("DescribeTasks "+verb+" SubTaskHasFailed: details.mode failed reads the detail of every finished task (checked again in "+s.cfg.RecheckEvery.String()+")",
+		s.log.Warn(action+" "+verb+" SubTaskHasFailed: details.mode failed reads the detail of every finished task (checked again in "+s.cfg.RecheckEvery.String()+")",
+			append(attrs, "detail", c.Detail)...)
+	case CapAction:
+		if state == CapSupported {
+			s.log.Info("the API serves "+action+": its tasks are archived", attrs...)
+			return
+		}
+		s.log.Warn("the API does not serve "+action+": the "+res.src.Of().Name+" source is skipped (checked again in "+s.cfg.RecheckEvery.String()+")",
 			append(attrs, "detail", c.Detail)...)
 	}
 }
@@ -269,14 +282,15 @@ const partitionMargin = time.Hour
 // partitions returns the FINISH cursors: Partitions contiguous time ranges
 // spanning the API's window ending at now, each with both bounds, each
 // overlapping the next by a second (bounds may be exclusive).
-func (s *Syncer) partitions(now time.Time) []cursor {
+func (s *Syncer) partitions(res *runState, now time.Time) []cursor {
 	p := s.cfg.Partitions
 	from := now.Add(-Window - partitionMargin).Truncate(time.Second)
 	to := now.Add(partitionMargin).Truncate(time.Second)
 	step := to.Sub(from) / time.Duration(p)
 	out := make([]cursor, p)
 	for i := range out {
-		q := mps.Query{Status: mps.StatusFinish, Start: from, End: to}
+		q := res.query(mps.StatusFinish)
+		q.Start, q.End = from, to
 		if i > 0 {
 			q.Start = from.Add(time.Duration(i)*step - time.Second).Truncate(time.Second)
 		}
@@ -298,7 +312,7 @@ func (s *Syncer) drainFinishAny(ctx context.Context, res *runState) error {
 		// partition count: one partition learns it too.
 		err = s.drainFinish(ctx, res)
 	} else {
-		_, err = s.drain(ctx, mps.StatusFinish, []cursor{{q: mps.Query{Status: mps.StatusFinish}}}, 0, res)
+		_, err = s.drain(ctx, mps.StatusFinish, []cursor{{q: res.query(mps.StatusFinish)}}, 0, res)
 	}
 	if err == nil && s.cfg.Details == DetailsFailed {
 		err = s.drainFailed(ctx, res)

@@ -115,8 +115,8 @@ type inFlightCounter struct {
 	calls, largest int
 }
 
-func (c *inFlightCounter) InFlightTasks(ctx context.Context, after string, limit int) ([]syncer.InFlightTask, error) {
-	b, err := c.Store.InFlightTasks(ctx, after, limit)
+func (c *inFlightCounter) InFlightTasks(ctx context.Context, source, after string, limit int) ([]syncer.InFlightTask, error) {
+	b, err := c.Store.InFlightTasks(ctx, source, after, limit)
 	c.calls++
 	c.largest = max(c.largest, len(b))
 	return b, err

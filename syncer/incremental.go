@@ -92,7 +92,7 @@ const tooOld = Window - 24*time.Hour
 func (s *Syncer) drainIncremental(ctx context.Context, res *runState) error {
 	res.seen, res.seenSeed = map[uint64]struct{}{}, maphash.MakeSeed()
 	for _, st := range []mps.Status{mps.StatusWaiting, mps.StatusProcessing} {
-		if _, err := s.drain(ctx, st, []cursor{{q: mps.Query{Status: st}}}, 0, res); err != nil {
+		if _, err := s.drain(ctx, st, []cursor{{q: res.query(st)}}, 0, res); err != nil {
 			return err
 		}
 		res.Drained = append(res.Drained, st)
@@ -107,10 +107,11 @@ func (s *Syncer) drainIncremental(ctx context.Context, res *runState) error {
 		res.Drained = append(res.Drained, mps.StatusFinish)
 		return nil
 	}
-	q := mps.Query{Status: mps.StatusFinish, Start: res.LowerBound, End: s.apiNow(res).Add(partitionMargin).Truncate(time.Second)}
+	q := res.query(mps.StatusFinish)
+	q.Start, q.End = res.LowerBound, s.apiNow(res).Add(partitionMargin).Truncate(time.Second)
 	_, err := s.drain(ctx, mps.StatusFinish, []cursor{{q: q}}, 0, res)
 	if state, ok := filterFinding(err); ok && state != CapSupported {
-		prev, cerr := s.store.Capability(ctx, CapTimeRange)
+		prev, cerr := s.capability(ctx, res, CapTimeRange)
 		if cerr != nil {
 			return fmt.Errorf("read what the API supports: %w", cerr)
 		}
@@ -149,7 +150,7 @@ func (s *Syncer) resolveVanished(ctx context.Context, res *runState) error {
 			return nil
 		}
 		pending[st] = nil
-		p := WritePageParams{RunID: res.RunID, Status: st, Tasks: tasks}
+		p := WritePageParams{RunID: res.RunID, Source: res.src.Of().Name, Status: st, Tasks: tasks}
 		if st == mps.StatusFinish && detailsOn {
 			// Those whose outcome was not stored from the detail in hand (it
 			// had not settled) are queued to be read again.
@@ -169,7 +170,7 @@ func (s *Syncer) resolveVanished(ctx context.Context, res *runState) error {
 	var lastErr error
 	var gone []string
 	for after := ""; ; {
-		batch, err := s.store.InFlightTasks(ctx, after, inFlightBatch)
+		batch, err := s.store.InFlightTasks(ctx, res.src.Of().Name, after, inFlightBatch)
 		if err != nil {
 			return err
 		}
@@ -184,7 +185,7 @@ func (s *Syncer) resolveVanished(ctx context.Context, res *runState) error {
 				res.Unresolved++
 				continue
 			}
-			d, err := s.lister.TaskDetail(ctx, t.TaskID)
+			d, err := s.lister.TaskDetail(ctx, res.src, t.TaskID)
 			if err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()

@@ -12,11 +12,12 @@ import (
 	"github.com/mps-archiver/mps-archiver/mps"
 )
 
-// Lister fetches one page of one status, and one task's detail: the way to
-// read a task the list skipped.
+// Lister fetches one page of one status of a source's list (q.Source), and
+// one task's detail by the source's detail action: the way to read a task
+// the list skipped.
 type Lister interface {
 	ListTasks(ctx context.Context, q mps.Query) (*mps.Page, error)
-	TaskDetail(ctx context.Context, taskID string) (*mps.TaskDetail, error)
+	TaskDetail(ctx context.Context, src mps.Source, taskID string) (*mps.TaskDetail, error)
 }
 
 // Store persists runs and pages. Every method that writes commits before it
@@ -43,21 +44,26 @@ type Store interface {
 	Capability(ctx context.Context, name string) (Capability, error)
 	// SetCapability records a finding, shared by every replica.
 	SetCapability(ctx context.Context, c Capability) error
-	// TaskStatus is a task's archived status ("" when not archived).
-	TaskStatus(ctx context.Context, taskID string) (mps.Status, error)
+	// TaskStatus is a task's status as archived from source ("" when not
+	// archived, or archived from another source's list; for media, from
+	// any list).
+	TaskStatus(ctx context.Context, source, taskID string) (mps.Status, error)
 	// EnqueueUndetailed queues for detail capture every FINISH task inside
 	// the API's window that has no detail yet.
 	EnqueueUndetailed(ctx context.Context, retention time.Duration) (int64, error)
 	// RunHistory is what the ledger says of earlier successful runs.
 	RunHistory(ctx context.Context) (RunHistory, error)
-	// InFlightTasks lists up to limit archived tasks last seen WAITING or
-	// PROCESSING and not known gone, in TaskId order after the TaskId after
-	// ("" from the start): a backlog of any size is read a batch at a time.
-	InFlightTasks(ctx context.Context, after string, limit int) ([]InFlightTask, error)
-	// ProbeTask finds an archived FINISH task created after since whose
-	// FinishTime is at least minSpan after its CreateTime: the probe that
-	// tells which task time the API's time filters read.
-	ProbeTask(ctx context.Context, since time.Time, minSpan time.Duration) (ProbeTask, bool, error)
+	// SourceHistory is what the ledger says of a source's earlier drains.
+	SourceHistory(ctx context.Context, source string) (SourceHistory, error)
+	// InFlightTasks lists up to limit archived tasks of source last seen
+	// WAITING or PROCESSING and not known gone, in TaskId order after the
+	// TaskId after ("" from the start): a backlog of any size is read a
+	// batch at a time.
+	InFlightTasks(ctx context.Context, source, after string, limit int) ([]InFlightTask, error)
+	// ProbeTask finds an archived FINISH task of source created after since
+	// whose FinishTime is at least minSpan after its CreateTime: the probe
+	// that tells which task time the API's time filters read.
+	ProbeTask(ctx context.Context, source string, since time.Time, minSpan time.Duration) (ProbeTask, bool, error)
 	// MarkGone records that unfinished tasks left the API's window.
 	MarkGone(ctx context.Context, taskIDs []string) error
 	// CompleteDetail stores a task's detail (see package details).
@@ -73,6 +79,15 @@ type RunHistory struct {
 	SinceSuccess, SinceLastFull time.Duration
 	FullFailures                int64
 	LastRunFailedFull           bool
+}
+
+// SourceHistory is the API's clock at the start of the last run that
+// drained a source successfully, and of the last that drained it in full
+// (zero: none), and how long ago (on the archive's clock) the former
+// started.
+type SourceHistory struct {
+	LastSuccess, LastFull time.Time
+	SinceSuccess          time.Duration
 }
 
 // ProbeTask is an archived FINISH task with its two times.
@@ -131,7 +146,11 @@ type RunStarted struct {
 
 // WritePageParams is one page bound for the archive.
 type WritePageParams struct {
-	RunID  int64
+	RunID int64
+	// Source names the list the page came from ("": media). A task listed
+	// by more than one source is one row; the more specific source's record
+	// (not media's) is the one kept.
+	Source string
 	Status mps.Status
 	Tasks  []mps.Task
 	// EnqueueDetails queues tasks for detail capture: EnqueueFinished the
@@ -220,6 +239,11 @@ const (
 	// CapTimeField is which task time StartTime/EndTime filter on:
 	// FieldCreateTime or FieldFinishTime (no row: not known yet).
 	CapTimeField = "time_field"
+	// CapAction is whether the API serves a source's list action at all
+	// (CapSupported or CapUnsupported; the media source's is never asked).
+	// Every capability of a source other than media is named
+	// "<source>:<capability>", e.g. "image:time_range".
+	CapAction = "action"
 
 	FieldCreateTime = "create_time"
 	FieldFinishTime = "finish_time"
@@ -261,7 +285,30 @@ type FinishRunParams struct {
 	// earlier run's API start is read no later than its local start plus
 	// it, so one far-future Date cannot blind the coverage-gap check.
 	MaxClockSkew time.Duration
+	// Sources is how each source's drain went.
+	Sources []SourceOutcome
 }
+
+// SourceOutcome is how one source's drain went in a run.
+type SourceOutcome struct {
+	Source string
+	// Status is SourceSucceeded, SourceFailed or SourceSkipped (the API
+	// does not serve the source's list).
+	Status string
+	// Kind is KindFull or KindIncremental.
+	Kind    string
+	Drained []mps.Status
+	Error   string
+	// The source's share of the run's counters.
+	Seen, Inserted, Updated, ListRequests, DetailRequests int64
+}
+
+// The values of SourceOutcome.Status.
+const (
+	SourceSucceeded = "succeeded"
+	SourceFailed    = "failed"
+	SourceSkipped   = "skipped"
+)
 
 // FinishResult is what recording the outcome found.
 type FinishResult struct {

@@ -29,6 +29,14 @@ const MaxClockSkew = 5 * time.Minute
 
 // Config tunes a Syncer.
 type Config struct {
+	// Sources are the task lists a run drains, in order (default: media,
+	// DescribeTasks, alone).
+	Sources []mps.Source
+	// SkipMissingSources skips a source (other than media) whose list the
+	// API does not serve, as an endpoint older than it answers; otherwise
+	// such a source fails every run until it is removed. Set it when the
+	// sources are every source there is rather than ones asked for.
+	SkipMissingSources bool
 	// Statuses to drain, in order (default mps.Statuses: WAITING,
 	// PROCESSING, FINISH, the lifecycle order).
 	Statuses []mps.Status
@@ -148,6 +156,12 @@ func New(lister Lister, store Store, cfg Config, log *slog.Logger) *Syncer {
 	if len(cfg.Statuses) == 0 {
 		cfg.Statuses = def.Statuses
 	}
+	if len(cfg.Sources) == 0 {
+		cfg.Sources = []mps.Source{mps.SourceMedia}
+	}
+	for i := range cfg.Sources {
+		cfg.Sources[i] = cfg.Sources[i].Of()
+	}
 	for _, f := range []struct{ v, d *int }{{&cfg.MaxPagesPerStatus, &def.MaxPagesPerStatus}, {&cfg.Partitions, &def.Partitions},
 		{&cfg.PageSize, &def.PageSize}, {&cfg.MaxRestarts, &def.MaxRestarts}, {&cfg.Writers, &def.Writers}} {
 		if *f.v <= 0 {
@@ -213,6 +227,8 @@ type Result struct {
 	// FullFailures is how many full runs have failed since the last full
 	// success, this one included.
 	FullFailures int64
+	// Sources is how each source's drain went, in drain order.
+	Sources []SourceOutcome
 }
 
 // runState is a run's working state: the Result being built, and what the
@@ -231,6 +247,8 @@ type runState struct {
 	recordedStart time.Time
 	// lastSuccess is the API's clock at the last successful run's start.
 	lastSuccess time.Time
+	// src is the source being drained.
+	src mps.Source
 }
 
 // Run performs one run, full or incremental as plan decides. It returns
@@ -285,12 +303,7 @@ func (s *Syncer) run(ctx context.Context, trigger string, forceFull bool) (out R
 	res.PartitionsMade, res.PartitionsError, res.FoldError = started.PartitionsMade, started.PartitionsError, started.FoldError
 
 	s.calls.reset()
-	var runErr error
-	if res.Kind == KindIncremental {
-		runErr = s.drainIncremental(ctx, res)
-	} else {
-		runErr = s.drainAll(ctx, res)
-	}
+	runErr := s.drainSources(ctx, res)
 	res.ListRequests, res.DetailRequests = s.calls.list.Load(), s.calls.detail.Load()
 	if res.TokensLost > 0 {
 		s.log.Warn("the API skipped tasks at page boundaries that DescribeTaskDetail no longer knows; they are not archived",
@@ -318,7 +331,8 @@ func (s *Syncer) run(ctx context.Context, trigger string, forceFull bool) (out R
 		recorded = res.recordedStart
 	}
 	fin := FinishRunParams{MaxClockSkew: s.cfg.MaxClockSkew, RunID: res.RunID, Drained: res.Drained, Failed: runErr != nil, APIStartedAt: recorded,
-		Progress: res.Progress, Kind: res.Kind, FinishedAt: time.Now(), ClockSkew: res.ClockSkew, HasClockSkew: res.HasClockSkew}
+		Progress: res.Progress, Kind: res.Kind, FinishedAt: time.Now(), ClockSkew: res.ClockSkew, HasClockSkew: res.HasClockSkew,
+		Sources: res.Sources}
 	if runErr != nil {
 		fin.Error = runErr.Error()
 		var ae *mps.APIError
@@ -435,9 +449,9 @@ func (c *countingLister) ListTasks(ctx context.Context, q mps.Query) (*mps.Page,
 	return c.next.ListTasks(ctx, q)
 }
 
-func (c *countingLister) TaskDetail(ctx context.Context, id string) (*mps.TaskDetail, error) {
+func (c *countingLister) TaskDetail(ctx context.Context, src mps.Source, id string) (*mps.TaskDetail, error) {
 	c.detail.Add(1)
-	return c.next.TaskDetail(ctx, id)
+	return c.next.TaskDetail(ctx, src, id)
 }
 
 func (c *countingLister) reset() { c.list.Store(0); c.detail.Store(0) }

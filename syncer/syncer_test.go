@@ -24,7 +24,7 @@ func (f *fakeLister) ListTasks(ctx context.Context, q mps.Query) (*mps.Page, err
 	return f.ListFunc(ctx, q.Status, q.ScrollToken)
 }
 
-func (f *fakeLister) TaskDetail(ctx context.Context, taskID string) (*mps.TaskDetail, error) {
+func (f *fakeLister) TaskDetail(ctx context.Context, _ mps.Source, taskID string) (*mps.TaskDetail, error) {
 	if f.DetailFunc != nil {
 		return f.DetailFunc(ctx, taskID)
 	}
@@ -69,17 +69,21 @@ func (f *fakeStore) WritePage(ctx context.Context, p WritePageParams) (PageResul
 
 func (f *fakeStore) RecordProgress(context.Context, Progress) error { return nil }
 
-func (f *fakeStore) TaskStatus(context.Context, string) (mps.Status, error) { return "", nil }
+func (f *fakeStore) TaskStatus(context.Context, string, string) (mps.Status, error) { return "", nil }
 
 func (f *fakeStore) EnqueueUndetailed(context.Context, time.Duration) (int64, error) { return 0, nil }
 
 func (f *fakeStore) RunHistory(context.Context) (RunHistory, error) { return RunHistory{}, nil }
 
-func (f *fakeStore) InFlightTasks(context.Context, string, int) ([]InFlightTask, error) {
+func (f *fakeStore) SourceHistory(context.Context, string) (SourceHistory, error) {
+	return SourceHistory{}, nil
+}
+
+func (f *fakeStore) InFlightTasks(context.Context, string, string, int) ([]InFlightTask, error) {
 	return nil, nil
 }
 
-func (f *fakeStore) ProbeTask(context.Context, time.Time, time.Duration) (ProbeTask, bool, error) {
+func (f *fakeStore) ProbeTask(context.Context, string, time.Time, time.Duration) (ProbeTask, bool, error) {
 	return ProbeTask{}, false, nil
 }
 

@@ -262,20 +262,26 @@ func newSyncer(cfg config.Config, client *mpsclient.Client, st syncer.Store, log
 	if err != nil {
 		return nil, err
 	}
+	sources, skipMissing, err := cfg.Sources()
+	if err != nil {
+		return nil, err
+	}
 	host, _ := os.Hostname()
 	return syncer.New(client, st, syncer.Config{
-		Statuses:          statuses,
-		MaxPagesPerStatus: cfg.Sync.MaxPagesPerStatus,
-		Partitions:        cfg.Sync.Partitions,
-		PageSize:          client.PageSize(),
-		FullEvery:         cfg.Sync.FullEvery,
-		Overlap:           cfg.Sync.Overlap,
-		Details:           cfg.Details.Mode,
-		DetailRetention:   cfg.Details.Retention,
-		RunTimeout:        cfg.Sync.RunTimeout,
-		MaxClockSkew:      maxClockSkew(cfg),
-		Host:              host,
-		Version:           buildVersion(),
-		OnPage:            onPage,
+		Sources:            sources,
+		SkipMissingSources: skipMissing,
+		Statuses:           statuses,
+		MaxPagesPerStatus:  cfg.Sync.MaxPagesPerStatus,
+		Partitions:         cfg.Sync.Partitions,
+		PageSize:           client.PageSize(),
+		FullEvery:          cfg.Sync.FullEvery,
+		Overlap:            cfg.Sync.Overlap,
+		Details:            cfg.Details.Mode,
+		DetailRetention:    cfg.Details.Retention,
+		RunTimeout:         cfg.Sync.RunTimeout,
+		MaxClockSkew:       maxClockSkew(cfg),
+		Host:               host,
+		Version:            buildVersion(),
+		OnPage:             onPage,
 	}, log), nil
 }

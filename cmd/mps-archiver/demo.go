@@ -80,6 +80,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	sf.register(flag.NewFlagSet("sim", flag.ContinueOnError))
 	sf.gen.Tasks = *tasks
 	sf.gen.ArrivalsPerHour = *arrivals
+	sf.gen.ImageShare = 0.2 // image tasks too (DescribeImageTasks), archived beside the media ones
 	sf.gen.Horizon = time.Duration(float64(*duration+time.Minute)**speed) + time.Hour
 	sf.speed = *speed
 	// Start the simulated clock in the past so that it reaches the real now

@@ -86,7 +86,7 @@ func TestCommandLines(t *testing.T) {
 		{args: []string{"details"}, code: 2, stderr: "mps-archiver details: want `mps-archiver details requeue`"},
 		{args: []string{"details", "purge"}, code: 2, stderr: "mps-archiver details: want `mps-archiver details requeue`"},
 		{args: []string{"details", "-h"}, code: 0, stderr: "Usage: mps-archiver details [flags] requeue"},
-		{args: []string{"simulate", "--fault-actions", "DescribeEverything"}, env: creds, code: 1, stderr: `--fault-actions: "DescribeEverything" is not DescribeTasks or DescribeTaskDetail`},
+		{args: []string{"simulate", "--fault-actions", "DescribeEverything"}, env: creds, code: 1, stderr: `--fault-actions: "DescribeEverything" is not DescribeTasks, DescribeTaskDetail, DescribeImageTasks or DescribeImageTaskDetail`},
 		{args: []string{"report", "--section", "everything"}, code: 2, stderr: `mps-archiver report: --section "everything": want one of volume, durations,`},
 		{args: []string{"report", "--by", "year"}, code: 2, stderr: `mps-archiver report: --by "year": want day, week or month`},
 		{args: []string{"report", "--format", "yaml"}, code: 2, stderr: `--format "yaml": want table, csv, json, markdown`},

@@ -42,6 +42,9 @@ func (f *simFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.gen.QueueMean, "queue-mean", f.gen.QueueMean, "mean WAITING time")
 	fs.DurationVar(&f.gen.ProcessMean, "process-mean", f.gen.ProcessMean, "mean PROCESSING time")
 	fs.Float64Var(&f.gen.FailureShare, "failure-share", f.gen.FailureShare, "share of tasks with a failed subtask")
+	fs.Float64Var(&f.gen.ImageShare, "image-share", 0, "share of tasks that are image tasks (listed by DescribeImageTasks)")
+	fs.StringVar(&f.variant.ImageTasks, "image-tasks", simulator.ImageTasksServed, "served, or unsupported (an endpoint older than DescribeImageTasks/DescribeImageTaskDetail: InvalidAction)")
+	fs.BoolVar(&f.variant.ImageTasksInTaskList, "image-tasks-in-task-list", false, "DescribeTasks lists image tasks too (undocumented either way)")
 	fs.StringVar(&f.scenario, "scenario", "", "JSON scenario `file` of pinned tasks (replaces the generator)")
 	fs.StringVar(&f.clock, "clock", "", "start the simulated clock at this RFC 3339 instant (default: now; with --speed above 1 and arrivals, one --horizon before now, so that it reaches now as the arrivals end)")
 	fs.Float64Var(&f.speed, "speed", 1, "fast-forward factor of the simulated clock (0 freezes it)")
@@ -54,7 +57,7 @@ func (f *simFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.faults.StallRate, "stall-rate", 0, "share of requests that hang for --stall-for")
 	fs.DurationVar(&f.faults.StallFor, "stall-for", 2*time.Minute, "how long a stalled request hangs")
 	fs.Float64Var(&f.faults.ExpireTokenRate, "expire-token-rate", 0, "share of ScrollToken requests told the token expired")
-	fs.StringVar(&f.faultActions, "fault-actions", "", "comma-separated actions the faults and latency hit (DescribeTasks, DescribeTaskDetail); empty: all")
+	fs.StringVar(&f.faultActions, "fault-actions", "", "comma-separated actions the faults and latency hit (DescribeTasks, DescribeTaskDetail, DescribeImageTasks, DescribeImageTaskDetail); empty: all")
 	fs.DurationVar(&f.faults.DateSkew, "date-skew", 0, "move every answer's Date header by this much from the clock the API filters by (a proxy's clock)")
 	fs.StringVar(&f.gen.Vocabulary, "vocabulary", simulator.VocabularyAction, "SubTaskTypes vocabulary: action (action-trans), kinds (Transcode) or mixed")
 	fs.StringVar(&f.variant.Filters, "filters", simulator.FiltersCreateTime, "how StartTime/EndTime/SubTaskHasFailed behave: create_time, finish_time (what the range filters on), ignored, or unsupported (the seed page's API: UnknownParameter)")
@@ -82,6 +85,9 @@ func (f *simFlags) check() ([]simulator.DetailError, error) {
 	default:
 		return nil, fmt.Errorf("--vocabulary %q: want action, kinds or mixed", f.gen.Vocabulary)
 	}
+	if f.gen.ImageShare < 0 || f.gen.ImageShare > 1 {
+		return nil, fmt.Errorf("--image-share %v: must be between 0 and 1", f.gen.ImageShare)
+	}
 	if f.gen.Tasks < 0 {
 		return nil, fmt.Errorf("--tasks %d: must not be negative", f.gen.Tasks)
 	}
@@ -96,10 +102,11 @@ func (f *simFlags) check() ([]simulator.DetailError, error) {
 	for _, a := range strings.Split(f.faultActions, ",") {
 		switch a = strings.TrimSpace(a); a {
 		case "":
-		case mps.ActionDescribeTasks, mps.ActionDescribeTaskDetail:
+		case mps.ActionDescribeTasks, mps.ActionDescribeTaskDetail, mps.ActionDescribeImageTasks, mps.ActionDescribeImageTaskDetail:
 			f.faults.Actions = append(f.faults.Actions, a)
 		default:
-			return nil, fmt.Errorf("--fault-actions: %q is not %s or %s", a, mps.ActionDescribeTasks, mps.ActionDescribeTaskDetail)
+			return nil, fmt.Errorf("--fault-actions: %q is not %s, %s, %s or %s", a, mps.ActionDescribeTasks, mps.ActionDescribeTaskDetail,
+				mps.ActionDescribeImageTasks, mps.ActionDescribeImageTaskDetail)
 		}
 	}
 	for _, pair := range strings.Split(f.detailErrors, ",") {

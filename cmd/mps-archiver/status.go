@@ -221,7 +221,8 @@ func printStatus(env *Env, format string, r statusReport) error {
 		outcomes += fmt.Sprintf("; %d failing their last read; %d given up in 7 days", r.DetailsFailing, r.DetailsGaveUp)
 		fmt.Fprintf(w, "Outcomes\t%s\n", outcomes)
 		var api []string
-		for _, k := range []string{syncer.CapTimeRange, syncer.CapTimeField, syncer.CapFailedFilter} {
+		// The image list: whether the endpoint serves it ("image:action").
+		for _, k := range []string{syncer.CapTimeRange, syncer.CapTimeField, syncer.CapFailedFilter, "image:" + syncer.CapAction} {
 			if v, ok := r.API[k]; ok {
 				api = append(api, k+"="+v)
 			}

@@ -44,8 +44,13 @@ func AssertTasksMatchTruth(t testing.TB, dbURL string, truth []simulator.TruthTa
 	const ts = `coalesce(to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '0000-00-00T00:00:00Z')`
 	rows := pgtest.Query(t, dbURL, `SELECT task_id, status, task_type, array_to_string(sub_task_types, ','), `+
 		fmt.Sprintf(ts, "create_time")+`, `+fmt.Sprintf(ts, "begin_process_time")+`, `+fmt.Sprintf(ts, "finish_time")+
-		`, coalesce(raw->>'ArchiverSource' = '`+mps.RecoveredSource+`', false) FROM tasks WHERE $1::timestamptz IS NULL OR create_time >= $1`, nullTime(since))
+		`, coalesce(raw->>'ArchiverSource' = '`+mps.RecoveredSource+`', false), source FROM tasks WHERE $1::timestamptz IS NULL OR create_time >= $1`, nullTime(since))
 	got := make(map[string]string, len(rows))
+	// A task is archived under the source whose list showed it: the image
+	// list's once the image source was drained (a task both lists show
+	// included), the media list's before that.
+	sources := map[string]string{}
+	imageDrained := pgtest.Scalar[bool](t, dbURL, `SELECT EXISTS (SELECT 1 FROM sync_run_sources WHERE source = 'image' AND status = 'succeeded')`)
 	// A task the list skipped was read by DescribeTaskDetail, which has no
 	// SubTaskTypes: its sub-task kinds stand in for them, and must be kinds
 	// the list's entries name.
@@ -60,6 +65,7 @@ func AssertTasksMatchTruth(t testing.TB, dbURL string, truth []simulator.TruthTa
 			row[3] = "(recovered)"
 		}
 		got[row[0].(string)] = fmt.Sprint(row[1:7])
+		sources[row[0].(string)] = row[8].(string)
 	}
 	if len(got) != len(truth) {
 		t.Errorf("archive has %d tasks, truth %d", len(got), len(truth))
@@ -88,6 +94,15 @@ func AssertTasksMatchTruth(t testing.TB, dbURL string, truth []simulator.TruthTa
 			}
 		}
 		want := fmt.Sprint([]any{tt.Status, tt.TaskType, subs, tt.CreateTime, tt.BeginProcessTime, tt.FinishTime})
+		if src, ok := sources[tt.TaskId]; ok {
+			wantSrc := tt.Source
+			if !imageDrained || wantSrc == "" {
+				wantSrc = mps.SourceMedia.Name
+			}
+			if src != wantSrc {
+				t.Errorf("task %s: archived from the %s source, want %s", tt.TaskId, src, wantSrc)
+			}
+		}
 		if got[tt.TaskId] != want {
 			if bad++; bad <= 5 {
 				t.Errorf("task %s: archive %s, truth %s", tt.TaskId, got[tt.TaskId], want)

@@ -71,6 +71,12 @@ type MPS struct {
 
 // Sync configures a run.
 type Sync struct {
+	// Sources are the task lists archived: media (DescribeTasks), image
+	// (DescribeImageTasks). Empty (the default) is every source the API
+	// serves: one it does not (an older endpoint) is skipped, remembered,
+	// and asked again a day later. A source named here that the API does
+	// not serve fails the run.
+	Sources           []string      `yaml:"sources"`
 	Statuses          []string      `yaml:"statuses"`
 	Partitions        int           `yaml:"partitions"`
 	MaxPagesPerStatus int           `yaml:"max_pages_per_status"`
@@ -339,6 +345,7 @@ const (
 	EnvSigningKey    = "MPS_ARCHIVER_SIGNING_KEY"
 	EnvVerifierKeys  = "MPS_ARCHIVER_VERIFIER_KEYS"
 	EnvCheckpointDir = "MPS_ARCHIVER_CHECKPOINT_DIR"
+	EnvSyncSources   = "MPS_SYNC_SOURCES"
 )
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -391,7 +398,8 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 			*dst = strings.TrimSpace(v)
 		}
 	}
-	for name, dst := range map[string]*[]string{EnvUsageRegions: &c.Usage.Regions, EnvUsageTypes: &c.Usage.Types, EnvVerifierKeys: &c.Proof.VerifierKeys} {
+	for name, dst := range map[string]*[]string{EnvUsageRegions: &c.Usage.Regions, EnvUsageTypes: &c.Usage.Types, EnvVerifierKeys: &c.Proof.VerifierKeys,
+		EnvSyncSources: &c.Sync.Sources} {
 		if v := getenv(name); v != "" {
 			*dst = splitList(v)
 		}
@@ -422,6 +430,22 @@ func splitList(v string) []string {
 
 // UsageOn reports whether usage is archived.
 func (c *Config) UsageOn() bool { return c.Usage.Mode == "on" }
+
+// Sources parses Sync.Sources: the sources to drain, and whether one the
+// API does not serve is skipped (none named: every source, those served).
+func (c *Config) Sources() (srcs []mps.Source, skipMissing bool, err error) {
+	srcs, err = mps.ParseSources(strings.Join(c.Sync.Sources, ","))
+	if err != nil {
+		return nil, false, fmt.Errorf("sync.sources: %v", err)
+	}
+	all := true
+	for _, s := range c.Sync.Sources {
+		if s = strings.TrimSpace(s); s != "" && !strings.EqualFold(s, "all") {
+			all = false
+		}
+	}
+	return srcs, all, nil
+}
 
 // Statuses parses Sync.Statuses.
 func (c *Config) Statuses() ([]mps.Status, error) {
@@ -572,6 +596,9 @@ func (c *Config) problems(needAPI bool) []error {
 			errs = append(errs, fmt.Errorf("mps.max_attempts: %d is outside 1..20", c.MPS.MaxAttempts))
 		}
 		if _, err := c.Statuses(); err != nil {
+			errs = append(errs, err)
+		}
+		if _, _, err := c.Sources(); err != nil {
 			errs = append(errs, err)
 		}
 		if c.Sync.Partitions < 1 || c.Sync.Partitions > 32 {
