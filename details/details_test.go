@@ -52,7 +52,14 @@ func population(n int, now time.Time) []*simulator.Task {
 // it is empty.
 func (r *rig) capture(t *testing.T, mode string) details.Stats {
 	t.Helper()
-	s := syncer.New(r.client, r.st, syncer.Config{Partitions: 4, Details: mode, DetailRetention: 72 * time.Hour}, nil)
+	return r.captureWith(t, syncer.Config{Partitions: 4, Details: mode, DetailRetention: 72 * time.Hour})
+}
+
+// captureWith syncs the lists with cfg and works the queue until it is
+// empty.
+func (r *rig) captureWith(t *testing.T, cfg syncer.Config) details.Stats {
+	t.Helper()
+	s := syncer.New(r.client, r.st, cfg, nil)
 	if _, err := s.Run(context.Background(), "details"); err != nil {
 		t.Fatal(err)
 	}
@@ -289,16 +296,7 @@ func TestImageOutcomesMatchTheTruth(t *testing.T) {
 		sim := simulator.New(simulator.Config{Credentials: map[string]string{secretID: secretKey}, RateLimit: -1,
 			Clock: simulator.NewClock(now, 0), DetailRetention: 72 * time.Hour}, simulator.Generate(cfg, now))
 		r := newRig(t, sim)
-		s := syncer.New(r.client, r.st, syncer.Config{Sources: mps.Sources, Partitions: 4, Details: mode, DetailRetention: 72 * time.Hour}, nil)
-		if _, err := s.Run(context.Background(), "images"); err != nil {
-			t.Fatal(err)
-		}
-		f := details.New(r.client, r.st, details.Config{RetryAfter: time.Millisecond}, nil)
-		done := make(chan struct{})
-		close(done)
-		if err := f.Run(context.Background(), done); err != nil {
-			t.Fatal(err)
-		}
+		r.captureWith(t, syncer.Config{Sources: mps.Sources, Partitions: 4, Details: mode, DetailRetention: 72 * time.Hour})
 		want := func(tt simulator.TruthTask) bool { return mode == syncer.DetailsAll || tt.Failed }
 		checked := r.assertOutcomes(t, want)
 		images := map[string]int{}

@@ -63,12 +63,6 @@ func decideImageOutcome(r map[string]any) Outcome {
 		o.UnknownShape = true
 		o.Ambiguities = append(o.Ambiguities, "no "+imageResultSet+" in the detail")
 	}
-	switch {
-	case o.Result == OutcomeFailed:
-	case o.Unsettled || o.UnknownShape:
-		o.Result = OutcomeUndecided
-	default:
-		o.Result = OutcomeSucceeded
-	}
+	o.settle()
 	return o
 }

@@ -152,6 +152,14 @@ func decideOutcome(r map[string]any) Outcome {
 			}
 		}
 	}
+	o.settle()
+	return o
+}
+
+// settle decides the result once every failure is found: a failure
+// decides the task; otherwise a detail that has not settled, or whose
+// shape the rule does not know, is undecided, never a success by default.
+func (o *Outcome) settle() {
 	switch {
 	case o.Result == OutcomeFailed:
 	case o.Unsettled || o.UnknownShape:
@@ -159,7 +167,6 @@ func decideOutcome(r map[string]any) Outcome {
 	default:
 		o.Result = OutcomeSucceeded
 	}
-	return o
 }
 
 func (o *Outcome) fail(code, ext, msg string) {
