@@ -145,7 +145,8 @@ func (s *Syncer) sourcePlan(ctx context.Context, res *runState) error {
 // drainSource drains the run's current source. A source other than media
 // whose list the API does not serve (an older endpoint) is remembered, and
 // not asked again for RecheckEvery; it is skipped, unless the
-// configuration names it (SkipMissingSources false): then it fails.
+// configuration names it (SkipMissingSources false): then it fails, asked
+// each run.
 func (s *Syncer) drainSource(ctx context.Context, res *runState, out *SourceOutcome) error {
 	src := res.src
 	if res.Kind == KindIncremental {
@@ -159,14 +160,13 @@ func (s *Syncer) drainSource(ctx context.Context, res *runState, out *SourceOutc
 		if action, err = s.capability(ctx, res, CapAction); err != nil {
 			return fmt.Errorf("read what the API supports: %w", err)
 		}
+		// Skipped without a request while the finding is fresh; a source
+		// the configuration names is asked every run (it fails the run
+		// while the endpoint lacks it, and works the run after it has it).
 		fresh := action.State != "" && time.Since(action.CheckedAt) < s.cfg.RecheckEvery
-		if fresh && action.State == CapUnsupported {
-			if s.cfg.SkipMissingSources {
-				out.Status = SourceSkipped
-				return nil
-			}
-			return fmt.Errorf("the API does not serve %s (learned %s ago; checked again after %s): %s",
-				src.ListAction, time.Since(action.CheckedAt).Round(time.Second), s.cfg.RecheckEvery, action.Detail)
+		if fresh && action.State == CapUnsupported && s.cfg.SkipMissingSources {
+			out.Status = SourceSkipped
+			return nil
 		}
 	}
 	var err error
@@ -190,7 +190,8 @@ func (s *Syncer) drainSource(ctx context.Context, res *runState, out *SourceOutc
 			out.Status = SourceSkipped
 			return nil
 		}
-		return err
+		return fmt.Errorf("the API does not serve %s: remove %q from sync.sources, or leave it empty for every source the API serves: %w",
+			src.ListAction, src.Name, err)
 	case err == nil && (action.State != CapSupported || time.Since(action.CheckedAt) >= s.cfg.RecheckEvery):
 		s.learn(ctx, action, CapSupported, nil, res)
 	}

@@ -143,8 +143,9 @@ func TestEndpointWithoutImageTasks(t *testing.T) {
 		t.Fatalf("%d tasks archived, want the %d media tasks", n, media)
 	}
 
-	// Named in the configuration: the run fails, saying so, without a
-	// request; the media source's pages are committed all the same.
+	// Named in the configuration: the run fails, saying so (asked each
+	// run: it works as soon as the endpoint does); the media source's pages
+	// are committed all the same.
 	named := sourcesConfig()
 	named.SkipMissingSources = false
 	res, err := syncer.New(r.client, r.st, named, nil).Run(context.Background(), "named")
@@ -154,8 +155,8 @@ func TestEndpointWithoutImageTasks(t *testing.T) {
 	if source(res, "media").Status != syncer.SourceSucceeded || source(res, "image").Status != syncer.SourceFailed {
 		t.Fatalf("sources %+v", res.Sources)
 	}
-	if n := imageActionRequests(sim); n != 1 {
-		t.Fatalf("%d DescribeImageTasks requests", n)
+	if n := imageActionRequests(sim); n != 2 {
+		t.Fatalf("%d DescribeImageTasks requests, want 2", n)
 	}
 
 	// A day later (past RecheckEvery) the endpoint has the action: it is
