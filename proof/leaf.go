@@ -33,10 +33,11 @@ const (
 	KindGap          Kind = "gap"           // coverage_gaps
 	KindUsage        Kind = "usage"         // usage_daily: a billed figure as written
 	KindUsageRun     Kind = "usage_run"     // usage_runs, once finished
+	KindExport       Kind = "export"        // archive_exports: a month exported, its manifest's SHA-256
 )
 
 // Kinds lists every kind, in the order verify checks them.
-var Kinds = []Kind{KindTask, KindStatusChange, KindOutcome, KindRun, KindGap, KindUsage, KindUsageRun}
+var Kinds = []Kind{KindTask, KindStatusChange, KindOutcome, KindRun, KindGap, KindUsage, KindUsageRun, KindExport}
 
 // LeafHash is the RFC 6962 hash of a leaf: SHA-256(0x00 || data).
 func LeafHash(data []byte) []byte { return rfc6962.DefaultHasher.HashLeaf(data) }
@@ -124,7 +125,7 @@ func describeFast(data []byte) (Kind, string, error) {
 			created = strconv.FormatInt(t.UnixMicro(), 10)
 		}
 		return kind, id + "@" + created, nil
-	case KindStatusChange, KindRun, KindGap, KindUsageRun:
+	case KindStatusChange, KindRun, KindGap, KindUsageRun, KindExport:
 		n := strings.Trim(string(h.ID), `"`)
 		if _, err := strconv.ParseInt(n, 10, 64); err != nil {
 			return kind, "", fmt.Errorf("a %s leaf without a numeric id", kind)

@@ -343,7 +343,7 @@ func transition(kind Kind, before, after []byte) string {
 	}
 	str := func(f Fields, name string) string { s, _ := f[name].(string); return s }
 	switch kind {
-	case KindStatusChange, KindGap:
+	case KindStatusChange, KindGap, KindExport:
 		return "logged twice: a " + string(kind) + " is written once"
 	case KindTask:
 		for _, name := range []string{"task_id", "create_time"} {

@@ -274,10 +274,19 @@ func (p *ProofSnapshot) ProofCheckpoints(ctx context.Context) ([]proof.Stored, e
 }
 
 // KindLeaves streams every leaf of a kind below an index, by key
-// (bytewise, as Go compares strings) then index.
+// (bytewise, as Go compares strings) then index, but those of tasks of
+// months detached to cold storage (their facts are in their exports,
+// whose manifests the log holds: export leaves).
 func (p *ProofSnapshot) KindLeaves(ctx context.Context, kind proof.Kind, below uint64, fn func(proof.Leaf) error) error {
 	rows, err := p.txs[0].Query(ctx, `
-SELECT idx, key, hash, data FROM proof_log WHERE kind = $1 AND idx < $2 ORDER BY key COLLATE "C", idx`, string(kind), int64(below))
+WITH detached AS (SELECT coalesce(array_agg(month), '{}') AS months FROM archive_months WHERE state = 'detached')
+SELECT idx, key, hash, data FROM proof_log, detached
+ WHERE kind = $1 AND idx < $2
+   AND (cardinality(detached.months) = 0 OR kind NOT IN ('task', 'outcome', 'status_change')
+        OR NOT coalesce(pg_catalog.date_trunc('month', (CASE WHEN kind = 'status_change' THEN (data::json ->> 'create_time')::timestamptz
+                     ELSE pg_catalog.to_timestamp(nullif(substring(key FROM '@(-?[0-9]*)$'), '')::numeric / 1000000) END)
+                  AT TIME ZONE 'UTC')::date = ANY (detached.months), false))
+ ORDER BY key COLLATE "C", idx`, string(kind), int64(below))
 	if err != nil {
 		return fmt.Errorf("read proof log: %w", interpretError(err))
 	}
@@ -343,6 +352,9 @@ SELECT k, pg_catalog.row_to_json(x)::text FROM coverage_gaps g, LATERAL (SELECT 
  ORDER BY k COLLATE "C"`,
 	proof.KindUsageRun: `
 SELECT k, pg_catalog.row_to_json(x)::text FROM usage_runs r, LATERAL (SELECT 'usage_run' AS fact, r.*) x, LATERAL (SELECT r.id::text AS k) key
+ ORDER BY k COLLATE "C"`,
+	proof.KindExport: `
+SELECT k, pg_catalog.row_to_json(x)::text FROM archive_exports e, LATERAL (SELECT 'export' AS fact, e.*) x, LATERAL (SELECT e.id::text AS k) key
  ORDER BY k COLLATE "C"`,
 	proof.KindUsage: `
 SELECT k, pg_catalog.row_to_json(x)::text

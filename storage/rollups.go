@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -100,7 +101,7 @@ func checkSQL(name string, keys, counters []string, raw string) string {
 	}
 	return fmt.Sprintf(`
 WITH r AS (%s),
-     k AS (SELECT * FROM %s WHERE %s)
+     k AS (SELECT * FROM %s WHERE (%s) AND `+keptHere(keys)+`)
 SELECT %s AS key, %s AS kept, %s AS raw
   FROM k FULL JOIN r USING (%s)
  WHERE %s
@@ -110,8 +111,20 @@ SELECT %s AS key, %s AS kept, %s AS raw
 		strings.Join(qk, ", "), strings.Join(differ, " OR "), strings.Join(qk, ", "))
 }
 
-// RebuildRollups empties every rollup and builds it again from the raw
-// rows, a month at a time, in one transaction that holds writers off
+// keptHere is the condition on a rollup's rows that they count tasks the
+// database holds: not those of months detached to cold storage, whose
+// tasks are in their exports while the rollups keep counting them.
+func keptHere(keys []string) string {
+	for _, k := range []string{"day", "month"} {
+		if slices.Contains(keys, k) {
+			return fmt.Sprintf(`NOT coalesce(date_trunc('month', %s)::date = ANY (SELECT month FROM archive_months WHERE state = 'detached'), false)`, k)
+		}
+	}
+	return "true"
+}
+
+// RebuildRollups empties every rollup (but for the months detached to
+// cold storage) and builds it again from the raw rows, a month at a time, in one transaction that holds writers off
 // (syncs and detail workers wait; readers do not). progress is called after
 // each month. It needs the role that owns the schema (the one migrate
 // uses): the archiver's own role may not delete rollup rows.
@@ -129,7 +142,12 @@ func (s *Store) RebuildRollups(ctx context.Context, progress func(month time.Tim
 		return err
 	}
 	for _, n := range names {
-		if _, err := tx.Exec(ctx, `DELETE FROM `+pgx.Identifier{n}.Sanitize()); err != nil {
+		var keys []string
+		if err := tx.QueryRow(ctx, `SELECT mps_rollup_keys($1)`, n).Scan(&keys); err != nil {
+			return fmt.Errorf("rebuild rollups: %w", interpretError(err))
+		}
+		// The detached months' rows stay: their tasks are in cold storage.
+		if _, err := tx.Exec(ctx, `DELETE FROM `+pgx.Identifier{n}.Sanitize()+` WHERE `+keptHere(keys)); err != nil {
 			return fmt.Errorf("rebuild rollups: empty %s: %w", n, interpretError(err))
 		}
 	}

@@ -46,21 +46,39 @@ latest signed checkpoint, made now when a signing key is configured.
 
 // runExport writes a proof bundle of a time range's facts.
 func runExport(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "export", "[flags] --since DATE --until DATE", `export writes a bundle of the facts of a time range: every task created in
+	fs := newFlagSet(env, "export", "[flags] --since DATE --until DATE | --month YYYY-MM [--to DEST]", `export writes a bundle of the facts of a time range: every task created in
 [since, until) with its status changes and outcome, and the runs started and
 coverage gaps detected in it, each with its inclusion proof against the
 latest signed checkpoint (made now when a signing key is configured), and
 the raw records the facts name by hash. `+"`mps-archiver verify --bundle FILE`"+`
 checks it offline with the public key alone. Dates are YYYY-MM-DD (UTC) or
 RFC 3339 times. The bundle holds the proof log's leaves in memory while it
-is built (64 bytes a leaf of the whole log).`)
+is built (64 bytes a leaf of the whole log).
+
+With --month, export writes a closed month instead (its tasks, status
+changes, outcomes, sub-task results, media facts and billed usage) as
+Parquet files with a manifest, to --to or archive.destination (a
+directory or s3://bucket/prefix), records the manifest's SHA-256 in the
+proof log, then reads the files back and compares them with the
+database (docs/scaling.md). It detaches nothing: archive.keep_months does.`)
 	var cf commonFlags
 	cf.register(fs, env)
 	out := fs.String("out", "", "write the bundle to this `file` (default: standard output)")
 	sinceS := fs.String("since", "", "the range's start (inclusive)")
 	untilS := fs.String("until", "", "the range's end (exclusive)")
+	monthS := fs.String("month", "", "export this closed `month` (YYYY-MM, UTC) as Parquet")
+	to := fs.String("to", "", "with --month: the `destination` (default archive.destination)")
 	if stop, err := parse(fs, args, 0); stop {
 		return err
+	}
+	if *monthS != "" {
+		if *sinceS != "" || *untilS != "" || *out != "" {
+			return usageErrorf("--month exports a month as Parquet; --since, --until and --out write a proof bundle: give one or the other")
+		}
+		return exportMonth(ctx, env, &cf, *monthS, *to)
+	}
+	if *to != "" {
+		return usageErrorf("--to goes with --month")
 	}
 	since, err := parseWhen("--since", *sinceS)
 	if err != nil {

@@ -113,9 +113,11 @@ func runSync(ctx context.Context, env *Env, args []string) error {
 		a.readUsage(uctx, log, "sync")
 		cancel()
 	}
-	// The proof log's checkpoint covers what the run, its outcomes and
-	// its usage run wrote; it is pushed with the run's metrics.
+	// Closed months older than archive.keep_months go to cold storage.
+	// The proof log's checkpoint covers what the run, its outcomes, its
+	// usage run and the exports wrote; it is pushed with the run's metrics.
 	if !errors.Is(err, syncer.ErrLocked) {
+		a.retain(ctx, log)
 		a.checkpoint(ctx, log, res.RunID)
 	}
 	// A skipped run pushes nothing: a push replaces the instance's whole

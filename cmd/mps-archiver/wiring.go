@@ -38,6 +38,10 @@ type archiver struct {
 	signer        *proof.Signer // nil without proof.signing_key
 	verifiers     *proof.Verifiers
 	checkpointDir string
+	// cold moves closed months to cold storage (nil: archive.keep_months
+	// 0, everything kept); keep is archive.keep_months.
+	cold *mover
+	keep int
 }
 
 // newArchiver builds an archiver over an open store.
@@ -64,6 +68,12 @@ func newArchiver(ctx context.Context, cfg config.Config, log *slog.Logger, st *s
 		return nil, err
 	}
 	a := &archiver{metrics: metrics, client: client, syncer: s, store: st, signer: signer, verifiers: verifiers, checkpointDir: cfg.Proof.CheckpointDir}
+	if cfg.Archive.KeepMonths > 0 {
+		if a.cold, err = newMover(cfg, st, log); err != nil {
+			return nil, err
+		}
+		a.keep = cfg.Archive.KeepMonths
+	}
 	if cfg.Details.Mode != syncer.DetailsNone {
 		a.fetcher = details.New(client, st, detailConfig(cfg), log)
 		metrics.WatchDetails(st, a.fetcher)
@@ -146,9 +156,21 @@ type checkpointing struct {
 func (c checkpointing) Run(ctx context.Context, trigger string) (syncer.Result, error) {
 	res, err := c.a.syncer.Run(ctx, trigger)
 	if !errors.Is(err, syncer.ErrLocked) {
+		c.a.retain(ctx, c.log)
 		c.a.checkpoint(ctx, c.log, res.RunID)
 	}
 	return res, err
+}
+
+// retain moves the closed months older than archive.keep_months to cold
+// storage (exported, read back, detached); it never fails the caller: a
+// month that could not move is logged and tried again by the next run,
+// from its last step.
+func (a *archiver) retain(ctx context.Context, log *slog.Logger) {
+	if a.cold == nil || ctx.Err() != nil {
+		return
+	}
+	_ = a.cold.retain(ctx, a.keep)
 }
 
 // readUsage runs a usage run when one is due, and says what it did in one

@@ -21,6 +21,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/mps-archiver/mps-archiver/coldstore"
 	"github.com/mps-archiver/mps-archiver/daemon"
 	"github.com/mps-archiver/mps-archiver/mps"
 	"github.com/mps-archiver/mps-archiver/mpsclient"
@@ -36,6 +37,7 @@ type Config struct {
 	Details     Details `yaml:"details"`
 	Usage       Usage   `yaml:"usage"`
 	Proof       Proof   `yaml:"proof"`
+	Archive     Archive `yaml:"archive"`
 	Serve       Serve   `yaml:"serve"`
 	Log         Log     `yaml:"log"`
 
@@ -143,6 +145,33 @@ type Usage struct {
 	// ap-guangzhou and Transcode alone when they are left out.
 	Regions []string `yaml:"regions"`
 	Types   []string `yaml:"types"`
+}
+
+// Archive configures cold months: closed months exported as Parquet (to
+// a directory or an S3-compatible bucket) and, under KeepMonths, detached
+// from the database once the export is read back and found equal.
+type Archive struct {
+	// KeepMonths is how many months stay in PostgreSQL, the current one
+	// included; older closed months are exported, verified and detached by
+	// every sync (serve's and `sync`'s). 0 (the default) keeps everything.
+	KeepMonths int `yaml:"keep_months"`
+	// Destination is a directory or s3://bucket/prefix.
+	Destination string `yaml:"destination"`
+	// S3Endpoint is the S3 API's host (e.g. cos.ap-guangzhou.myqcloud.com;
+	// http://host:port for a local MinIO), S3Region its region.
+	S3Endpoint string `yaml:"s3_endpoint"`
+	S3Region   string `yaml:"s3_region"`
+	// S3AccessKeyID and S3SecretAccessKey sign the requests (empty: the
+	// environment's AWS_* variables, or the instance's role). The secret
+	// is best given as MPS_ARCHIVE_S3_SECRET_ACCESS_KEY_FILE.
+	S3AccessKeyID     string `yaml:"s3_access_key_id"`
+	S3SecretAccessKey string `yaml:"s3_secret_access_key"`
+}
+
+// Bucket opens the archive's destination.
+func (a Archive) Bucket() (coldstore.Bucket, error) {
+	return coldstore.Open(a.Destination, coldstore.S3{Endpoint: a.S3Endpoint, Region: a.S3Region,
+		AccessKeyID: a.S3AccessKeyID, SecretAccessKey: a.S3SecretAccessKey})
 }
 
 // Proof configures the proof log's checkpoints (docs/operations.md,
@@ -346,6 +375,12 @@ const (
 	EnvVerifierKeys  = "MPS_ARCHIVER_VERIFIER_KEYS"
 	EnvCheckpointDir = "MPS_ARCHIVER_CHECKPOINT_DIR"
 	EnvSyncSources   = "MPS_SYNC_SOURCES"
+	EnvArchiveKeep   = "MPS_ARCHIVE_KEEP_MONTHS"
+	EnvArchiveDest   = "MPS_ARCHIVE_DESTINATION"
+	EnvArchiveS3     = "MPS_ARCHIVE_S3_ENDPOINT"
+	EnvArchiveRegion = "MPS_ARCHIVE_S3_REGION"
+	EnvArchiveKeyID  = "MPS_ARCHIVE_S3_ACCESS_KEY_ID"
+	EnvArchiveSecret = "MPS_ARCHIVE_S3_SECRET_ACCESS_KEY"
 )
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -368,11 +403,12 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		return nil
 	}
 	for name, dst := range map[string]*string{
-		EnvDatabaseURL:  &c.DatabaseURL,
-		EnvSecretID:     &c.MPS.SecretID,
-		EnvSecretKey:    &c.MPS.SecretKey,
-		EnvSessionToken: &c.MPS.SessionToken,
-		EnvSigningKey:   &c.Proof.SigningKey,
+		EnvDatabaseURL:   &c.DatabaseURL,
+		EnvSecretID:      &c.MPS.SecretID,
+		EnvSecretKey:     &c.MPS.SecretKey,
+		EnvSessionToken:  &c.MPS.SessionToken,
+		EnvSigningKey:    &c.Proof.SigningKey,
+		EnvArchiveSecret: &c.Archive.S3SecretAccessKey,
 	} {
 		if err := secret(name, dst); err != nil {
 			return err
@@ -392,6 +428,10 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		EnvUsageMode:     &c.Usage.Mode,
 		EnvUsageSchedule: &c.Usage.Schedule,
 		EnvCheckpointDir: &c.Proof.CheckpointDir,
+		EnvArchiveDest:   &c.Archive.Destination,
+		EnvArchiveS3:     &c.Archive.S3Endpoint,
+		EnvArchiveRegion: &c.Archive.S3Region,
+		EnvArchiveKeyID:  &c.Archive.S3AccessKeyID,
 	}
 	for name, dst := range plain {
 		if v := getenv(name); v != "" {
@@ -403,6 +443,13 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		if v := getenv(name); v != "" {
 			*dst = splitList(v)
 		}
+	}
+	if v := getenv(EnvArchiveKeep); v != "" {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%s=%q: not a whole number", EnvArchiveKeep, v)
+		}
+		c.Archive.KeepMonths = n
 	}
 	if v := getenv(EnvUsageRefresh); v != "" {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
@@ -629,6 +676,14 @@ func (c *Config) problems(needAPI bool) []error {
 	}
 	if _, err := c.Proof.Verifiers(); err != nil {
 		errs = append(errs, err)
+	}
+	if k := c.Archive.KeepMonths; k < 0 || k > 1200 {
+		errs = append(errs, fmt.Errorf("archive.keep_months (%s): %d is outside 0..1200 (0 keeps everything)", EnvArchiveKeep, k))
+	} else if k > 0 && c.Archive.Destination == "" {
+		errs = append(errs, fmt.Errorf("archive.keep_months (%s) is %d but archive.destination (%s) is empty: months are detached only once exported", EnvArchiveKeep, k, EnvArchiveDest))
+	}
+	if d := c.Archive.Destination; strings.Contains(d, "@") && strings.Contains(d, "://") {
+		errs = append(errs, fmt.Errorf("archive.destination (%s): %q holds credentials: give them as archive.s3_access_key_id and %s_FILE", EnvArchiveDest, redactURLUser(d), EnvArchiveSecret))
 	}
 	if d := c.Proof.CheckpointDir; d != "" {
 		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {

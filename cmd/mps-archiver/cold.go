@@ -1,0 +1,305 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/mps-archiver/mps-archiver/coldstore"
+	"github.com/mps-archiver/mps-archiver/internal/config"
+	"github.com/mps-archiver/mps-archiver/storage"
+)
+
+// mover takes closed months to cold storage, one step at a time, each
+// committed before the next (archive_months): export (the files, then the
+// manifest, its hash a leaf of the proof log), verify (read back and
+// compared with the database), detach (the partitions dropped). A crash
+// at any point resumes at the step it interrupted.
+type mover struct {
+	st     *storage.Store
+	bucket coldstore.Bucket
+	dest   string // as configured: where the ledger says the month went
+	log    *slog.Logger
+	// pause, when set, is called between steps (tests kill the process
+	// there).
+	pause func(step string, month time.Time)
+}
+
+func newMover(cfg config.Config, st *storage.Store, log *slog.Logger) (*mover, error) {
+	b, err := cfg.Archive.Bucket()
+	if err != nil {
+		return nil, fmt.Errorf("archive.destination: %w", err)
+	}
+	m := &mover{st: st, bucket: b, dest: cfg.Archive.Destination, log: log}
+	if os.Getenv("MPS_ARCHIVER_TEST_PAUSE_BETWEEN_STEPS") != "" {
+		// Tests only: a second between steps, said on stderr, for a kill -9.
+		m.pause = func(step string, month time.Time) {
+			fmt.Fprintf(os.Stderr, "cold-step %s %s\n", step, month.Format("2006-01"))
+			time.Sleep(time.Second)
+		}
+	}
+	return m, nil
+}
+
+// step moves month one step on, as far as until (MonthVerified or
+// MonthDetached), and reports the state it left it in.
+func (m *mover) step(ctx context.Context, month time.Time, until string) (string, error) {
+	a, err := m.st.ArchiveMonthOf(ctx, month)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case a.State == storage.MonthDetached:
+		return a.State, nil
+	case a.State == storage.MonthVerified && until == storage.MonthVerified:
+		return a.State, nil
+	case a.State == "" || a.State == storage.MonthExporting || a.Destination != m.dest:
+		return storage.MonthExported, m.export(ctx, month)
+	case a.State == storage.MonthExported:
+		return storage.MonthVerified, m.verify(ctx, a)
+	case a.State == storage.MonthVerified:
+		if err := m.st.DetachMonth(ctx, month); err != nil {
+			return a.State, err
+		}
+		m.log.Info("cold storage: month detached from the database; its export is its copy", "month", month.Format("2006-01"),
+			"destination", m.dest, "tasks", a.Rows["tasks"])
+		return storage.MonthDetached, nil
+	}
+	return a.State, fmt.Errorf("%s is in state %q", month.Format("2006-01"), a.State)
+}
+
+// export writes the month's files and manifest, and records them.
+func (m *mover) export(ctx context.Context, month time.Time) error {
+	if err := m.st.BeginExport(ctx, month, m.dest); err != nil {
+		return err
+	}
+	m.pauseAt("exporting", month)
+	began := time.Now()
+	var man coldstore.Manifest
+	var sum string
+	err := m.st.MonthSnapshot(ctx, func(db coldstore.DB) error {
+		head, err := m.st.ProofHead(ctx)
+		if err != nil {
+			return err
+		}
+		man, sum, err = coldstore.Export(ctx, db, m.bucket, month, head.Origin, int64(head.Size), "")
+		return err
+	})
+	if err != nil {
+		return m.failed(ctx, month, fmt.Errorf("export %s to %s: %w", month.Format("2006-01"), m.dest, err))
+	}
+	m.pauseAt("written", month)
+	if _, err := m.st.RecordExport(ctx, month, m.dest, sum, man.Rows(), man.ProofSize); err != nil {
+		return err
+	}
+	var bytes int64
+	for _, f := range man.Files {
+		bytes += f.Bytes
+	}
+	m.log.Info("cold storage: month exported", "month", month.Format("2006-01"), "destination", m.dest, "manifest_sha256", sum,
+		"tasks", man.Rows()["tasks"], "bytes", bytes, "seconds", time.Since(began).Round(time.Millisecond).Seconds())
+	m.pauseAt("exported", month)
+	return nil
+}
+
+// verify reads the export back and compares it with the database.
+func (m *mover) verify(ctx context.Context, a storage.ArchiveMonth) error {
+	began := time.Now()
+	err := m.st.MonthSnapshot(ctx, func(db coldstore.DB) error {
+		_, err := coldstore.Verify(ctx, db, m.bucket, a.Month, a.ManifestSHA)
+		return err
+	})
+	if err != nil {
+		return m.failed(ctx, a.Month, fmt.Errorf("verify the export of %s: %w", a.Month.Format("2006-01"), err))
+	}
+	if err := m.st.MarkVerified(ctx, a.Month, a.ExportID); err != nil {
+		return err
+	}
+	m.log.Info("cold storage: export read back, equal to the database", "month", a.Month.Format("2006-01"),
+		"seconds", time.Since(began).Round(time.Millisecond).Seconds())
+	m.pauseAt("verified", a.Month)
+	return nil
+}
+
+func (m *mover) pauseAt(step string, month time.Time) {
+	if m.pause != nil {
+		m.pause(step, month)
+	}
+}
+
+// failed records a step's failure in the ledger and returns it.
+func (m *mover) failed(ctx context.Context, month time.Time, err error) error {
+	if rerr := m.st.MonthFailed(context.WithoutCancel(ctx), month, err); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	return err
+}
+
+// move takes month as far as until, step by step.
+func (m *mover) move(ctx context.Context, month time.Time, until string) error {
+	for i := 0; i < 4; i++ {
+		state, err := m.step(ctx, month, until)
+		if err != nil {
+			return err
+		}
+		if state == until || state == storage.MonthDetached {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s did not reach %s", month.Format("2006-01"), until)
+}
+
+// retain exports, verifies and detaches every closed month older than
+// the keep newest; a month's failure is logged and the others go on.
+func (m *mover) retain(ctx context.Context, keep int) error {
+	months, err := m.st.ClosedMonths(ctx, keep)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, month := range months {
+		if err := m.move(ctx, month, storage.MonthDetached); err != nil {
+			m.log.Error("cold storage: a month could not be moved; the next run goes on from its last step", "month", month.Format("2006-01"), "error", err.Error())
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// parseMonth reads YYYY-MM as the month's first instant, UTC.
+func parseMonth(flag, v string) (time.Time, error) {
+	t, err := time.Parse("2006-01", v)
+	if err != nil {
+		return time.Time{}, usageErrorf("%s %q: want YYYY-MM", flag, v)
+	}
+	return t.UTC(), nil
+}
+
+// exportMonth is `export --month`: the month exported and verified.
+func exportMonth(ctx context.Context, env *Env, cf *commonFlags, monthS, to string) error {
+	month, err := parseMonth("--month", monthS)
+	if err != nil {
+		return err
+	}
+	cfg, err := cf.loadValid(env, false)
+	if err != nil {
+		return err
+	}
+	if to != "" {
+		cfg.Archive.Destination = to
+	}
+	log := newLogger(env.Stderr, cfg.Log)
+	st, err := openStore(ctx, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	closed, err := st.ClosedMonths(ctx, 1)
+	if err != nil {
+		return err
+	}
+	if !slicesContainsTime(closed, month) {
+		a, err := st.ArchiveMonthOf(ctx, month)
+		if err != nil {
+			return err
+		}
+		if a.State != storage.MonthDetached {
+			return fmt.Errorf("%s is not a closed month: it holds no task, or its tasks can still change (it must have ended %d days ago, with no task in flight and no outcome queued)",
+				monthS, int((storageWindowDays)+1))
+		}
+	}
+	m, err := newMover(cfg, st, log)
+	if err != nil {
+		return err
+	}
+	if err := m.move(ctx, month, storage.MonthVerified); err != nil {
+		return err
+	}
+	a, err := st.ArchiveMonthOf(ctx, month)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "%s: %s in %s (manifest SHA-256 %s): %d tasks, %d status changes, %d outcomes, %d sub-task results, %d outputs, %d inputs, %d usage figures\n",
+		monthS, a.State, a.Destination, a.ManifestSHA, a.Rows["tasks"], a.Rows["task_status_changes"], a.Rows["task_details"],
+		a.Rows["task_subtask_results"], a.Rows["task_outputs"], a.Rows["task_inputs"], a.Rows["usage_daily"])
+	return nil
+}
+
+// storageWindowDays is the API's window in days, which a month must be
+// past to be closed.
+const storageWindowDays = 7
+
+func slicesContainsTime(ts []time.Time, t time.Time) bool {
+	for _, x := range ts {
+		if x.Equal(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// runImport brings a detached month back from its export.
+func runImport(ctx context.Context, env *Env, args []string) error {
+	fs := newFlagSet(env, "import", "[flags] --month YYYY-MM", `import brings a month detached to cold storage back into the database: it
+reads the month's export from where the ledger says it went (with the
+archive.s3_* settings), checks every file against the manifest whose
+SHA-256 the proof log holds, copies the rows into the month's partitions
+and attaches them, in one transaction. The rollups, which kept counting
+the month, are left as they are. The month stays exported: the next
+sync under archive.keep_months detaches it again unless that keeps it.`)
+	var cf commonFlags
+	cf.register(fs, env)
+	monthS := fs.String("month", "", "the detached `month` (YYYY-MM)")
+	if stop, err := parse(fs, args, 0); stop {
+		return err
+	}
+	month, err := parseMonth("--month", *monthS)
+	if err != nil {
+		return err
+	}
+	cfg, err := cf.loadValid(env, false)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	a, err := st.ArchiveMonthOf(ctx, month)
+	if err != nil {
+		return err
+	}
+	if a.State != storage.MonthDetached {
+		return fmt.Errorf("%s is not detached (it is %s): nothing to import", *monthS, stateText(a.State))
+	}
+	cfg.Archive.Destination = a.Destination
+	b, err := cfg.Archive.Bucket()
+	if err != nil {
+		return err
+	}
+	began := time.Now()
+	var copied map[string]int64
+	err = st.ImportMonth(ctx, month, func(db coldstore.DB, into map[string]string) error {
+		var err error
+		copied, err = coldstore.Import(ctx, db, b, month, a.ManifestSHA, into)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "%s imported from %s in %.1fs: %d tasks, %d status changes, %d outcomes, %d sub-task results, %d outputs, %d inputs\n",
+		*monthS, b, time.Since(began).Seconds(), copied["tasks"], copied["task_status_changes"], copied["task_details"],
+		copied["task_subtask_results"], copied["task_outputs"], copied["task_inputs"])
+	return nil
+}
+
+func stateText(s string) string {
+	if s == "" {
+		return "not exported"
+	}
+	return s
+}
