@@ -116,7 +116,7 @@ type Input struct {
 // Usage is a row of usage_daily (a billed figure of a day of the month):
 // exported with the month, never detached (a few rows a day).
 type Usage struct {
-	Day           time.Time `db:"day" parquet:"day,date"`
+	Day           int32     `db:"day" parquet:"day,date"` // days since 1970-01-01 (DATE)
 	Region        string    `db:"region" parquet:"region"`
 	Type          string    `db:"type" parquet:"type"`
 	Specification string    `db:"specification" parquet:"specification"`

@@ -69,8 +69,11 @@ func (t table[T]) query() string {
 	sel := make([]string, len(cols))
 	for i, c := range cols {
 		sel[i] = pgx.Identifier{c}.Sanitize()
-		if (t.name == "tasks" || t.name == "task_details") && c == "raw" || t.name == "usage_daily" && c == "usage" {
+		switch {
+		case (t.name == "tasks" || t.name == "task_details") && c == "raw" || t.name == "usage_daily" && c == "usage":
 			sel[i] += "::text AS " + pgx.Identifier{c}.Sanitize()
+		case t.name == "usage_daily" && c == "day":
+			sel[i] = `("day" - DATE '1970-01-01') AS "day"`
 		}
 	}
 	where := "create_time >= $1 AND create_time < $2"
