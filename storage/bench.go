@@ -100,9 +100,21 @@ SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint
 	return n, interpretError(err)
 }
 
+// BusiestMonth is the month (UTC) holding the most tasks, and how many.
+func (s *BenchDB) BusiestMonth(ctx context.Context) (time.Time, int64, error) {
+	var m time.Time
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT date_trunc('month', create_time AT TIME ZONE 'UTC'), count(*) FROM tasks
+ WHERE create_time IS NOT NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 1`).Scan(&m, &n)
+	if err != nil {
+		return m, 0, fmt.Errorf("find the busiest month: %w", interpretError(err))
+	}
+	return m.UTC(), n, nil
+}
+
 // ResetArchive empties every archive table, and the proof log.
 func (s *BenchDB) ResetArchive(ctx context.Context) error {
-	_, err := s.pool.Exec(ctx, `TRUNCATE tasks, task_status_changes, sync_runs, coverage_gaps, api_capabilities, task_detail_queue, task_details, task_subtask_results,
+	_, err := s.pool.Exec(ctx, `TRUNCATE tasks, task_status_changes, sync_runs, sync_run_sources, archive_months, archive_exports, coverage_gaps, api_capabilities, task_detail_queue, task_details, task_subtask_results,
     rollup_daily_tasks, rollup_daily_durations, rollup_daily_subtasks, rollup_daily_outcomes, rollup_daily_error_codes,
     rollup_daily_subtask_outcomes, rollup_monthly_durations, task_outputs, task_inputs, proof_checkpoints;
 ALTER TABLE proof_log DISABLE TRIGGER proof_log_append_only;

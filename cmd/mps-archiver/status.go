@@ -42,8 +42,21 @@ type statusReport struct {
 	Usage *storage.UsageStatus `json:"usage,omitempty"`
 	Proof *storage.ProofStatus `json:"proof_log,omitempty"`
 	// CheckpointDir is where signed checkpoints are published ("": nowhere).
-	CheckpointDir string   `json:"proof_checkpoint_dir,omitempty"`
-	Attention     []string `json:"attention"`
+	CheckpointDir string `json:"proof_checkpoint_dir,omitempty"`
+	// ColdMonths are the months exported or on their way to cold storage
+	// (archive_months), KeepMonths archive.keep_months.
+	ColdMonths []coldMonth `json:"cold_months,omitempty"`
+	KeepMonths int         `json:"archive_keep_months"`
+	Attention  []string    `json:"attention"`
+}
+
+// coldMonth is a month's place on its way to cold storage.
+type coldMonth struct {
+	Month       string `json:"month"`
+	State       string `json:"state"`
+	Destination string `json:"destination"`
+	Tasks       int64  `json:"tasks"`
+	Error       string `json:"error,omitempty"`
 }
 
 // runStatus shows the archive's health on one screen and exits 4 when
@@ -167,6 +180,21 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 			r.Attention = append(r.Attention, "the proof log is switched off (proof_log_head.enabled): facts written since are not in it, and `mps-archiver verify` fails; UPDATE proof_log_head SET enabled = true")
 		}
 	}
+	r.KeepMonths = cfg.Archive.KeepMonths
+	if r.SchemaVersion > 21 || r.SchemaVersion == 21 && !r.SchemaDirty {
+		months, err := st.ArchiveMonths(ctx)
+		if err != nil {
+			return err
+		}
+		for _, m := range months {
+			r.ColdMonths = append(r.ColdMonths, coldMonth{Month: m.Month.Format("2006-01"), State: m.State, Destination: m.Destination,
+				Tasks: m.Rows["tasks"], Error: m.Error})
+			if m.Error != "" && now.Sub(m.UpdatedAt) > 24*time.Hour {
+				r.Attention = append(r.Attention, fmt.Sprintf("cold storage: %s has been stuck %s for %s: %s (archive_months.error)",
+					m.Month.Format("2006-01"), m.State, ago(now, m.UpdatedAt), firstLine(m.Error)))
+			}
+		}
+	}
 	if r.WaitingForPartition > 0 {
 		r.Attention = append(r.Attention, fmt.Sprintf("%d tasks wait in the DEFAULT partition for their month's partition, which runs could not make: see the run log's warning (a lock not granted within 3 s, or a role without EXECUTE on mps_maintain_partitions: re-run deploy/postgres/least-privilege.sql)", r.WaitingForPartition))
 	}
@@ -231,6 +259,22 @@ func printStatus(env *Env, format string, r statusReport) error {
 			api = []string{"not learned yet"}
 		}
 		fmt.Fprintf(w, "API\t%s\n", strings.Join(api, ", "))
+		if r.KeepMonths > 0 || len(r.ColdMonths) > 0 {
+			line := "everything kept in PostgreSQL (archive.keep_months 0)"
+			if r.KeepMonths > 0 {
+				line = fmt.Sprintf("the %d newest months kept in PostgreSQL", r.KeepMonths)
+			}
+			byState := map[string][]string{}
+			for _, m := range r.ColdMonths {
+				byState[m.State] = append(byState[m.State], m.Month)
+			}
+			for _, st := range []string{"detached", "verified", "exported", "exporting"} {
+				if ms := byState[st]; len(ms) > 0 {
+					line += fmt.Sprintf("; %s: %s", st, strings.Join(ms, " "))
+				}
+			}
+			fmt.Fprintf(w, "Cold months\t%s\n", line)
+		}
 		if u := r.Usage; u != nil {
 			line := "not read yet (serve, or a sync when usage.schedule comes round, or `mps-archiver usage`)"
 			if u.LastSuccess != nil {

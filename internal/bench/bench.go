@@ -66,6 +66,9 @@ type Ratios struct {
 	DetailRateVsLimit    float64 `json:"detail_capture_vs_rate_limit,omitempty"`
 	IncrementalVsFull    float64 `json:"incremental_vs_full_list_requests,omitempty"`
 	RSSLargeVsSmallRatio float64 `json:"rss_large_vs_small,omitempty"`
+	// ParquetVsPgDump is pg_dump -Fc's size of a month over its Parquet
+	// export's: how many times smaller the export is.
+	ParquetVsPgDump float64 `json:"pg_dump_fc_vs_parquet_bytes,omitempty"`
 }
 
 // Options sizes a bench run. Zero values take the defaults noted.
@@ -169,8 +172,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	tasks := r.population(o.Tasks)
 	for _, step := range []func(context.Context) error{
-		func(ctx context.Context) error { return r.copyCeiling(ctx, tasks) },      // (a)
-		func(ctx context.Context) error { return r.coldSync(ctx, len(tasks)) },    // (b)
+		func(ctx context.Context) error { return r.copyCeiling(ctx, tasks) },   // (a)
+		func(ctx context.Context) error { return r.coldSync(ctx, len(tasks)) }, // (b)
+		r.coldExport, // (l)
 		func(ctx context.Context) error { return r.naiveUpserts(ctx, tasks) },     // (c)
 		func(ctx context.Context) error { return r.resync(ctx, len(tasks)) },      // (d)
 		func(ctx context.Context) error { return r.rateLimited(ctx, len(tasks)) }, // (e)
@@ -753,6 +757,9 @@ func writeRatios(w io.Writer, rep *Report) {
 	fmt.Fprintf(w, "cold sync / naive per-row upsert:    %.1fx   (target >= 10x: %s)\n", r.SyncVsNaive, verdict(r.SyncVsNaive >= 10))
 	fmt.Fprintf(w, "under 100 req/s / 10,000 tasks/s:    %.1f%%   (target >= 95%%: %s)\n", 100*r.RateLimitedVsLimit, verdict(r.RateLimitedVsLimit >= 0.95))
 	fmt.Fprintf(w, "30 ms latency, partitions / cursor:  %.2fx   (target >= 3x: %s)\n", r.PartitionedVsCursor, verdict(r.PartitionedVsCursor >= 3))
+	if r.ParquetVsPgDump > 0 {
+		fmt.Fprintf(w, "month as Parquet vs pg_dump -Fc:     %.2fx smaller\n", r.ParquetVsPgDump)
+	}
 	if r.ProofLogOnVsOff > 0 {
 		fmt.Fprintf(w, "cold sync, proof log on / off:       %.2fx   (target >= 0.9x: %s)\n", r.ProofLogOnVsOff, verdict(r.ProofLogOnVsOff >= 0.9))
 	}
