@@ -73,18 +73,24 @@ func (s *Store) ArchiveMonthOf(ctx context.Context, month time.Time) (ArchiveMon
 // ClosedMonths lists the months older than the keep newest (counting the
 // current one) that hold tasks and can no longer change: they ended more
 // than the API's window and a day ago, none of their tasks is still in
-// flight, no outcome of theirs is queued, and they are not detached.
+// flight, no outcome of theirs is queued, and they are not detached. The
+// months are the tasks partitions attached (the catalog, not a scan of
+// the tasks), each checked through indexes.
 func (s *Store) ClosedMonths(ctx context.Context, keep int) ([]time.Time, error) {
 	rows, err := s.pool.Query(ctx, `
 WITH bounds AS (
     SELECT least(date_trunc('month', now() AT TIME ZONE 'UTC') - make_interval(months => $1 - 1),
-                 date_trunc('month', (now() - $2 * interval '1 second') AT TIME ZONE 'UTC')) AT TIME ZONE 'UTC' AS before
+                 date_trunc('month', (now() - $2 * interval '1 second') AT TIME ZONE 'UTC'))::date AS before
 ), months AS (
-    SELECT DISTINCT date_trunc('month', create_time AT TIME ZONE 'UTC')::date AS month
-      FROM tasks, bounds WHERE create_time < bounds.before
+    SELECT to_date(substring(c.relname FROM '_y([0-9]{4}m[0-9]{2})$'), 'YYYY"m"MM') AS month
+      FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+     WHERE i.inhparent = 'tasks'::regclass AND c.relname ~ '^tasks_y[0-9]{4}m[0-9]{2}$'
 )
-SELECT m.month FROM months m
- WHERE NOT EXISTS (SELECT 1 FROM archive_months a WHERE a.month = m.month AND a.state = 'detached')
+SELECT m.month FROM months m, bounds
+ WHERE m.month < bounds.before
+   AND EXISTS (SELECT 1 FROM tasks t WHERE t.create_time >= m.month::timestamp AT TIME ZONE 'UTC'
+                  AND t.create_time < (m.month + interval '1 month')::timestamp AT TIME ZONE 'UTC')
+   AND NOT EXISTS (SELECT 1 FROM archive_months a WHERE a.month = m.month AND a.state = 'detached')
    AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.status <> 'FINISH' AND t.gone_at IS NULL
                       AND t.create_time >= m.month::timestamp AT TIME ZONE 'UTC'
                       AND t.create_time < (m.month + interval '1 month')::timestamp AT TIME ZONE 'UTC')
