@@ -210,16 +210,35 @@ func TestDetachAndImport(t *testing.T) {
 	if err := st.DetachMonth(ctx, january); err == nil {
 		t.Fatal("detached an export not read back")
 	}
-	if err := st.MarkVerified(ctx, january, id); err != nil {
+	var fp string
+	err = st.MonthSnapshot(ctx, func(db coldstore.DB) error {
+		var err error
+		fp, err = storage.MonthFingerprint(ctx, db, january)
+		return err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	// A row added to the month since its export: not detached.
+	if err := st.MarkVerified(ctx, january, id, fp); err != nil {
+		t.Fatal(err)
+	}
+	// A row added to the month since its export, or one changed (the
+	// counts the same): not detached.
 	pgtest.Exec(t, r.DB, `INSERT INTO task_status_changes (task_id, create_time, run_id, from_status, to_status)
 SELECT task_id, create_time, NULL, 'PROCESSING', 'FINISH' FROM tasks WHERE create_time >= '2026-01-01Z' AND create_time < '2026-02-01Z' LIMIT 1`)
 	if err := st.DetachMonth(ctx, january); err == nil || !strings.Contains(err.Error(), "changed since") {
 		t.Fatalf("detached a month changed since its export: %v", err)
 	}
 	pgtest.Exec(t, r.DB, `DELETE FROM task_status_changes WHERE run_id IS NULL`)
+	pgtest.Exec(t, r.DB, `UPDATE tasks SET gone_at = now() WHERE task_id = (SELECT min(task_id) FROM tasks WHERE create_time >= '2026-01-01Z' AND create_time < '2026-02-01Z')`)
+	if err := st.DetachMonth(ctx, january); err == nil || !strings.Contains(err.Error(), "changed since") {
+		t.Fatalf("detached a month whose row changed since its export: %v", err)
+	}
+	pgtest.Exec(t, r.DB, `UPDATE tasks SET gone_at = NULL WHERE task_id = (SELECT min(task_id) FROM tasks WHERE create_time >= '2026-01-01Z' AND create_time < '2026-02-01Z')`)
+	// The current month, however verified its ledger says it is: not closed.
+	if err := st.DetachMonth(ctx, time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, 1-time.Now().UTC().Day())); err == nil {
+		t.Fatal("detached the current month")
+	}
 	if err := st.DetachMonth(ctx, january); err != nil {
 		t.Fatal(err)
 	}

@@ -31,14 +31,15 @@ type tableIO interface {
 	copyIn(ctx context.Context, db DB, into string, f *parquet.File) (int64, error)
 }
 
-// Tables are the tables a month's export holds, in the order written.
+// Tables are the tables a month's export holds, in the order written, each
+// in the order of its unique key.
 var Tables = []tableIO{
-	table[Task]{name: "tasks", key: "task_id"},
-	table[StatusChange]{name: "task_status_changes", key: "task_id, id"},
-	table[Outcome]{name: "task_details", key: "task_id"},
-	table[SubtaskResult]{name: "task_subtask_results", key: "task_id, ordinal"},
-	table[Output]{name: "task_outputs", key: "task_id, ordinal"},
-	table[Input]{name: "task_inputs", key: "task_id, ordinal"},
+	table[Task]{name: "tasks", key: "task_id, create_time"},
+	table[StatusChange]{name: "task_status_changes", key: "task_id, create_time, id"},
+	table[Outcome]{name: "task_details", key: "task_id, create_time"},
+	table[SubtaskResult]{name: "task_subtask_results", key: "task_id, create_time, ordinal"},
+	table[Output]{name: "task_outputs", key: "task_id, create_time, ordinal"},
+	table[Input]{name: "task_inputs", key: "task_id, create_time, ordinal"},
 	table[Usage]{name: "usage_daily", key: "day, region, type, specification", byDay: true},
 }
 

@@ -4,7 +4,7 @@
 DROP FUNCTION IF EXISTS mps_import_month_end(date);
 DROP FUNCTION IF EXISTS mps_import_month_begin(date);
 DROP FUNCTION IF EXISTS mps_detach_month(date);
-DROP FUNCTION IF EXISTS mps_detached_month(timestamptz);
+DROP FUNCTION IF EXISTS mps_month_fingerprint(date);
 DROP FUNCTION IF EXISTS mps_proof_export(archive_exports);
 DROP TABLE IF EXISTS archive_months;
 DROP TABLE IF EXISTS archive_exports;

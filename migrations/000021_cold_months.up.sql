@@ -28,22 +28,40 @@ CREATE TABLE archive_months (
     state       text        NOT NULL CHECK (state IN ('exporting', 'exported', 'verified', 'detached')),
     export_id   bigint      REFERENCES archive_exports (id),
     destination text        NOT NULL,
-    updated_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),  -- when it reached its state
     error       text,       -- the last failed step's error
-    CHECK (state = 'exporting' OR export_id IS NOT NULL)
+    -- The month's rows as the read-back found them equal to the export
+    -- (mps_month_fingerprint, in the read-back's snapshot): detaching
+    -- computes it again and refuses any difference.
+    fingerprint text,
+    CHECK (state = 'exporting' OR export_id IS NOT NULL),
+    CHECK (state NOT IN ('verified', 'detached') OR fingerprint IS NOT NULL)
 );
+
+-- A month's rows, as one value that changes with any of them: per table,
+-- the count and the sum of each row's hash (computed a row at a time, in
+-- no order: a month of millions costs a scan, never its size in memory).
+CREATE FUNCTION mps_month_fingerprint(m date) RETURNS text
+    LANGUAGE plpgsql STABLE SET TimeZone = 'UTC' AS $f$
+DECLARE
+    t text;
+    n bigint;
+    h numeric;
+    out text := '';
+BEGIN
+    FOREACH t IN ARRAY mps_partitioned_tables() LOOP
+        EXECUTE format('SELECT count(*), coalesce(sum((''x'' || substr(md5(x::text), 1, 15))::bit(60)::bigint::numeric), 0)
+                          FROM %I x WHERE create_time >= %L AND create_time < %L', t,
+                       m::timestamp AT TIME ZONE 'UTC', (m + interval '1 month')::timestamp AT TIME ZONE 'UTC')
+            INTO n, h;
+        out := out || format('%s:%s:%s;', t, n, h);
+    END LOOP;
+    RETURN out;
+END $f$;
 
 CREATE FUNCTION mps_proof_export(e archive_exports) RETURNS text
     LANGUAGE sql STABLE PARALLEL SAFE SET TimeZone = 'UTC'
     AS $$ SELECT row_to_json(x)::text FROM (SELECT 'export' AS fact, e.*) x $$;
-
--- A detached month's partitions are gone: one arriving for it again (a
--- late write) would be made afresh and hold only that row. The month
--- stays detached; `mps-archiver import` brings it back whole.
-CREATE FUNCTION mps_detached_month(t timestamptz) RETURNS boolean
-    LANGUAGE sql STABLE PARALLEL SAFE
-    AS $$ SELECT EXISTS (SELECT 1 FROM archive_months
-                          WHERE month = date_trunc('month', t AT TIME ZONE 'UTC')::date AND state = 'detached') $$;
 
 -- Whoever may write runs may record exports (the least-privilege roles of
 -- deploy/postgres/least-privilege.sql, or any other).
@@ -72,32 +90,62 @@ END $$;
 -- owner's, as mps_ensure_partitions makes them.
 CREATE FUNCTION mps_detach_month(m date) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path FROM CURRENT SET TimeZone = 'UTC' AS $f$
+    SET search_path FROM CURRENT SET TimeZone = 'UTC' SET lock_timeout = '10s' AS $f$
 DECLARE
     t text;
     part text;
     counted bigint;
     want jsonb;
+    fp text;
+    e_id bigint;
+    e_sha text;
 BEGIN
-    SELECT e.rows INTO want FROM archive_months a JOIN archive_exports e ON e.id = a.export_id
+    SELECT e.rows, a.fingerprint, e.id, e.manifest_sha256 INTO want, fp, e_id, e_sha
+      FROM archive_months a JOIN archive_exports e ON e.id = a.export_id AND e.month = a.month
      WHERE a.month = m AND a.state = 'verified' FOR UPDATE OF a;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'mps_detach_month: % has no verified export', to_char(m, 'YYYY-MM');
     END IF;
+    -- Only a closed month: ended more than the API's window and a day ago.
+    IF (m + interval '1 month')::timestamp AT TIME ZONE 'UTC' > now() - interval '8 days' THEN
+        RAISE EXCEPTION 'mps_detach_month: % is not closed', to_char(m, 'YYYY-MM');
+    END IF;
+    -- Its export is in the proof log, as recorded.
+    IF NOT EXISTS (SELECT 1 FROM proof_log WHERE kind = 'export' AND key = e_id::text
+                      AND data::json ->> 'manifest_sha256' = e_sha) THEN
+        RAISE EXCEPTION 'mps_detach_month: the export of % is not in the proof log', to_char(m, 'YYYY-MM');
+    END IF;
+    -- Writers of the month wait (one lock order: parents, as partitions
+    -- are made), then its rows must be those verified, to the last byte.
     PERFORM pg_advisory_xact_lock(hashtext('mps_archiver_partitions'));
+    FOREACH t IN ARRAY mps_partitioned_tables() LOOP
+        EXECUTE format('LOCK TABLE %I IN SHARE MODE', t);
+    END LOOP;
+    IF mps_month_fingerprint(m) IS DISTINCT FROM fp THEN
+        RAISE EXCEPTION 'mps_detach_month: % changed since its export was verified: export it again', to_char(m, 'YYYY-MM');
+    END IF;
     FOREACH t IN ARRAY mps_partitioned_tables() LOOP
         part := format('%s_y%sm%s', t, to_char(m, 'YYYY'), to_char(m, 'MM'));
         IF to_regclass(format('%I', part)) IS NULL THEN
+            -- No partition: the month's rows (if any) are elsewhere (the
+            -- DEFAULT partition), and cannot be detached with it.
+            IF coalesce((want ->> t)::bigint, 0) > 0 THEN
+                RAISE EXCEPTION 'mps_detach_month: % of % has no partition of its own', t, to_char(m, 'YYYY-MM');
+            END IF;
             CONTINUE;
         END IF;
-        EXECUTE format('LOCK TABLE %I IN ACCESS EXCLUSIVE MODE', part);
         EXECUTE format('SELECT count(*) FROM %I', part) INTO counted;
         IF counted <> coalesce((want ->> t)::bigint, 0) THEN
             RAISE EXCEPTION 'mps_detach_month: % of % has % rows, its export % (changed since: export it again)',
                 t, to_char(m, 'YYYY-MM'), counted, coalesce((want ->> t)::bigint, 0);
         END IF;
-        EXECUTE format('ALTER TABLE %I DETACH PARTITION %I', t, part);
-        EXECUTE format('DROP TABLE %I', part);
+    END LOOP;
+    FOREACH t IN ARRAY mps_partitioned_tables() LOOP
+        part := format('%s_y%sm%s', t, to_char(m, 'YYYY'), to_char(m, 'MM'));
+        IF to_regclass(format('%I', part)) IS NOT NULL THEN
+            EXECUTE format('ALTER TABLE %I DETACH PARTITION %I', t, part);
+            EXECUTE format('DROP TABLE %I', part);
+        END IF;
     END LOOP;
     UPDATE archive_months SET state = 'detached', updated_at = now(), error = NULL WHERE month = m;
 END $f$;
@@ -130,7 +178,9 @@ BEGIN
         ELSE
             EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', part, t);
         END IF;
-        EXECUTE format('GRANT INSERT, SELECT ON %I TO %I', part, session_user);
+        IF session_user <> current_user THEN
+            EXECUTE format('GRANT INSERT, SELECT ON %I TO %I', part, session_user);
+        END IF;
         out := out || part;
     END LOOP;
     RETURN out;
@@ -145,13 +195,16 @@ DECLARE
 BEGIN
     FOREACH t IN ARRAY mps_partitioned_tables() LOOP
         part := format('%s_y%sm%s', t, to_char(m, 'YYYY'), to_char(m, 'MM'));
-        EXECUTE format('REVOKE INSERT, SELECT ON %I FROM %I', part, session_user);
+        IF session_user <> current_user THEN
+            EXECUTE format('REVOKE INSERT, SELECT ON %I FROM %I', part, session_user);
+        END IF;
         EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', t, part,
                        m::timestamp AT TIME ZONE 'UTC', (m + interval '1 month')::timestamp AT TIME ZONE 'UTC');
     END LOOP;
-    -- The export is still the month's: it stays verified, ready to be
-    -- detached again.
-    UPDATE archive_months SET state = 'verified', updated_at = now(), error = NULL WHERE month = m;
+    -- The export is still the month's: it stays verified (its rows as
+    -- imported), ready to be detached again.
+    UPDATE archive_months SET state = 'verified', updated_at = now(), error = NULL,
+                              fingerprint = mps_month_fingerprint(m) WHERE month = m;
 END $f$;
 
 REVOKE EXECUTE ON FUNCTION mps_detach_month(date), mps_import_month_begin(date), mps_import_month_end(date) FROM PUBLIC;

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mps-archiver/mps-archiver/coldstore"
 	"github.com/mps-archiver/mps-archiver/mps"
+	"github.com/mps-archiver/mps-archiver/syncer"
 )
 
 // The states of a month on its way to cold storage (archive_months).
@@ -30,6 +31,21 @@ type ArchiveMonth struct {
 	Rows        map[string]int64
 	Error       string
 	UpdatedAt   time.Time
+}
+
+// coldLockKey is the session advisory lock cold-storage work holds: the
+// ASCII bytes of "mps-cold" read as a big-endian int64.
+const coldLockKey int64 = 0x6d70732d636f6c64
+
+// ColdLock takes the cold-storage lock without waiting: one process at a
+// time exports, verifies, detaches or imports (syncer.ErrLocked: another
+// has it). Lost is closed if its connection dies.
+func (s *Store) ColdLock(ctx context.Context) (syncer.Lock, error) {
+	l, err := s.lock(ctx, coldLockKey)
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 // ArchiveMonths lists every month the ledger knows, oldest first.
@@ -151,15 +167,18 @@ func (s *Store) RecordExport(ctx context.Context, month time.Time, destination, 
 		return 0, fmt.Errorf("record the export of %s: %w", month.Format("2006-01"), interpretError(err))
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	var id int64
+	var id, moved int64
 	err = tx.QueryRow(ctx, `
 WITH e AS (INSERT INTO archive_exports (month, destination, manifest_sha256, rows, proof_size)
            VALUES ($1, $2, $3, $4, $5) RETURNING *),
      m AS (UPDATE archive_months a SET state = 'exported', export_id = e.id, updated_at = now(), error = NULL
-             FROM e WHERE a.month = e.month AND a.state = 'exporting' RETURNING a.month)
-SELECT e.id, (SELECT count(*) FROM m) FROM e`, month, destination, manifestSHA, rows, proofSize).Scan(&id, new(int64))
+             FROM e WHERE a.month = e.month AND a.state = 'exporting' AND a.destination = e.destination RETURNING a.month)
+SELECT e.id, (SELECT count(*) FROM m) FROM e`, month, destination, manifestSHA, rows, proofSize).Scan(&id, &moved)
 	if err != nil {
 		return 0, fmt.Errorf("record the export of %s: %w", month.Format("2006-01"), interpretError(err))
+	}
+	if moved != 1 {
+		return 0, fmt.Errorf("record the export of %s: the month is no longer being exported to %s", month.Format("2006-01"), destination)
 	}
 	if _, err := tx.Exec(ctx, appendLeaves+`(SELECT 1 AS o, 'export' AS kind, e.id::text AS key, mps_proof_export(e) AS data FROM archive_exports e WHERE e.id = $1) l`, id); err != nil {
 		return 0, fmt.Errorf("log the export of %s: %w", month.Format("2006-01"), interpretError(err))
@@ -171,10 +190,11 @@ SELECT e.id, (SELECT count(*) FROM m) FROM e`, month, destination, manifestSHA, 
 }
 
 // MarkVerified moves month from exported to verified: its export was read
-// back and found equal.
-func (s *Store) MarkVerified(ctx context.Context, month time.Time, exportID int64) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE archive_months SET state = 'verified', updated_at = now(), error = NULL
- WHERE month = $1 AND export_id = $2 AND state IN ('exported', 'verified')`, month, exportID)
+// back and found equal to the rows whose fingerprint (mps_month_fingerprint,
+// in the read-back's snapshot) is given; detaching refuses any other.
+func (s *Store) MarkVerified(ctx context.Context, month time.Time, exportID int64, fingerprint string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE archive_months SET state = 'verified', updated_at = now(), error = NULL, fingerprint = $3
+ WHERE month = $1 AND export_id = $2 AND state IN ('exported', 'verified')`, month, exportID, fingerprint)
 	if err != nil {
 		return fmt.Errorf("record the verification of %s: %w", month.Format("2006-01"), interpretError(err))
 	}
@@ -184,10 +204,48 @@ func (s *Store) MarkVerified(ctx context.Context, month time.Time, exportID int6
 	return nil
 }
 
-// MonthFailed records why a step of month failed.
+// MonthFailed records why a step of month failed (updated_at stays when
+// the month reached its state: how long it has been stuck).
 func (s *Store) MonthFailed(ctx context.Context, month time.Time, cause error) error {
-	_, err := s.pool.Exec(ctx, `UPDATE archive_months SET error = $2, updated_at = now() WHERE month = $1`, month, cause.Error())
+	_, err := s.pool.Exec(ctx, `UPDATE archive_months SET error = $2 WHERE month = $1`, month, cause.Error())
 	return interpretError(err)
+}
+
+// RestartExport sends a month that is not detached back to exporting: its
+// export no longer reads back equal (the month changed, or the files did).
+func (s *Store) RestartExport(ctx context.Context, month time.Time, cause error) error {
+	_, err := s.pool.Exec(ctx, `UPDATE archive_months SET state = 'exporting', export_id = NULL, fingerprint = NULL,
+       updated_at = now(), error = $2 WHERE month = $1 AND state <> 'detached'`, month, cause.Error())
+	return interpretError(err)
+}
+
+// MonthFingerprint is mps_month_fingerprint of month, read on db (the
+// read-back's snapshot).
+func MonthFingerprint(ctx context.Context, db coldstore.DB, month time.Time) (string, error) {
+	rows, err := db.Query(ctx, `SELECT mps_month_fingerprint($1)`, month)
+	if err != nil {
+		return "", fmt.Errorf("fingerprint %s: %w", month.Format("2006-01"), interpretError(err))
+	}
+	fp, err := pgx.CollectExactlyOneRow(rows, pgx.RowTo[string])
+	if err != nil {
+		return "", fmt.Errorf("fingerprint %s: %w", month.Format("2006-01"), interpretError(err))
+	}
+	return fp, nil
+}
+
+// SnapshotProofHead is the proof log's origin and size as db (a snapshot)
+// sees them.
+func SnapshotProofHead(ctx context.Context, db coldstore.DB) (origin string, size int64, err error) {
+	rows, err := db.Query(ctx, `SELECT origin, size FROM proof_log_head`)
+	if err != nil {
+		return "", 0, fmt.Errorf("read proof log head: %w", interpretError(err))
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return "", 0, fmt.Errorf("proof log: its head row (proof_log_head) is gone")
+	}
+	err = rows.Scan(&origin, &size)
+	return origin, size, err
 }
 
 // DetachMonth drops month's partitions (mps_detach_month: only a month
@@ -234,6 +292,27 @@ func (s *Store) ImportMonth(ctx context.Context, month time.Time, fn func(db col
 		return fmt.Errorf("import %s: %w", month.Format("2006-01"), interpretError(err))
 	}
 	return nil
+}
+
+// UnloggedDetachedMonths lists the detached months whose export is not
+// in the proof log as the ledger names it (an export leaf of that month
+// and manifest): months gone from the database with no logged copy.
+func (s *Store) UnloggedDetachedMonths(ctx context.Context) ([]time.Time, error) {
+	rows, err := s.pool.Query(ctx, `
+SELECT a.month FROM archive_months a LEFT JOIN archive_exports e ON e.id = a.export_id
+ WHERE a.state = 'detached'
+   AND NOT EXISTS (SELECT 1 FROM proof_log l WHERE l.kind = 'export' AND l.key = e.id::text
+                      AND l.data::json ->> 'manifest_sha256' = e.manifest_sha256
+                      AND (l.data::json ->> 'month')::date = a.month)
+ ORDER BY 1`)
+	if err != nil {
+		return nil, fmt.Errorf("check the detached months: %w", interpretError(err))
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[time.Time])
+	if err != nil {
+		return nil, fmt.Errorf("check the detached months: %w", interpretError(err))
+	}
+	return out, nil
 }
 
 // DetachedMonths lists the detached months.

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/mps-archiver/mps-archiver/coldstore"
 	"github.com/mps-archiver/mps-archiver/internal/config"
 	"github.com/mps-archiver/mps-archiver/storage"
+	"github.com/mps-archiver/mps-archiver/syncer"
 )
 
 // mover takes closed months to cold storage, one step at a time, each
@@ -62,7 +64,11 @@ func (m *mover) step(ctx context.Context, month time.Time, until string) (string
 		return storage.MonthVerified, m.verify(ctx, a)
 	case a.State == storage.MonthVerified:
 		if err := m.st.DetachMonth(ctx, month); err != nil {
-			return a.State, err
+			if strings.Contains(err.Error(), "changed since") {
+				// The month changed after its read-back: export it again.
+				return storage.MonthExporting, m.st.RestartExport(ctx, month, err)
+			}
+			return a.State, m.failed(ctx, month, err)
 		}
 		m.log.Info("cold storage: month detached from the database; its export is its copy", "month", month.Format("2006-01"),
 			"destination", m.dest, "tasks", a.Rows["tasks"])
@@ -81,11 +87,13 @@ func (m *mover) export(ctx context.Context, month time.Time) error {
 	var man coldstore.Manifest
 	var sum string
 	err := m.st.MonthSnapshot(ctx, func(db coldstore.DB) error {
-		head, err := m.st.ProofHead(ctx)
+		// The log's size as this snapshot sees it: every fact exported is
+		// a leaf below it.
+		origin, size, err := storage.SnapshotProofHead(ctx, db)
 		if err != nil {
 			return err
 		}
-		man, sum, err = coldstore.Export(ctx, db, m.bucket, month, head.Origin, int64(head.Size), "")
+		man, sum, err = coldstore.Export(ctx, db, m.bucket, month, origin, size, "")
 		return err
 	})
 	if err != nil {
@@ -93,7 +101,7 @@ func (m *mover) export(ctx context.Context, month time.Time) error {
 	}
 	m.pauseAt("written", month)
 	if _, err := m.st.RecordExport(ctx, month, m.dest, sum, man.Rows(), man.ProofSize); err != nil {
-		return err
+		return m.failed(ctx, month, err)
 	}
 	var bytes int64
 	for _, f := range man.Files {
@@ -108,15 +116,29 @@ func (m *mover) export(ctx context.Context, month time.Time) error {
 // verify reads the export back and compares it with the database.
 func (m *mover) verify(ctx context.Context, a storage.ArchiveMonth) error {
 	began := time.Now()
+	var fingerprint string
 	err := m.st.MonthSnapshot(ctx, func(db coldstore.DB) error {
-		_, err := coldstore.Verify(ctx, db, m.bucket, a.Month, a.ManifestSHA)
+		if _, err := coldstore.Verify(ctx, db, m.bucket, a.Month, a.ManifestSHA); err != nil {
+			return err
+		}
+		var err error
+		fingerprint, err = storage.MonthFingerprint(ctx, db, a.Month)
 		return err
 	})
 	if err != nil {
-		return m.failed(ctx, a.Month, fmt.Errorf("verify the export of %s: %w", a.Month.Format("2006-01"), err))
-	}
-	if err := m.st.MarkVerified(ctx, a.Month, a.ExportID); err != nil {
+		err = fmt.Errorf("verify the export of %s: %w", a.Month.Format("2006-01"), err)
+		if ctx.Err() == nil {
+			// What was written does not read back as the month: it is
+			// written again (the month changed since, or the files did).
+			m.log.Warn("cold storage: the export does not read back equal; the month is exported again", "month", a.Month.Format("2006-01"), "error", err.Error())
+			if rerr := m.st.RestartExport(ctx, a.Month, err); rerr != nil {
+				return errors.Join(err, rerr)
+			}
+		}
 		return err
+	}
+	if err := m.st.MarkVerified(ctx, a.Month, a.ExportID, fingerprint); err != nil {
+		return m.failed(ctx, a.Month, err)
 	}
 	m.log.Info("cold storage: export read back, equal to the database", "month", a.Month.Format("2006-01"),
 		"seconds", time.Since(began).Round(time.Millisecond).Seconds())
@@ -152,21 +174,33 @@ func (m *mover) move(ctx context.Context, month time.Time, until string) error {
 	return fmt.Errorf("%s did not reach %s", month.Format("2006-01"), until)
 }
 
-// retain exports, verifies and detaches every closed month older than
-// the keep newest; a month's failure is logged and the others go on.
+// retain moves the oldest closed month older than the keep newest to
+// cold storage (exported, verified, detached): one month a run, so that
+// enabling keep_months on years of archive does not hold the syncs for
+// hours. A failure is logged; the next run goes on from its last step.
+// One process at a time (the cold lock); another holding it is no error.
 func (m *mover) retain(ctx context.Context, keep int) error {
-	months, err := m.st.ClosedMonths(ctx, keep)
+	lock, err := m.st.ColdLock(ctx)
+	if errors.Is(err, syncer.ErrLocked) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
-	var errs []error
-	for _, month := range months {
-		if err := m.move(ctx, month, storage.MonthDetached); err != nil {
-			m.log.Error("cold storage: a month could not be moved; the next run goes on from its last step", "month", month.Format("2006-01"), "error", err.Error())
-			errs = append(errs, err)
-		}
+	defer lock.Release(context.WithoutCancel(ctx))
+	months, err := m.st.ClosedMonths(ctx, keep)
+	if err != nil || len(months) == 0 {
+		return err
 	}
-	return errors.Join(errs...)
+	month := months[0]
+	if err := m.move(ctx, month, storage.MonthDetached); err != nil {
+		m.log.Error("cold storage: a month could not be moved; the next run goes on from its last step", "month", month.Format("2006-01"), "error", err.Error())
+		return err
+	}
+	if len(months) > 1 {
+		m.log.Info("cold storage: more closed months wait, one a run", "next", months[1].Format("2006-01"), "waiting", len(months)-1)
+	}
+	return nil
 }
 
 // parseMonth reads YYYY-MM as the month's first instant, UTC.
@@ -190,6 +224,9 @@ func exportMonth(ctx context.Context, env *Env, cf *commonFlags, monthS, to stri
 	}
 	if to != "" {
 		cfg.Archive.Destination = to
+		if err := cfg.Archive.CheckDestination(); err != nil {
+			return usageErrorf("--to: %v", err)
+		}
 	}
 	log := newLogger(env.Stderr, cfg.Log)
 	st, err := openStore(ctx, cfg, true)
@@ -215,6 +252,14 @@ func exportMonth(ctx context.Context, env *Env, cf *commonFlags, monthS, to stri
 	if err != nil {
 		return err
 	}
+	lock, err := st.ColdLock(ctx)
+	if errors.Is(err, syncer.ErrLocked) {
+		return errors.New("another process is moving months to cold storage (a sync under archive.keep_months, or an export or import): try again when it is done")
+	}
+	if err != nil {
+		return err
+	}
+	defer lock.Release(context.WithoutCancel(ctx))
 	if err := m.move(ctx, month, storage.MonthVerified); err != nil {
 		return err
 	}
@@ -281,6 +326,14 @@ sync under archive.keep_months detaches it again unless that keeps it.`)
 	if err != nil {
 		return err
 	}
+	lock, err := st.ColdLock(ctx)
+	if errors.Is(err, syncer.ErrLocked) {
+		return errors.New("another process is moving months to cold storage: try again when it is done")
+	}
+	if err != nil {
+		return err
+	}
+	defer lock.Release(context.WithoutCancel(ctx))
 	began := time.Now()
 	var copied map[string]int64
 	err = st.ImportMonth(ctx, month, func(db coldstore.DB, into map[string]string) error {

@@ -88,6 +88,16 @@ Public keys: --key, MPS_ARCHIVER_VERIFIER_KEYS, and the signing key's own.`)
 	if err != nil {
 		return err
 	}
+	// A detached month's facts are left to its export: that export must
+	// be the one the log holds.
+	unlogged, err := st.UnloggedDetachedMonths(ctx)
+	if err != nil {
+		return err
+	}
+	for _, m := range unlogged {
+		rep.Problems = append(rep.Problems, fmt.Sprintf("month %s: detached, but its export is not in the proof log as archive_months names it: its facts have no logged copy",
+			m.Format("2006-01")))
+	}
 	for _, p := range rep.Problems {
 		fmt.Fprintln(env.Stdout, p)
 	}

@@ -168,6 +168,15 @@ type Archive struct {
 	S3SecretAccessKey string `yaml:"s3_secret_access_key"`
 }
 
+// CheckDestination refuses a destination URL that holds credentials (it
+// is recorded in the ledger and the proof log, and logged).
+func (a Archive) CheckDestination() error {
+	if d := a.Destination; strings.Contains(d, "@") && strings.Contains(d, "://") {
+		return fmt.Errorf("%q holds credentials: give them as archive.s3_access_key_id and %s_FILE", redactURLUser(d), EnvArchiveSecret)
+	}
+	return nil
+}
+
 // Bucket opens the archive's destination.
 func (a Archive) Bucket() (coldstore.Bucket, error) {
 	return coldstore.Open(a.Destination, coldstore.S3{Endpoint: a.S3Endpoint, Region: a.S3Region,
@@ -682,8 +691,8 @@ func (c *Config) problems(needAPI bool) []error {
 	} else if k > 0 && c.Archive.Destination == "" {
 		errs = append(errs, fmt.Errorf("archive.keep_months (%s) is %d but archive.destination (%s) is empty: months are detached only once exported", EnvArchiveKeep, k, EnvArchiveDest))
 	}
-	if d := c.Archive.Destination; strings.Contains(d, "@") && strings.Contains(d, "://") {
-		errs = append(errs, fmt.Errorf("archive.destination (%s): %q holds credentials: give them as archive.s3_access_key_id and %s_FILE", EnvArchiveDest, redactURLUser(d), EnvArchiveSecret))
+	if err := c.Archive.CheckDestination(); err != nil {
+		errs = append(errs, fmt.Errorf("archive.destination (%s): %w", EnvArchiveDest, err))
 	}
 	if d := c.Proof.CheckpointDir; d != "" {
 		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
