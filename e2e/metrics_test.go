@@ -307,6 +307,8 @@ func TestMetricsInventory(t *testing.T) {
 	env := baseEnv(a, db)
 	env["MPS_DETAILS_MODE"] = "all"
 	env["MPS_USAGE_MODE"], env["MPS_USAGE_RATE_LIMIT"] = "on", "100"
+	// Cold months on: their gauges exist only then (nothing is closed here).
+	env["MPS_ARCHIVE_KEEP_MONTHS"], env["MPS_ARCHIVE_DESTINATION"] = "120", t.TempDir()
 	p := start(t, env, "serve", "--listen", "127.0.0.1:0")
 	addr := p.httpAddr(t)
 	eventually(t, time.Minute, "a successful run, captured outcomes and read usage", func() bool {

@@ -56,6 +56,8 @@ type Metrics struct {
 	checkpoint    *prometheus.GaugeVec
 	checkpointAt  prometheus.Gauge
 	checkpointErr prometheus.Counter
+	coldMonths    *prometheus.GaugeVec
+	coldStuck     prometheus.Gauge
 
 	mu           sync.Mutex
 	lastSuccess  time.Time
@@ -160,6 +162,12 @@ func New() *Metrics {
 	m.checkpointErr = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "proof_checkpoint_errors_total", Help: "Checkpoints of the proof log that could not be made, stored or published after a run.",
 	})
+	m.coldMonths = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "cold_months", Help: "Months on their way to cold storage or there (archive_months), by state: exporting, exported, verified, detached (absent with archive.keep_months 0).",
+	}, []string{"state"})
+	m.coldStuck = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "cold_month_stuck_seconds", Help: "How long the oldest month whose last cold-storage step failed has been in its state (0: none failing; absent with archive.keep_months 0).",
+	})
 	lastSuccess := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "last_success_timestamp_seconds", Help: "Start time of the last successful full drain (0: none yet).",
 	}, func() float64 {
@@ -246,6 +254,20 @@ func (m *Metrics) SetUsageLastSuccess(t time.Time) {
 	if !t.IsZero() {
 		m.usageLast.Set(float64(t.UnixNano()) / 1e9)
 	}
+}
+
+// ObserveColdMonths exports where the months stand on their way to cold
+// storage (months by state; stuck: how long the oldest failing one has
+// been in its state), and registers the gauges: they exist only where
+// archive.keep_months moves months.
+func (m *Metrics) ObserveColdMonths(byState map[string]int, stuck time.Duration) {
+	reg := prometheus.WrapRegistererWithPrefix("mps_archiver_", m.Registry)
+	_ = reg.Register(m.coldMonths)
+	_ = reg.Register(m.coldStuck)
+	for _, st := range []string{"exporting", "exported", "verified", "detached"} {
+		m.coldMonths.WithLabelValues(st).Set(float64(byState[st]))
+	}
+	m.coldStuck.Set(stuck.Seconds())
 }
 
 // ObserveUsage records a usage run that ran.

@@ -171,6 +171,20 @@ func (a *archiver) retain(ctx context.Context, log *slog.Logger) {
 		return
 	}
 	_ = a.cold.retain(ctx, a.keep)
+	months, err := a.store.ArchiveMonths(ctx)
+	if err != nil {
+		log.Warn("cold storage: could not read archive_months for the metrics", "error", err.Error())
+		return
+	}
+	byState := map[string]int{}
+	var stuck time.Duration
+	for _, m := range months {
+		byState[m.State]++
+		if m.Error != "" {
+			stuck = max(stuck, time.Since(m.UpdatedAt))
+		}
+	}
+	a.metrics.ObserveColdMonths(byState, stuck)
 }
 
 // readUsage runs a usage run when one is due, and says what it did in one

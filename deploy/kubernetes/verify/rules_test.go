@@ -363,6 +363,21 @@ func TestAlertsOnAFreshInstall(t *testing.T) {
 			mps_archiver_coverage_gaps_total{job="mps-archiver-sync"} 0+0` + steps + `
 			mps_archiver_proof_checkpoint_errors_total{job="mps-archiver-sync"} 1+0` + steps,
 			[]string{"MPSArchiverProofCheckpointFailing"}},
+		{"serve, a cold month stuck for a day", serve, `load 1m
+			mps_archiver_retention_deadline_timestamp_seconds 604800+0` + steps + `
+			mps_archiver_last_success_timestamp_seconds 0+0` + steps + `
+			mps_archiver_last_run_failed 0+0` + steps + `
+			mps_archiver_sync_runs_total{result="failed"} 0+0` + steps + `
+			mps_archiver_coverage_gaps_total 0+0` + steps + `
+			mps_archiver_cold_month_stuck_seconds 80000+60` + steps,
+			[]string{"MPSArchiverColdMonthStuck"}},
+		{"cronjob, a cold month stuck for a day", cron, `load 1m
+			mps_archiver_retention_deadline_timestamp_seconds{job="mps-archiver-sync"} 604800+0` + steps + `
+			push_time_seconds{job="mps-archiver-sync"} 0+60` + steps + `
+			mps_archiver_last_run_failed{job="mps-archiver-sync"} 0+0` + steps + `
+			mps_archiver_coverage_gaps_total{job="mps-archiver-sync"} 0+0` + steps + `
+			mps_archiver_cold_month_stuck_seconds{job="mps-archiver-sync"} 90000+0` + steps,
+			[]string{"MPSArchiverColdMonthStuck"}},
 		{"cronjob, first sync under way", cron, `load 1m
 			mps_archiver_retention_deadline_timestamp_seconds{job="mps-archiver-sync"} 604800+0` + steps + `
 			push_time_seconds{job="mps-archiver-sync"} 0+60` + steps + `
