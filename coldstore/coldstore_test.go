@@ -250,6 +250,15 @@ SELECT task_id, create_time, NULL, 'PROCESSING', 'FINISH' FROM tasks WHERE creat
 	}
 	archivetest.AssertRollups(t, r.DB)
 	archivetest.AssertProofLog(t, r.DB)
+	// Rebuilding the rollups keeps the detached month's: its tasks are in
+	// its export.
+	if err := st.RebuildRollups(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := pgtest.Scalar[int64](t, r.DB, `SELECT coalesce(sum(tasks), 0)::bigint FROM rollup_daily_tasks WHERE day >= '2026-01-01' AND day < '2026-02-01'`); n != tasks {
+		t.Fatalf("the rollups count %d January tasks after a rebuild, want %d", n, tasks)
+	}
+	archivetest.AssertRollups(t, r.DB)
 	if err := st.BeginExport(ctx, january, dest); err == nil || !strings.Contains(err.Error(), "is detached") {
 		t.Fatalf("a detached month exported again: %v", err)
 	}
