@@ -13,13 +13,9 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/mps-archiver/mps-archiver/coldstore"
-	"github.com/mps-archiver/mps-archiver/details"
 	"github.com/mps-archiver/mps-archiver/internal/archivetest"
 	"github.com/mps-archiver/mps-archiver/internal/pgtest"
-	"github.com/mps-archiver/mps-archiver/mps"
-	"github.com/mps-archiver/mps-archiver/simulator"
 	"github.com/mps-archiver/mps-archiver/storage"
-	"github.com/mps-archiver/mps-archiver/syncer"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -33,34 +29,10 @@ const (
 // API's window at the clock of archived, 2026-02-03) with outcomes.
 var january = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// archived syncs a week of media and image tasks, 30% failing, with their
-// outcomes, at 2026-02-03 (so the archive spans January and February).
+// archived is an archive spanning January's end and February's start.
 func archived(t *testing.T) *archivetest.Rig {
 	t.Helper()
-	// Synced on the last evening of January, and again three days later:
-	// the tasks in flight the first time changed status since.
-	now := time.Date(2026, 1, 31, 23, 50, 0, 0, time.UTC)
-	cfg := simulator.DefaultGenConfig()
-	cfg.Tasks, cfg.FailureShare, cfg.ImageShare, cfg.Vocabulary = 1500, 0.3, 0.2, simulator.VocabularyMixed
-	cfg.ArrivalsPerHour, cfg.Horizon = 10, 3*24*time.Hour
-	clock := simulator.NewClock(now, 0)
-	sim := simulator.New(simulator.Config{Credentials: map[string]string{secretID: secretKey}, RateLimit: -1,
-		Clock: clock}, simulator.Generate(cfg, now))
-	r := archivetest.NewRig(t, sim, secretID, secretKey, nil)
-	s := syncer.New(r.Client, r.Store, syncer.Config{Sources: mps.Sources, Partitions: 4, Details: syncer.DetailsAll, DetailRetention: 72 * time.Hour}, nil)
-	for _, advance := range []time.Duration{0, 3 * 24 * time.Hour} {
-		clock.Advance(advance)
-		if _, err := s.Run(context.Background(), "coldstore"); err != nil {
-			t.Fatal(err)
-		}
-		f := details.New(r.Client, r.Store, details.Config{RetryAfter: time.Millisecond}, nil)
-		done := make(chan struct{})
-		close(done)
-		if err := f.Run(context.Background(), done); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return r
+	return archivetest.MonthEnd(t, secretID, secretKey, 1500)
 }
 
 // export writes January to b and checks the manifest against the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -15,13 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mps-archiver/mps-archiver/coldstore"
-	"github.com/mps-archiver/mps-archiver/details"
 	"github.com/mps-archiver/mps-archiver/internal/archivetest"
 	"github.com/mps-archiver/mps-archiver/internal/pgtest"
-	"github.com/mps-archiver/mps-archiver/mps"
-	"github.com/mps-archiver/mps-archiver/simulator"
-	"github.com/mps-archiver/mps-archiver/syncer"
-	"github.com/mps-archiver/mps-archiver/usage"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -117,37 +111,11 @@ func TestDuckDBReadsTheExportAsPostgreSQLHasIt(t *testing.T) {
 	}
 }
 
-// archive syncs media and image tasks with their outcomes on the last
-// evening of January and three days later.
+// archive is an archive spanning January's end and February's start,
+// with a year of billed usage.
 func archive(t *testing.T) *archivetest.Rig {
 	t.Helper()
-	now := time.Date(2026, 1, 31, 23, 50, 0, 0, time.UTC)
-	cfg := simulator.DefaultGenConfig()
-	cfg.Tasks, cfg.FailureShare, cfg.ImageShare, cfg.Vocabulary = 1200, 0.3, 0.2, simulator.VocabularyMixed
-	cfg.ArrivalsPerHour, cfg.Horizon = 10, 3*24*time.Hour
-	clock := simulator.NewClock(now, 0)
-	sim := simulator.New(simulator.Config{Credentials: map[string]string{secretID: secretKey}, RateLimit: -1, Clock: clock},
-		simulator.Generate(cfg, now))
-	r := archivetest.NewRig(t, sim, secretID, secretKey, nil)
-	s := syncer.New(r.Client, r.Store, syncer.Config{Sources: mps.Sources, Partitions: 4, Details: syncer.DetailsAll}, nil)
-	for _, advance := range []time.Duration{0, 3 * 24 * time.Hour} {
-		clock.Advance(advance)
-		if _, err := s.Run(context.Background(), "duckdb"); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan struct{})
-		close(done)
-		if err := details.New(r.Client, r.Store, details.Config{RetryAfter: time.Millisecond}, nil).Run(context.Background(), done); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Billed usage, a year of it up to the clock's day (January's among it).
-	u := usage.New(usage.Config{Regions: mps.UsageRegions, Types: mps.UsageTypes, RefreshDays: 7, Now: clock.Now},
-		r.Client, r.Store, slog.New(slog.DiscardHandler))
-	if _, err := u.Run(context.Background(), "duckdb"); err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return archivetest.MonthEnd(t, secretID, secretKey, 1200)
 }
 
 // columnsOf lists a Parquet file's columns as DuckDB reads them.
