@@ -36,7 +36,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "mps-archiver")
-	out, err := exec.Command("go", "build", "-o", binary, "../cmd/mps-archiver").CombinedOutput()
+	// The coldpause tag builds in the pause between cold-storage steps
+	// that TestKillNineAtEachColdStep kills the process in.
+	out, err := exec.Command("go", "build", "-tags", "coldpause", "-o", binary, "../cmd/mps-archiver").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "build mps-archiver: %v\n%s", err, out)
 		os.Exit(1)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -26,7 +25,7 @@ type mover struct {
 	dest   string // as configured: where the ledger says the month went
 	log    *slog.Logger
 	// pause, when set, is called between steps (tests kill the process
-	// there).
+	// there: a binary built with the coldpause tag, coldpause.go).
 	pause func(step string, month time.Time)
 }
 
@@ -35,15 +34,7 @@ func newMover(cfg config.Config, st *storage.Store, log *slog.Logger) (*mover, e
 	if err != nil {
 		return nil, fmt.Errorf("archive.destination: %w", err)
 	}
-	m := &mover{st: st, bucket: b, dest: cfg.Archive.Destination, log: log}
-	if os.Getenv("MPS_ARCHIVER_TEST_PAUSE_BETWEEN_STEPS") != "" {
-		// Tests only: a second between steps, said on stderr, for a kill -9.
-		m.pause = func(step string, month time.Time) {
-			fmt.Fprintf(os.Stderr, "cold-step %s %s\n", step, month.Format("2006-01"))
-			time.Sleep(time.Second)
-		}
-	}
-	return m, nil
+	return &mover{st: st, bucket: b, dest: cfg.Archive.Destination, log: log, pause: coldPause()}, nil
 }
 
 // step moves month one step on, as far as until (MonthVerified or
