@@ -300,6 +300,15 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	env["MPS_ARCHIVER_SIGNING_KEY_FILE"] = signingFile
+	// Cold months on, to an S3 bucket whose secret is in a file: it must
+	// not surface in a log line, /metrics or the archive.
+	s3Secret := filepath.Join(t.TempDir(), "s3.secret")
+	if err := os.WriteFile(s3Secret, []byte("ColdS3Secret4Wx"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env["MPS_ARCHIVE_KEEP_MONTHS"], env["MPS_ARCHIVE_DESTINATION"] = "120", "s3://archive/cold"
+	env["MPS_ARCHIVE_S3_ENDPOINT"], env["MPS_ARCHIVE_S3_ACCESS_KEY_ID"] = "http://127.0.0.1:9", "AKIDcold"
+	env["MPS_ARCHIVE_S3_SECRET_ACCESS_KEY_FILE"] = s3Secret
 	const badSigningKey = "PRIVATE+KEY+leak-test+0badc0de+SigningSecret7Kq"
 	var all strings.Builder
 	collect := func(r result) { all.WriteString(r.stdout + r.stderr) }
@@ -312,6 +321,15 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 
 	collect(run(t, env, "sync"))
+	// A destination written with its credentials is refused, without them.
+	inURL := baseEnv(a, withPw)
+	inURL["MPS_ARCHIVE_KEEP_MONTHS"], inURL["MPS_ARCHIVE_DESTINATION"] = "3", "s3://AKIDcold:ColdUrlSecret9Zq@archive/cold"
+	if r := run(t, inURL, "sync"); r.code == 0 || !strings.Contains(r.stderr, "holds credentials") {
+		t.Fatalf("a destination with credentials: exit %d: %s", r.code, r.stderr)
+	} else {
+		collect(r)
+	}
+	collect(run(t, env, "status", "--format", "json"))
 	wrong := baseEnv(a, withPw)
 	wrong["TENCENTCLOUD_SECRET_KEY"] = "wrong-" + secretKey
 	wrong["LOG_LEVEL"] = "debug"
@@ -358,7 +376,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Fatalf("the runs did not happen as planned:\n%s", text)
 	}
 	keyPart := signingKey[strings.LastIndex(signingKey, "+")+1:]
-	for _, secret := range []string{secretKey, dbPassword, strings.ReplaceAll(dbPassword, "!", "%21"), keyPart, "SigningSecret7Kq"} {
+	for _, secret := range []string{secretKey, dbPassword, strings.ReplaceAll(dbPassword, "!", "%21"), keyPart, "SigningSecret7Kq", "ColdS3Secret4Wx", "ColdUrlSecret9Zq"} {
 		if i := strings.Index(text, secret); i >= 0 {
 			t.Fatalf("secret %q found: …%s…", secret, text[max(0, i-200):min(len(text), i+100)])
 		}

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/mps-archiver/mps-archiver/coldstore"
 	"github.com/mps-archiver/mps-archiver/internal/config"
+	"github.com/mps-archiver/mps-archiver/mps"
 	"github.com/mps-archiver/mps-archiver/storage"
 	"github.com/mps-archiver/mps-archiver/syncer"
 )
@@ -229,14 +231,14 @@ func exportMonth(ctx context.Context, env *Env, cf *commonFlags, monthS, to stri
 	if err != nil {
 		return err
 	}
-	if !slicesContainsTime(closed, month) {
+	if !slices.ContainsFunc(closed, month.Equal) {
 		a, err := st.ArchiveMonthOf(ctx, month)
 		if err != nil {
 			return err
 		}
 		if a.State != storage.MonthDetached {
 			return fmt.Errorf("%s is not a closed month: it holds no task, or its tasks can still change (it must have ended %d days ago, with no task in flight and no outcome queued)",
-				monthS, int((storageWindowDays)+1))
+				monthS, int(mps.Window/(24*time.Hour))+1)
 		}
 	}
 	m, err := newMover(cfg, st, log)
@@ -262,19 +264,6 @@ func exportMonth(ctx context.Context, env *Env, cf *commonFlags, monthS, to stri
 		monthS, a.State, a.Destination, a.ManifestSHA, a.Rows["tasks"], a.Rows["task_status_changes"], a.Rows["task_details"],
 		a.Rows["task_subtask_results"], a.Rows["task_outputs"], a.Rows["task_inputs"], a.Rows["usage_daily"])
 	return nil
-}
-
-// storageWindowDays is the API's window in days, which a month must be
-// past to be closed.
-const storageWindowDays = 7
-
-func slicesContainsTime(ts []time.Time, t time.Time) bool {
-	for _, x := range ts {
-		if x.Equal(t) {
-			return true
-		}
-	}
-	return false
 }
 
 // runImport brings a detached month back from its export.
